@@ -1,0 +1,362 @@
+"""The kiosk's configuration: one TOML file, every key optional.
+
+Each section is a frozen dataclass; a field's metadata carries its documentation and
+limits. :func:`load` reads a file (or nothing at all), rejects unknown sections and
+keys, wrong types and out-of-range values with a :class:`~kiosk.errors.ConfigError`
+naming the section, the key and the file line, and returns a :class:`Config`.
+
+Like picamera2's configuration objects, only known fields are accepted, to catch typos.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kiosk.errors import ConfigError
+
+#: Where ``kiosk`` looks for a config file when ``--config`` is not given.
+DEFAULT_PATHS = ("/etc/kiosk/config.toml",)
+ENV_CONFIG = "KIOSK_CONFIG"
+
+
+def _opt(default, doc, *, min=None, max=None, choices=None, check=None):
+    """A config field with its documentation, limits and an optional extra check.
+
+    ``check(value)`` returns an error message, or None when the value is fine.
+    """
+    meta = {"doc": doc, "min": min, "max": max, "choices": choices, "check": check}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _host_port(values):
+    for v in values:
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            return f"{v!r} is not a host:port pair (e.g. \"broker.local:1883\")"
+    return None
+
+
+def _room_id(value):
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+        return "must be 1-64 letters, digits, '-' or '_' (it is used in MQTT topics)"
+    return None
+
+
+def _hhmm(value):
+    if value and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        return "must be HH:MM (24-hour) or empty"
+    return None
+
+
+def _pin(value):
+    # gpiozero accepts BCM numbers and names such as "GPIO17" or "BOARD11".
+    if not re.fullmatch(r"(GPIO|BCM|BOARD|J8:)?\d{1,2}|", str(value)):
+        return f"{value!r} is not a GPIO pin (e.g. \"GPIO17\" or \"17\")"
+    return None
+
+
+@dataclass(frozen=True)
+class RoomConfig:
+    id: str = _opt("suite-1", "Room identifier used in MQTT topics and Home Assistant ids.", check=_room_id)
+    name: str = _opt("Hybrid Suite 1", "Room name shown on the display and to IT.")
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    backend: str = _opt("auto", "Camera backend.", choices=("auto", "picamera2", "opencv", "file", "simulated"))
+    source: str = _opt("", "opencv: device index or /dev/videoN; file: image or video path.")
+    required: bool = _opt(True, "A failing camera makes the room not ready.")
+    width: int = _opt(1280, "Requested capture width in pixels.", min=160, max=4096)
+    height: int = _opt(720, "Requested capture height in pixels.", min=120, max=3072)
+    frames: int = _opt(4, "Frames captured per check (at least 2 to detect a frozen image).", min=2, max=60)
+    frame_interval_s: float = _opt(0.1, "Seconds between the frames of one check.", min=0.0, max=5.0)
+    dark_luma: float = _opt(25.0, "Mean brightness (0-255) below which the image counts as black or covered.",
+                            min=0, max=255)
+    bright_luma: float = _opt(235.0, "Mean brightness (0-255) above which the image counts as over-exposed.",
+                              min=0, max=255)
+    saturated_fraction: float = _opt(0.5, "Share of blown-out pixels (>= 250) that counts as over-exposed.",
+                                     min=0.0, max=1.0)
+    min_focus: float = _opt(40.0, "Laplacian variance (on a 640-pixel-wide grey frame) below which the image is "
+                                  "blurred.", min=0.0)
+    frozen_diff: float = _opt(0.05, "Mean absolute difference (0-255) between successive frames below which the "
+                                    "image counts as frozen.", min=0.0, max=255)
+    min_width: int = _opt(640, "Narrower images give a warning.", min=0, max=4096)
+
+
+@dataclass(frozen=True)
+class MicrophoneConfig:
+    backend: str = _opt("auto", "Microphone backend.", choices=("auto", "alsa", "file", "simulated"))
+    device: str = _opt("default", "ALSA capture device name (alsa backend).")
+    source: str = _opt("", "file: a WAV file.")
+    required: bool = _opt(True, "A failing microphone makes the room not ready.")
+    rate: int = _opt(16000, "Sample rate in Hz.", min=8000, max=192000)
+    capture_s: float = _opt(1.0, "Seconds of audio captured per check.", min=0.1, max=30.0)
+    silence_dbfs: float = _opt(-65.0, "RMS level (dBFS) below which the microphone counts as dead or muted.",
+                               min=-120.0, max=0.0)
+    clip_fraction: float = _opt(0.01, "Share of samples at full scale that counts as clipping.", min=0.0, max=1.0)
+    noise_warn_dbfs: float = _opt(-35.0, "Ambient noise floor (dBFS) above which the room is too noisy (warn).",
+                                  min=-120.0, max=0.0)
+
+
+@dataclass(frozen=True)
+class DisplayConfig:
+    backend: str = _opt("auto", "Display backend.", choices=("auto", "drm", "simulated"))
+    sysfs_root: str = _opt("/sys/class/drm", "Where the DRM connectors are read from.")
+    connector: str = _opt("", "Connector to check, e.g. \"HDMI-A-1\"; empty means any.")
+    required: bool = _opt(True, "A failing display makes the room not ready.")
+    cec_wake: bool = _opt(False, "Wake the screen over HDMI-CEC (cec-ctl) before checking it.")
+    cec_device: str = _opt("/dev/cec0", "CEC device used by cec-ctl.")
+
+
+@dataclass(frozen=True)
+class ClockConfig:
+    backend: str = _opt("auto", "Clock backend: the kernel's NTP state, or simulated.",
+                        choices=("auto", "system", "simulated"))
+    required: bool = _opt(True, "An unsynchronised clock makes the room not ready (the countdown depends on it).")
+    max_error_ms: float = _opt(500.0, "Largest estimated clock error (ms) still counted as synchronised.", min=0.0)
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    hosts: list[str] = _opt([], "host:port pairs that must answer (broker, video service); empty skips the check.",
+                            check=_host_port)
+    required: bool = _opt(False, "An unreachable host makes the room not ready.")
+    timeout_s: float = _opt(2.0, "Seconds to wait for each host.", min=0.1, max=30.0)
+
+
+@dataclass(frozen=True)
+class SpeakerConfig:
+    enabled: bool = _opt(False, "Play a test tone and listen for it in the microphone (acoustic loopback).")
+    required: bool = _opt(False, "A silent speaker makes the room not ready.")
+    backend: str = _opt("auto", "Speaker backend.", choices=("auto", "alsa", "simulated"))
+    device: str = _opt("default", "ALSA playback device name.")
+    frequency_hz: float = _opt(1000.0, "Test tone frequency.", min=100.0, max=8000.0)
+    duration_s: float = _opt(0.6, "Test tone length.", min=0.1, max=5.0)
+    level_dbfs: float = _opt(-20.0, "Test tone level.", min=-60.0, max=0.0)
+    min_snr_db: float = _opt(10.0, "How far above its neighbours the tone must stand in the capture.", min=0.0)
+
+
+@dataclass(frozen=True)
+class ChecksConfig:
+    timeout_s: float = _opt(10.0, "A check that takes longer fails with a timeout.", min=0.5, max=120.0)
+
+
+@dataclass(frozen=True)
+class ButtonConfig:
+    pin: str = _opt("GPIO17", "GPIO pin of the start button (to ground, internal pull-up).", check=_pin)
+    hold_s: float = _opt(3.0, "Holding the button this long re-runs the checks from any state.", min=0.5, max=30.0)
+    debounce_ms: float = _opt(50.0, "Presses closer together than this are contact bounce.", min=0.0, max=1000.0)
+
+
+@dataclass(frozen=True)
+class LightsConfig:
+    kind: str = _opt("rgb", "One RGB LED, or three LEDs (red, amber, green).", choices=("rgb", "three"))
+    red_pin: str = _opt("GPIO22", "Red LED (or red channel) pin.", check=_pin)
+    green_pin: str = _opt("GPIO27", "Green LED (or green channel) pin.", check=_pin)
+    blue_pin: str = _opt("GPIO24", "Blue channel pin (rgb) or amber LED pin (three).", check=_pin)
+    active_high: bool = _opt(True, "False for common-anode RGB LEDs.")
+    buzzer_pin: str = _opt("", "Optional buzzer pin; empty means none.", check=_pin)
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    ics: str = _opt("", "iCalendar file of the room's bookings; empty means none.")
+    timezone: str = _opt("Europe/London", "Time zone of the room.")
+    joining_warning_min: float = _opt(3.0, "Minutes before the start when attendees should be joining.",
+                                      min=0.0, max=60.0)
+    overrun_min: float = _opt(90.0, "Minutes after the start after which the display marks an overrun.",
+                              min=1.0, max=600.0)
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    host: str = _opt("0.0.0.0", "Address the web server listens on.")
+    port: int = _opt(8080, "Port the web server listens on (0 picks a free one).", min=0, max=65535)
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    state_dir: str = _opt("", "Where the kiosk keeps its database and PIN; empty means $STATE_DIRECTORY "
+                              "(set by systemd) or ~/.local/state/kiosk.")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration. ``Config()`` is the all-defaults configuration."""
+
+    room: RoomConfig = field(default_factory=RoomConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    microphone: MicrophoneConfig = field(default_factory=MicrophoneConfig)
+    display: DisplayConfig = field(default_factory=DisplayConfig)
+    clock: ClockConfig = field(default_factory=ClockConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    speaker: SpeakerConfig = field(default_factory=SpeakerConfig)
+    checks: ChecksConfig = field(default_factory=ChecksConfig)
+    button: ButtonConfig = field(default_factory=ButtonConfig)
+    lights: LightsConfig = field(default_factory=LightsConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    #: The file this configuration came from, if any.
+    path: str | None = None
+
+    def replace(self, section: str, **values) -> "Config":
+        """A copy with some keys of one section changed (validated like the file)."""
+        current = dataclasses.asdict(getattr(self, section))
+        current.update(values)
+        built = _build_section(section, current, source=None)
+        return dataclasses.replace(self, **{section: built})
+
+    def state_dir(self) -> Path:
+        """The directory for the database and PIN hash (created on first use by callers)."""
+        if self.storage.state_dir:
+            return Path(self.storage.state_dir)
+        if os.environ.get("STATE_DIRECTORY"):
+            return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+        return Path.home() / ".local" / "state" / "kiosk"
+
+
+SECTIONS: dict[str, type] = {
+    f.name: f.type if isinstance(f.type, type) else eval(f.type)  # noqa: S307 - our own annotations
+    for f in dataclasses.fields(Config) if f.name != "path"
+}
+
+
+class _Source:
+    """The file text, to find the line of a section or key for error messages."""
+
+    def __init__(self, path, text):
+        self.path = str(path)
+        self.lines = text.splitlines()
+
+    def line_of(self, section, key=None):
+        in_section = False
+        header = re.compile(r"\s*\[\s*" + re.escape(section) + r"\s*\]")
+        any_header = re.compile(r"\s*\[")
+        keyline = re.compile(r"\s*" + re.escape(key) + r"\s*=") if key else None
+        for number, line in enumerate(self.lines, 1):
+            if header.match(line):
+                if key is None:
+                    return number
+                in_section = True
+            elif any_header.match(line):
+                in_section = False
+            elif in_section and keyline and keyline.match(line):
+                return number
+        return None
+
+
+def _error(message, section, key, source):
+    if source is None:
+        return ConfigError(message, section=section, key=key)
+    return ConfigError(message, section=section, key=key, path=source.path, line=source.line_of(section, key))
+
+
+def _type_name(tp):
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, "a list of strings")
+
+
+def _coerce(value, tp):
+    """``value`` converted to ``tp``, or raise TypeError. Integers are accepted for floats."""
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)  # pins may be written as plain numbers
+    elif typing.get_origin(tp) is list:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+    raise TypeError
+
+
+def _build_section(name, values, source):
+    cls = SECTIONS[name]
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise _error(f"unknown key (known keys: {known})", name, key, source)
+        tp = hints[key]
+        try:
+            value = _coerce(value, tp)
+        except TypeError:
+            raise _error(f"must be {_type_name(tp)}, not {value!r}", name, key, source) from None
+        meta = fields[key].metadata
+        if meta["choices"] and value not in meta["choices"]:
+            raise _error(f"must be one of {', '.join(meta['choices'])}, not {value!r}", name, key, source)
+        if meta["min"] is not None and value < meta["min"]:
+            raise _error(f"must be at least {meta['min']}, not {value!r}", name, key, source)
+        if meta["max"] is not None and value > meta["max"]:
+            raise _error(f"must be at most {meta['max']}, not {value!r}", name, key, source)
+        if meta["check"] and (problem := meta["check"](value)):
+            raise _error(problem, name, key, source)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def parse(text: str, path: str = "<config>") -> Config:
+    """Build a :class:`Config` from TOML text, validating every section and key."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=path) from None
+    source = _Source(path, text)
+    sections = {}
+    for name, values in data.items():
+        if name not in SECTIONS:
+            known = ", ".join(SECTIONS)
+            raise ConfigError(f"unknown section (known sections: {known})", section=name, path=path,
+                              line=source.line_of(name))
+        if not isinstance(values, dict):
+            raise ConfigError("must be a [section] of keys", section=name, path=path, line=source.line_of(name))
+        sections[name] = _build_section(name, values, source)
+    return Config(**sections, path=path)
+
+
+def load(path: str | os.PathLike | None = None) -> Config:
+    """Load the configuration.
+
+    With ``path`` None, ``$KIOSK_CONFIG`` or the first of :data:`DEFAULT_PATHS` that
+    exists is used; with none of them, the all-defaults configuration is returned.
+    A ``path`` given explicitly must exist.
+    """
+    if path is None:
+        path = os.environ.get(ENV_CONFIG) or next((p for p in DEFAULT_PATHS if os.path.exists(p)), None)
+        if path is None:
+            return Config()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file: {exc.strerror}", path=str(path)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("the config file is not UTF-8 text", path=str(path)) from None
+    return parse(text, str(path))
+
+
+def describe() -> list[tuple[str, str, object, str]]:
+    """Every (section, key, default, doc), for documentation and ``kiosk config --defaults``."""
+    rows = []
+    for name, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            rows.append((name, f.name, default, f.metadata["doc"]))
+    return rows
