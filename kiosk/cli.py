@@ -1,0 +1,110 @@
+"""The ``kiosk`` command line.
+
+Subcommands import what they need lazily, so ``kiosk check`` starts quickly on a Pi.
+Exit codes: 0 success (ready), 1 not ready, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from kiosk import __version__
+from kiosk.errors import ConfigError
+
+log = logging.getLogger("kiosk")
+
+EXIT_READY, EXIT_NOT_READY, EXIT_USAGE = 0, 1, 2
+
+
+def _add_config(parser):
+    parser.add_argument("--config", "-c", metavar="FILE",
+                        help="TOML config file (default: $KIOSK_CONFIG, /etc/kiosk/config.toml, else built-in defaults)")
+    parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                        help="how much to log to stderr (default INFO)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kiosk", description="Hybrid Room Kiosk: is this conference room ready?")
+    parser.add_argument("--version", action="version", version=f"kiosk {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("check", help="run one cycle of device checks and report")
+    _add_config(p)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--simulate", action="store_true", help="use simulated hardware")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("config", help="validate a config file, or list every key with its default")
+    _add_config(p)
+    p.add_argument("--defaults", action="store_true", help="print every key, its default and what it does")
+    p.set_defaults(func=cmd_config)
+    return parser
+
+
+def _load_config(args):
+    from kiosk import config
+
+    return config.load(args.config)
+
+
+def cmd_check(args) -> int:
+    """``kiosk check``: one check cycle; exit 0 ready, 1 not ready."""
+    from kiosk.checks.runner import CheckRunner, build_specs
+    from kiosk.factory import build_hardware
+
+    cfg = _load_config(args)
+    hardware = build_hardware(cfg, simulate=args.simulate)
+    try:
+        cycle = CheckRunner(build_specs(cfg, hardware), cfg.checks.timeout_s).run()
+    finally:
+        hardware.close()
+    if args.json:
+        json.dump(cycle.to_dict(cfg.room.id), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        verdict = "READY" if cycle.ready else "NOT READY"
+        print(f"{cfg.room.name} ({cfg.room.id}): {verdict}")
+        width = max(len(n) for n in cycle.results)
+        for name, result in cycle.results.items():
+            print(f"  {result.status.value.upper():4}  {name:<{width}}  {result.reason}")
+    return EXIT_READY if cycle.ready else EXIT_NOT_READY
+
+
+def cmd_config(args) -> int:
+    """``kiosk config``: validate the file (exit 2 naming the bad key) or list the defaults."""
+    from kiosk import config
+
+    if args.defaults:
+        section = None
+        for name, key, default, doc in config.describe():
+            if name != section:
+                print(f"\n[{name}]" if section else f"[{name}]")
+                section = name
+            print(f"{key} = {json.dumps(default)}  # {doc}")
+        return 0
+    cfg = _load_config(args)
+    print(f"{cfg.path or 'built-in defaults'}: OK")
+    return 0
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``kiosk`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from kiosk import log as kiosk_log
+
+    kiosk_log.setup(getattr(args, "log_level", "INFO"))
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"kiosk: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. `kiosk config --defaults | head`
+        sys.stderr.close()
+        return 0
