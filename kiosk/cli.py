@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--simulate", action="store_true", help="use simulated hardware")
     p.set_defaults(func=cmd_check)
 
+    p = sub.add_parser("run", help="run the kiosk: controller, lights, button and web pages")
+    _add_config(p)
+    p.add_argument("--simulate", action="store_true", help="simulate every device and the GPIO pins")
+    p.add_argument("--start", metavar="HH:MM", help="today's conference start time (overrides the calendar)")
+    p.set_defaults(func=cmd_run)
+
     p = sub.add_parser("config", help="validate a config file, or list every key with its default")
     _add_config(p)
     p.add_argument("--defaults", action="store_true", help="print every key, its default and what it does")
@@ -72,6 +78,24 @@ def cmd_check(args) -> int:
         for name, result in cycle.results.items():
             print(f"  {result.status.value.upper():4}  {name:<{width}}  {result.reason}")
     return EXIT_READY if cycle.ready else EXIT_NOT_READY
+
+
+def cmd_run(args) -> int:
+    """``kiosk run``: the long-running kiosk."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    cfg = _load_config(args)
+    from kiosk import schedule, service
+
+    start_at = None
+    if args.start:
+        try:
+            start_at = schedule.parse_hhmm(args.start, datetime.now(ZoneInfo(cfg.schedule.timezone)))
+        except ValueError as exc:
+            print(f"kiosk: --start: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    return service.run(cfg, simulate=args.simulate, start_at=start_at)
 
 
 def cmd_config(args) -> int:

@@ -56,6 +56,16 @@ def _hhmm(value):
     return None
 
 
+def _timezone(value):
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(value)
+    except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        return f"{value!r} is not a known time zone (e.g. \"Europe/London\")"
+    return None
+
+
 def _pin(value):
     # gpiozero accepts BCM numbers and names such as "GPIO17" or "BOARD11".
     if not re.fullmatch(r"(GPIO|BCM|BOARD|J8:)?\d{1,2}|", str(value)):
@@ -147,6 +157,8 @@ class SpeakerConfig:
 @dataclass(frozen=True)
 class ChecksConfig:
     timeout_s: float = _opt(10.0, "A check that takes longer fails with a timeout.", min=0.5, max=120.0)
+    interval_s: float = _opt(120.0, "Re-run the checks this often in every state so IT learns of a fault; "
+                                    "0 means only on demand.", min=0.0, max=86400.0)
 
 
 @dataclass(frozen=True)
@@ -169,11 +181,15 @@ class LightsConfig:
 @dataclass(frozen=True)
 class ScheduleConfig:
     ics: str = _opt("", "iCalendar file of the room's bookings; empty means none.")
-    timezone: str = _opt("Europe/London", "Time zone of the room.")
+    timezone: str = _opt("Europe/London", "Time zone of the room.", check=_timezone)
     joining_warning_min: float = _opt(3.0, "Minutes before the start when attendees should be joining.",
                                       min=0.0, max=60.0)
-    overrun_min: float = _opt(90.0, "Minutes after the start after which the display marks an overrun.",
-                              min=1.0, max=600.0)
+    overrun_min: float = _opt(90.0, "Minutes after the start after which the display marks an overrun "
+                                    "(when the booking has no end time).", min=1.0, max=600.0)
+    auto_end_min: float = _opt(240.0, "A conference still running this many minutes after its start is ended, "
+                                      "so a forgotten room returns to idle.", min=10.0, max=1440.0)
+    ended_s: float = _opt(120.0, "Seconds the display shows \"Conference ended\" before the room is idle again.",
+                          min=0.0, max=3600.0)
 
 
 @dataclass(frozen=True)

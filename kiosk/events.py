@@ -1,0 +1,166 @@
+"""Typed events and the small bus that carries them.
+
+The room controller publishes; lights, the web pages and MQTT subscribe. Nothing here
+knows about any subscriber, so the controller never calls web or MQTT code. Events
+carry no personal data: counts and readiness only.
+
+Delivery is synchronous in the publisher's thread (the lights must follow the button
+within milliseconds), so subscribers must be quick: anything slow (network) hands the
+event to its own queue. A subscriber that raises is logged and does not stop the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+log = logging.getLogger("kiosk.events")
+
+
+def _now():
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of every event; ``at`` is when it happened (UTC)."""
+
+    at: datetime = field(default_factory=_now, kw_only=True)
+
+    @property
+    def kind(self) -> str:
+        """The event's name on the wire, e.g. ``state_changed``."""
+        return _KINDS[type(self)]
+
+
+@dataclass(frozen=True)
+class StateChanged(Event):
+    """The room moved from one state to another."""
+
+    old: str
+    new: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ButtonPressed(Event):
+    """The start button was pressed (after debouncing)."""
+
+
+@dataclass(frozen=True)
+class ButtonHeld(Event):
+    """The start button was held long enough to re-run the checks."""
+
+
+@dataclass(frozen=True)
+class ChecksStarted(Event):
+    """A check cycle began."""
+
+    trigger: str
+
+
+@dataclass(frozen=True)
+class ChecksFinished(Event):
+    """A check cycle ended; ``cycle`` is a :class:`kiosk.checks.runner.Cycle`."""
+
+    cycle: object
+
+
+@dataclass(frozen=True)
+class ReadinessChanged(Event):
+    """The room became ready (recovery) or stopped being ready (alert)."""
+
+    ready: bool
+    failing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScheduleChanged(Event):
+    """The start time changed; ``source`` is chair, command line or calendar."""
+
+    start_at: datetime | None
+    source: str | None
+
+
+@dataclass(frozen=True)
+class CountdownStarted(Event):
+    """Staff confirmed readiness and the countdown to the start began."""
+
+    start_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SessionStarted(Event):
+    """The conference started."""
+
+
+@dataclass(frozen=True)
+class SessionEnded(Event):
+    """The conference ended."""
+
+
+@dataclass(frozen=True)
+class AttendanceChanged(Event):
+    """Attendance counts changed (never names)."""
+
+    in_person: int
+    virtual: int
+    quorate: bool
+
+
+@dataclass(frozen=True)
+class IdentifyRequested(Event):
+    """Someone asked the room to blink its lights so it can be found."""
+
+    seconds: float = 10.0
+
+
+_KINDS = {
+    StateChanged: "state_changed",
+    ButtonPressed: "button_pressed",
+    ButtonHeld: "button_held",
+    ChecksStarted: "check_started",
+    ChecksFinished: "check_finished",
+    ReadinessChanged: "ready_changed",
+    ScheduleChanged: "schedule_changed",
+    CountdownStarted: "countdown_started",
+    SessionStarted: "session_started",
+    SessionEnded: "session_ended",
+    AttendanceChanged: "attendance_changed",
+    IdentifyRequested: "identify",
+}
+
+
+class EventBus:
+    """Publish events to subscribers, optionally filtered by event type."""
+
+    def __init__(self):
+        self._subscribers: list[tuple[Callable[[Event], None], tuple[type, ...]]] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, callback: Callable[[Event], None], *types: type) -> Callable[[], None]:
+        """Call ``callback(event)`` for every event (or only those of ``types``). Returns an unsubscribe function."""
+        entry = (callback, types or (Event,))
+        with self._lock:
+            self._subscribers.append(entry)
+
+        def unsubscribe():
+            with self._lock:
+                if entry in self._subscribers:
+                    self._subscribers.remove(entry)
+
+        return unsubscribe
+
+    def publish(self, event: Event) -> None:
+        """Deliver ``event`` to each interested subscriber, in subscription order."""
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for callback, types in subscribers:
+            if isinstance(event, types):
+                try:
+                    callback(event)
+                except Exception:
+                    log.exception("Subscriber %r failed on %s", callback, event.kind)

@@ -1,0 +1,115 @@
+"""``kiosk run``: the long-running kiosk: controller, lights, button, web server.
+
+This is the process's composition root. Each part that can fail on its own (the web
+server's port, the GPIO pins) is started so that its failure is a log line, not the
+end of the kiosk: the start button and the lights keep working without the web
+server, and the web server keeps serving without MQTT.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import datetime
+
+from kiosk.config import Config
+
+log = logging.getLogger("kiosk.service")
+
+
+class WebServer:
+    """The Flask app under waitress, on its own thread."""
+
+    def __init__(self, app, host: str, port: int, threads: int = 32):
+        from waitress import create_server
+
+        # Long-polling display clients each hold a thread, so allow plenty.
+        self.server = create_server(app, host=host, port=port, threads=threads, ident="kiosk")
+        self.port = self.server.effective_port
+        self.thread = threading.Thread(target=self._serve, name="web", daemon=True)
+
+    def _serve(self):
+        try:
+            self.server.run()
+        except OSError:  # closed under us at shutdown
+            pass
+
+    def start(self) -> "WebServer":
+        self.thread.start()
+        return self
+
+    def close(self) -> None:
+        self.server.close()
+        self.thread.join(timeout=5)
+
+
+class Kiosk:
+    """Everything ``kiosk run`` starts, built from a :class:`Config`."""
+
+    def __init__(self, cfg: Config, simulate: bool = False, start_at: datetime | None = None):
+        from kiosk.controller import RoomController
+        from kiosk.factory import build_hardware
+        from kiosk.pins import choose_pin_factory
+
+        self.cfg = cfg
+        self.hardware = build_hardware(cfg, simulate=simulate)
+        self.pin_factory, pins_simulated = choose_pin_factory(simulate or self.hardware.simulated)
+        self.pins_simulated = pins_simulated
+        lights = None
+        try:
+            from kiosk.lights import Lights
+
+            lights = Lights(cfg.lights, pin_factory=self.pin_factory)
+        except Exception as exc:  # a pin already in use or not permitted: run without lights
+            log.error("Status lights unavailable (%s): continuing without them", exc)
+        self.controller = RoomController(cfg, self.hardware, lights=lights, pin_factory=self.pin_factory,
+                                         start_override=start_at)
+        self.web: WebServer | None = None
+        self.stopped = threading.Event()
+
+    def start(self) -> "Kiosk":
+        self.controller.start()
+        try:
+            from web_ui import create_app
+
+            app = create_app(self.controller)
+            self.web = WebServer(app, self.cfg.web.host, self.cfg.web.port).start()
+            host = "127.0.0.1" if self.cfg.web.host in ("0.0.0.0", "::") else self.cfg.web.host
+            log.info("Room display at http://%s:%d/display", host, self.web.port)
+            if self.controller.hardware.simulated:
+                log.info("Simulator at http://%s:%d/simulator", host, self.web.port)
+        except OSError as exc:
+            log.error("Web server could not start on %s:%d (%s): the button and lights still work",
+                      self.cfg.web.host, self.cfg.web.port, exc.strerror or exc)
+        return self
+
+    def stop(self) -> None:
+        """Stop the web server, then the controller (lights off, pins and devices released)."""
+        if self.web is not None:
+            self.web.close()
+        self.controller.stop()
+        if self.pins_simulated:
+            self.pin_factory.close()
+        self.stopped.set()
+
+
+def run(cfg: Config, simulate: bool = False, start_at: datetime | None = None) -> int:
+    """Run the kiosk until SIGTERM or SIGINT; return the exit code."""
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        log.info("Received %s: shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    kiosk = Kiosk(cfg, simulate=simulate, start_at=start_at).start()
+    log.info("Kiosk for %s (%s) running", cfg.room.name, cfg.room.id)
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        kiosk.stop()
+    log.info("Stopped cleanly")
+    return 0

@@ -1,0 +1,24 @@
+"""Shared fixtures: mock GPIO pins and a config built without any file."""
+
+import pytest
+
+from kiosk.config import Config
+
+
+@pytest.fixture
+def mock_factory():
+    """gpiozero's mock pin factory (with PWM), reset afterwards so pins can be reused."""
+    from kiosk.pins import mock_factory as make
+
+    factory = make()
+    try:
+        yield factory
+    finally:
+        factory.reset()
+        factory.close()
+
+
+@pytest.fixture
+def cfg():
+    """The all-defaults configuration, with periodic re-checks off so tests decide when checks run."""
+    return Config().replace("checks", interval_s=0)
