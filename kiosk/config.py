@@ -199,6 +199,36 @@ class WebConfig:
     port: int = _opt(8080, "Port the web server listens on (0 picks a free one).", min=0, max=65535)
 
 
+def _topic_prefix(value):
+    if not value or not re.fullmatch(r"[A-Za-z0-9_\-/]+", value) or value.startswith("/") or value.endswith("/"):
+        return "must be a non-empty MQTT topic prefix without wildcards or leading/trailing '/'"
+    return None
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    enabled: bool = _opt(True, "Publish the room's state to an MQTT broker for IT.")
+    host: str = _opt("localhost", "Broker host name or address.")
+    port: int = _opt(1883, "Broker port (8883 is usual with TLS).", min=1, max=65535)
+    client_id: str = _opt("", "MQTT client id; empty means kiosk-<room id>.")
+    username: str = _opt("", "User name, if the broker needs one.")
+    password: str = _opt("", "Password (prefer password_file).")
+    password_file: str = _opt("", "File holding the password (first line), readable only by the kiosk.")
+    tls_ca: str = _opt("", "CA certificate file: setting it turns TLS on.")
+    tls_cert: str = _opt("", "Client certificate file, for brokers that require one.")
+    tls_key: str = _opt("", "Client key file.")
+    keepalive: int = _opt(30, "Seconds between keepalives; the broker declares the kiosk offline after ~1.5x.",
+                          min=5, max=3600)
+    prefix: str = _opt("kiosk", "Topic prefix: topics are <prefix>/<room id>/...", check=_topic_prefix)
+    discovery: bool = _opt(True, "Publish Home Assistant MQTT discovery messages.")
+    discovery_prefix: str = _opt("homeassistant", "Home Assistant's discovery prefix.", check=_topic_prefix)
+    heartbeat_s: float = _opt(60.0, "Re-publish the retained state this often even when nothing changed.",
+                              min=1.0, max=3600.0)
+    reconnect_min_s: float = _opt(0.5, "First wait before reconnecting to a lost broker (doubles each try).",
+                                  min=0.1, max=60.0)
+    reconnect_max_s: float = _opt(30.0, "Longest wait between reconnection attempts.", min=1.0, max=600.0)
+
+
 @dataclass(frozen=True)
 class StorageConfig:
     state_dir: str = _opt("", "Where the kiosk keeps its database and PIN; empty means $STATE_DIRECTORY "
@@ -221,6 +251,7 @@ class Config:
     lights: LightsConfig = field(default_factory=LightsConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     #: The file this configuration came from, if any.
     path: str | None = None

@@ -1,0 +1,210 @@
+"""The room controller end to end on simulated hardware and mock pins (no web, no MQTT)."""
+
+import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from kiosk.controller import RoomController
+from kiosk.events import ChecksFinished, ReadinessChanged, SessionStarted
+from kiosk.factory import build_hardware
+from kiosk.lights import Lights
+
+LONDON = ZoneInfo("Europe/London")
+BUTTON_PIN, RED_PIN, GREEN_PIN = 17, 22, 27
+
+
+class WallClock:
+    """A settable wall clock for the countdown."""
+
+    def __init__(self, start):
+        self.now = start
+
+    def __call__(self):
+        return self.now
+
+
+def wait_for(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+@pytest.fixture
+def clock():
+    return WallClock(datetime(2026, 11, 23, 13, 0, tzinfo=LONDON))
+
+
+@pytest.fixture
+def room(cfg, mock_factory, clock):
+    cfg = cfg.replace("schedule", ended_s=0.5)
+    hardware = build_hardware(cfg, simulate=True)
+    lights = Lights(cfg.lights, pin_factory=mock_factory)
+    controller = RoomController(cfg, hardware, lights=lights, pin_factory=mock_factory, now=clock)
+    controller.start(initial_check=False)
+    yield controller
+    controller.stop()
+
+
+def press(factory):
+    pin = factory.pin(BUTTON_PIN)
+    pin.drive_low()
+    pin.drive_high()
+    time.sleep(0.06)  # past the debounce interval, like a person's next press
+
+
+def test_controller_press_checks_then_ready(room, mock_factory):
+    events = []
+    room.bus.subscribe(events.append)
+    press(mock_factory)
+    assert room.machine.state.value == "checking"
+    assert room.lights.pattern == "checking"  # set synchronously with the press
+    assert wait_for(lambda: room.machine.state.value == "ready")
+    assert room.lights.pattern == "ready" and mock_factory.pin(GREEN_PIN).state == 1
+    state = room.public_state()
+    assert state["ready"] is True and state["state"] == "ready"
+    assert set(state["checks"]) == {"camera", "microphone", "display", "clock", "network"}
+    assert all(c["status"] == "pass" for c in state["checks"].values())
+    kinds = [e.kind for e in events]
+    assert kinds[:3] == ["button_pressed", "state_changed", "check_started"]
+    assert "check_finished" in kinds
+
+
+def test_controller_press_when_ready_starts_countdown_then_session(room, mock_factory, clock):
+    room.set_start(clock.now + timedelta(minutes=10), "command line")
+    press(mock_factory)
+    assert wait_for(lambda: room.machine.state.value == "ready")
+    press(mock_factory)
+    assert room.machine.state.value == "countdown"
+    assert room.public_state()["seconds_to_start"] == 600
+    assert room.lights.pattern == "countdown"
+    clock.now += timedelta(minutes=7, seconds=30)  # inside the 3-minute joining window
+    room.tick()
+    assert room.lights.pattern == "joining"
+    assert room.public_state()["countdown"]["phase"] == "joining"
+    started = []
+    room.bus.subscribe(started.append, SessionStarted)
+    clock.now += timedelta(minutes=3)
+    room.tick()
+    assert room.machine.state.value == "in_session" and len(started) == 1
+    assert room.lights.pattern == "in_session"
+
+
+def test_controller_press_when_ready_without_start_time_starts_session(room, mock_factory):
+    press(mock_factory)
+    assert wait_for(lambda: room.machine.state.value == "ready")
+    press(mock_factory)
+    assert room.machine.state.value == "in_session"
+    press(mock_factory)
+    assert room.machine.state.value == "ended"
+    assert room.lights.pattern == "ended"
+    assert wait_for(lambda: room.machine.state.value == "idle", timeout=3)
+    assert room.lights.pattern == "off"
+
+
+def test_controller_covered_camera_is_not_ready_and_recovers(room, mock_factory):
+    changes = []
+    room.bus.subscribe(changes.append, ReadinessChanged)
+    room.hardware.camera.fault = "covered"
+    press(mock_factory)
+    assert wait_for(lambda: room.machine.state.value == "not_ready")
+    camera = room.public_state()["checks"]["camera"]
+    assert camera["status"] == "fail" and "cover" in camera["reason"].lower()
+    assert mock_factory.pin(RED_PIN).state == 1
+    room.hardware.camera.fault = "none"
+    room.request_check("test")
+    assert wait_for(lambda: room.machine.state.value == "ready")
+    assert [c.ready for c in changes] == [False, True]
+
+
+def test_controller_unplugged_display_detected_without_a_press(room, mock_factory):
+    press(mock_factory)
+    assert wait_for(lambda: room.machine.state.value == "ready")
+    room.hardware.display.connected = False
+    # The main loop sees the sysfs status change and re-checks by itself.
+    assert wait_for(lambda: room.machine.state.value == "not_ready", timeout=3)
+    assert room.public_state()["checks"]["display"]["status"] == "fail"
+
+
+def test_controller_device_failure_in_session_does_not_end_it(room, mock_factory):
+    press(mock_factory)
+    assert wait_for(lambda: room.machine.state.value == "ready")
+    press(mock_factory)
+    assert room.machine.state.value == "in_session"
+    room.hardware.microphone.fault = "muted"
+    done = []
+    room.bus.subscribe(done.append, ChecksFinished)
+    room.request_check("test")
+    assert wait_for(lambda: done)
+    assert room.machine.state.value == "in_session"
+    assert room.ready is False and room.lights.pattern == "session_fault"
+
+
+def test_controller_hold_rechecks_from_any_state(room, mock_factory):
+    press(mock_factory)
+    assert wait_for(lambda: room.machine.state.value == "ready")
+    press(mock_factory)
+    assert room.machine.state.value == "in_session"
+    room.hold()
+    assert room.machine.state.value == "checking"
+    assert wait_for(lambda: room.machine.state.value == "ready")
+
+
+def test_controller_start_time_priority(room, clock):
+    chair = clock.now + timedelta(hours=1)
+    cli = clock.now + timedelta(hours=2)
+    room.set_start(cli, "command line")
+    assert room.start_at() == cli and room.start_source() == "command line"
+    room.set_start(chair, "chair")
+    assert room.start_at() == chair and room.public_state()["start_source"] == "chair"
+    room.set_start(None, "chair")
+    assert room.start_at() == cli
+    with pytest.raises(ValueError):
+        room.set_start(chair, "someone")
+
+
+def test_controller_public_state_has_the_contract_fields_and_no_personal_data(room):
+    room.set_attendance(3, 4, True)
+    state = room.public_state()
+    for key in ("room", "state", "ready", "checks", "start_at", "seconds_to_start", "lights", "checked_at"):
+        assert key in state
+    assert state["attendance"] == {"in_person": 3, "virtual": 4, "quorate": True}
+    assert state["lights"]["colour"].startswith("#")
+
+
+def test_controller_wait_for_change_wakes_on_a_press(room, mock_factory):
+    since = room.version
+    t0 = time.monotonic()
+    import threading
+    threading.Timer(0.1, lambda: press(mock_factory)).start()
+    assert room.wait_for_change(since, timeout=5) > since
+    assert time.monotonic() - t0 < 1.0
+
+
+def test_controller_identify_flashes_then_restores(room):
+    room.identify(seconds=0.3)
+    assert room.lights.pattern == "identify"
+    time.sleep(0.4)
+    room.tick()
+    assert room.lights.pattern == "off"
+
+
+def test_controller_calendar_booking_sets_start(cfg, mock_factory, clock, tmp_path):
+    ics = tmp_path / "room.ics"
+    ics.write_text(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:1@test\r\n"
+        "DTSTAMP:20261101T000000Z\r\nDTSTART;TZID=Europe/London:20261123T141500\r\n"
+        "DTEND;TZID=Europe/London:20261123T153000\r\nSUMMARY:ICPC Family Smith\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    cfg = cfg.replace("schedule", ics=str(ics))
+    controller = RoomController(cfg, build_hardware(cfg, simulate=True), now=clock)
+    try:
+        assert controller.start_at() == datetime(2026, 11, 23, 14, 15, tzinfo=LONDON)
+        state = controller.public_state()
+        assert state["start_source"] == "calendar" and state["seconds_to_start"] == 75 * 60
+        assert "Smith" not in str(state)  # booking titles never leave the calendar
+    finally:
+        controller.stop()
