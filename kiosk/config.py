@@ -111,8 +111,8 @@ class MicrophoneConfig:
     capture_s: float = _opt(1.0, "Seconds of audio captured per check.", min=0.1, max=30.0)
     silence_dbfs: float = _opt(-65.0, "RMS level (dBFS) below which the microphone counts as dead or muted.",
                                min=-120.0, max=0.0)
-    clip_fraction: float = _opt(0.01, "Share of samples at full scale that counts as clipping.", min=0.0, max=1.0)
-    noise_warn_dbfs: float = _opt(-35.0, "Ambient noise floor (dBFS) above which the room is too noisy (warn).",
+    clip_fraction: float = _opt(0.002, "Share of samples at full scale that counts as clipping.", min=0.0, max=1.0)
+    noise_warn_dbfs: float = _opt(-45.0, "Ambient noise floor (dBFS) above which the room is too noisy (warn).",
                                   min=-120.0, max=0.0)
 
 
@@ -152,7 +152,7 @@ class SpeakerConfig:
     frequency_hz: float = _opt(1000.0, "Test tone frequency.", min=100.0, max=8000.0)
     duration_s: float = _opt(0.6, "Test tone length.", min=0.1, max=5.0)
     level_dbfs: float = _opt(-20.0, "Test tone level.", min=-60.0, max=0.0)
-    min_snr_db: float = _opt(10.0, "How far above its neighbours the tone must stand in the capture.", min=0.0)
+    min_snr_db: float = _opt(15.0, "How far above its neighbours the tone must stand in the capture.", min=0.0)
 
 
 @dataclass(frozen=True)

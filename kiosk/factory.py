@@ -78,7 +78,8 @@ def build_hardware(cfg: Config, simulate: bool = False, on_pi: bool | None = Non
     if on_pi is None:
         on_pi = platform.is_raspberry_pi()
     backends = resolve_backends(cfg, simulate, on_pi)
-    autos = [d for d in DEVICES if getattr(cfg, d).backend == "auto" or simulate]
+    in_use = [d for d in DEVICES if d != "speaker" or cfg.speaker.enabled]
+    autos = [d for d in in_use if getattr(cfg, d).backend == "auto" or simulate]
     if simulate:
         log.info("Simulation mode: every device is simulated")
     elif autos:

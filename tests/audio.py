@@ -1,0 +1,150 @@
+"""Audio for the microphone and speaker tests: signals, raw and WAV files, fake ALSA devices.
+
+ALSA's ``file`` plugin gives real capture and playback devices without a sound card:
+a capture device reads raw S16_LE samples from ``infile``, a playback device writes
+them to ``file``. They are declared in an asoundrc under a temporary XDG_CONFIG_HOME.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+RATE = 16000
+SPEECH_TEXT = "Good morning. This is the microphone check for the conference room."
+
+
+def level(dbfs: float) -> float:
+    """The amplitude of a level in dBFS."""
+    return 10 ** (dbfs / 20)
+
+
+def noise(seconds: float, dbfs: float, rate: int = RATE, seed: int = 0) -> np.ndarray:
+    """White noise with an RMS of ``dbfs``."""
+    return (level(dbfs) * np.random.default_rng(seed).standard_normal(round(seconds * rate))).astype(np.float32)
+
+
+def silence(seconds: float, rate: int = RATE) -> np.ndarray:
+    """Digital silence."""
+    return np.zeros(round(seconds * rate), dtype=np.float32)
+
+
+def clipped(seconds: float, rate: int = RATE) -> np.ndarray:
+    """A voice-band sine driven far past full scale and hard-clipped, as an over-driven input gives."""
+    t = np.arange(round(seconds * rate)) / rate
+    return np.clip(4 * np.sin(2 * np.pi * 220 * t), -1, 1).astype(np.float32)
+
+
+def sine(freq: float, seconds: float, dbfs: float, rate: int = RATE) -> np.ndarray:
+    """A plain sine with a peak of ``dbfs``."""
+    t = np.arange(round(seconds * rate)) / rate
+    return (level(dbfs) * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def mix(*signals: np.ndarray) -> np.ndarray:
+    """The sum of ``signals``, as long as the shortest."""
+    n = min(s.size for s in signals)
+    return np.sum([s[:n] for s in signals], axis=0).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=None)
+def _speech(rate: int) -> np.ndarray:
+    with tempfile.TemporaryDirectory() as tmp:
+        wav, raw = Path(tmp, "speech.wav"), Path(tmp, "speech.raw")
+        subprocess.run(["espeak-ng", "-w", str(wav), SPEECH_TEXT], check=True, capture_output=True)
+        subprocess.run(["sox", str(wav), "-t", "raw", "-r", str(rate), "-c", "1", "-b", "16",
+                        "-e", "signed-integer", str(raw)], check=True, capture_output=True)
+        x = np.frombuffer(raw.read_bytes(), dtype="<i2").astype(np.float32) / 32768
+    return x
+
+
+def speech(peak_dbfs: float = -6.0, rate: int = RATE) -> np.ndarray:
+    """A spoken sentence from espeak-ng, resampled by sox, with its peak at ``peak_dbfs``.
+
+    Skips the test when espeak-ng or sox is not installed.
+    """
+    missing = [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"needs {' and '.join(missing)} to make speech (apt install espeak-ng sox)")
+    x = _speech(rate)
+    return (x * (level(peak_dbfs) / np.max(np.abs(x)))).astype(np.float32)
+
+
+def to_int(samples: np.ndarray, width: int) -> np.ndarray:
+    """Float samples as signed integers of ``width`` bytes (full scale = 2**(8*width - 1) - 1)."""
+    full = 2 ** (8 * width - 1) - 1
+    return np.round(np.clip(samples, -1, 1) * full).astype(np.int64)
+
+
+def write_raw(path: Path, samples: np.ndarray) -> Path:
+    """Write raw S16_LE samples, as ALSA's file plugin reads them."""
+    path.write_bytes(to_int(samples, 2).astype("<i2").tobytes())
+    return path
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int = RATE, width: int = 2) -> Path:
+    """Write a PCM WAV of ``width`` bytes per sample; ``samples`` is mono or (frames, channels)."""
+    samples = np.asarray(samples)
+    channels = 1 if samples.ndim == 1 else samples.shape[1]
+    ints = to_int(samples.ravel(), width)
+    if width == 1:
+        data = (ints + 128).astype(np.uint8)  # 8-bit WAV is unsigned
+    elif width == 3:
+        data = ints.astype("<i4").view(np.uint8).reshape(-1, 4)[:, :3]  # the low three bytes
+    else:
+        data = ints.astype(f"<i{width}")
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(channels)
+        wav.setsampwidth(width)
+        wav.setframerate(rate)
+        wav.writeframes(data.tobytes())
+    return path
+
+
+def capture_pcm(name: str, infile: Path) -> str:
+    """An ALSA capture device that reads raw samples from ``infile``."""
+    return (f'pcm.{name} {{\n  type file\n  slave.pcm "null"\n  file "/dev/null"\n'
+            f'  infile "{infile}"\n  format "raw"\n}}\n')
+
+
+def playback_pcm(name: str, outfile: Path) -> str:
+    """An ALSA playback device that writes raw samples to ``outfile``."""
+    return f'pcm.{name} {{\n  type file\n  slave.pcm "null"\n  file "{outfile}"\n  format "raw"\n}}\n'
+
+
+def use_asoundrc(tmp_path: Path, monkeypatch, *pcms: str) -> None:
+    """Make ALSA programs started by this test see only ``pcms`` (plus ALSA's built-in ones)."""
+    conf = tmp_path / "xdg" / "alsa"
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "asoundrc").write_text("".join(pcms))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+
+
+def fake_mic(tmp_path: Path, monkeypatch, samples: np.ndarray, name: str = "fakemic") -> str:
+    """An ALSA capture device ``name`` that delivers ``samples``; returns its name."""
+    use_asoundrc(tmp_path, monkeypatch, capture_pcm(name, write_raw(tmp_path / f"{name}.raw", samples)))
+    return name
+
+
+def stand_in(tmp_path: Path, monkeypatch, program: str, body: str) -> Path:
+    """Put a Python stand-in for ``program`` (arecord, aplay) first on PATH.
+
+    For behaviour that no fake ALSA device can produce, such as a busy device or a
+    device with a fixed sample rate. ``body`` is Python run with ``args = sys.argv[1:]``.
+    """
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    script = bin_dir / program
+    script.write_text(f"#!{sys.executable}\nimport sys\nargs = sys.argv[1:]\n{body}\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return script

@@ -1,0 +1,179 @@
+"""The microphone check, on recordings made up here and through every backend.
+
+The same four rooms (silence, clipping, speech over room tone, loud noise) go through
+real ``arecord`` on a fake ALSA device and through the WAV file backend.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+import audio
+from kiosk.checks.microphone import analyse_audio, check_microphone
+from kiosk.checks.result import Status
+from kiosk.config import MicrophoneConfig
+from kiosk.hardware.microphone import AlsaMicrophone, FileMicrophone, Recording, SimulatedMicrophone
+
+CFG = MicrophoneConfig()
+SILENT = "Microphone is silent: is it muted or unplugged?"
+NOISY = "Room is noisy"
+
+
+def _speech_in_room():
+    return audio.mix(audio.speech(), audio.noise(5, -60, seed=3))
+
+
+# (name, how to make the audio, status, start of the reason)
+ROOMS = [
+    ("silence", lambda: audio.silence(1.5), Status.FAIL, SILENT),
+    ("clipping", lambda: audio.clipped(1.5), Status.FAIL, "Microphone is clipping"),
+    ("speech", _speech_in_room, Status.PASS, "Microphone is working"),
+    ("noise", lambda: audio.noise(1.5, -20), Status.WARN, NOISY),
+]
+
+
+def _rec(samples, rate=audio.RATE, requested_rate=audio.RATE, seconds=1.0):
+    return Recording(np.asarray(samples, dtype=np.float32), rate, requested_rate, seconds)
+
+
+@pytest.mark.parametrize("make, status, reason", [r[1:] for r in ROOMS], ids=[r[0] for r in ROOMS])
+def test_microphone_alsa_rooms(tmp_path, monkeypatch, make, status, reason):
+    device = audio.fake_mic(tmp_path, monkeypatch, make())
+    result = check_microphone(AlsaMicrophone(device), CFG)
+    assert result.status is status
+    assert result.reason.startswith(reason)
+    assert result.metrics["samples"] == result.metrics["expected_samples"] == CFG.rate
+
+
+@pytest.mark.parametrize("make, status, reason", [r[1:] for r in ROOMS], ids=[r[0] for r in ROOMS])
+def test_microphone_file_rooms(tmp_path, make, status, reason):
+    wav = audio.write_wav(tmp_path / "room.wav", make())
+    result = check_microphone(FileMicrophone(wav), CFG)
+    assert result.status is status
+    assert result.reason.startswith(reason)
+
+
+def test_microphone_clipping_reason_says_what_to_do(tmp_path):
+    result = check_microphone(FileMicrophone(audio.write_wav(tmp_path / "loud.wav", audio.clipped(1))), CFG)
+    assert result.reason.endswith(": turn the input gain down")
+    assert result.metrics["clipped_fraction"] > 0.5
+
+
+def test_microphone_noise_reason_asks_for_quiet_room(tmp_path):
+    result = check_microphone(FileMicrophone(audio.write_wav(tmp_path / "n.wav", audio.noise(1, -20))), CFG)
+    assert "quiet, private room" in result.reason
+    assert result.metrics["noise_floor_dbfs"] == pytest.approx(-20, abs=1.5)
+
+
+def test_microphone_alsa_missing_device_fails(tmp_path, monkeypatch):
+    audio.use_asoundrc(tmp_path, monkeypatch)
+    result = check_microphone(AlsaMicrophone("nosuchmic"), CFG)
+    assert result.status is Status.FAIL
+    assert result.reason == "Microphone 'nosuchmic' not found: is the USB microphone plugged in?"
+
+
+def test_microphone_file_missing_fails(tmp_path):
+    path = tmp_path / "gone.wav"
+    result = check_microphone(FileMicrophone(path), CFG)
+    assert result.status is Status.FAIL
+    assert result.reason == f"Microphone file '{path}' not found"
+
+
+def test_microphone_file_shorter_than_capture_fails(tmp_path):
+    wav = audio.write_wav(tmp_path / "short.wav", audio.noise(0.5, -45))
+    result = check_microphone(FileMicrophone(wav), CFG)
+    assert result.status is Status.FAIL
+    assert result.reason == "Microphone delivered only 50% of the audio expected"
+
+
+@pytest.mark.parametrize("fault, status, reason", [
+    ("none", Status.PASS, "Microphone is working"),
+    ("muted", Status.FAIL, SILENT),
+    ("clipping", Status.FAIL, "Microphone is clipping"),
+])
+def test_microphone_simulated_faults(fault, status, reason):
+    mic = SimulatedMicrophone(seed=7)
+    mic.fault = fault
+    result = check_microphone(mic, CFG)
+    assert result.status is status
+    assert result.reason.startswith(reason)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_microphone_simulated_room_passes_whatever_the_seed(seed):
+    assert check_microphone(SimulatedMicrophone(seed=seed), CFG).status is Status.PASS
+
+
+def test_analyse_empty_recording_fails():
+    result = analyse_audio(_rec([]), CFG)
+    assert result.status is Status.FAIL
+    assert result.reason == "Microphone delivered no audio"
+    assert result.metrics == {"rate": 16000, "samples": 0, "expected_samples": 16000}
+
+
+def test_analyse_digital_silence_has_finite_metrics():
+    result = analyse_audio(_rec(audio.silence(1)), CFG)
+    assert result.reason == SILENT
+    for key in ("rms_dbfs", "peak_dbfs", "noise_floor_dbfs"):
+        assert result.metrics[key] == -120.0
+    assert all(math.isfinite(v) for v in result.metrics.values())
+
+
+def test_analyse_faint_hiss_below_threshold_is_silent():
+    assert analyse_audio(_rec(audio.noise(1, -75)), CFG).reason == SILENT
+
+
+def test_analyse_shortfall_is_checked_before_silence():
+    result = analyse_audio(_rec(audio.silence(0.2)), CFG)
+    assert result.status is Status.FAIL
+    assert result.reason == "Microphone delivered only 20% of the audio expected"
+
+
+def test_analyse_other_rate_warns():
+    result = analyse_audio(_rec(audio.noise(1, -45, rate=48000), rate=48000), CFG)
+    assert result.status is Status.WARN
+    assert result.reason.startswith("Microphone runs at 48000 Hz instead of 16000 Hz")
+    assert result.metrics["rate"] == 48000
+
+
+def test_analyse_rate_warning_and_noise_warning_are_both_given():
+    result = analyse_audio(_rec(audio.noise(1, -20, rate=48000), rate=48000), CFG)
+    assert result.status is Status.WARN
+    assert "48000 Hz" in result.reason and NOISY in result.reason
+
+
+def test_analyse_far_lower_rate_fails():
+    result = analyse_audio(_rec(audio.noise(1, -45, rate=7000), rate=7000), CFG)
+    assert result.status is Status.FAIL
+    assert result.reason == "Microphone records at only 7000 Hz (16000 Hz needed): voices would sound muffled"
+
+
+def test_analyse_a_few_clipped_samples_are_tolerated():
+    x = audio.noise(1, -40)
+    x[:16] = 1.0  # 0.1% of the samples, under clip_fraction
+    result = analyse_audio(_rec(x), CFG)
+    assert result.status is Status.PASS
+    assert result.metrics["clipped_fraction"] == pytest.approx(16 / 16000)
+
+
+def test_analyse_full_scale_negative_counts_as_clipped():
+    x = np.full(16000, -1.0, dtype=np.float32)  # what int16 -32768 converts to
+    assert analyse_audio(_rec(x), CFG).reason.startswith("Microphone is clipping")
+
+
+def test_analyse_short_loud_bursts_do_not_raise_the_noise_floor():
+    x = audio.noise(1, -55)
+    x[4000:6000] += audio.noise(0.125, -15, seed=9)  # a door closing
+    result = analyse_audio(_rec(x), CFG)
+    assert result.status is Status.PASS
+    assert result.metrics["noise_floor_dbfs"] < -50
+
+
+def test_analyse_thresholds_come_from_config():
+    quiet_room = _rec(audio.noise(1, -45))
+    assert analyse_audio(quiet_room, CFG).status is Status.PASS
+    strict = MicrophoneConfig(noise_warn_dbfs=-50.0)
+    assert analyse_audio(quiet_room, strict).status is Status.WARN
+    deaf = MicrophoneConfig(silence_dbfs=-40.0)
+    assert analyse_audio(quiet_room, deaf).reason == SILENT
