@@ -20,5 +20,6 @@ def mock_factory():
 
 @pytest.fixture
 def cfg():
-    """The all-defaults configuration, with periodic re-checks off so tests decide when checks run."""
-    return Config().replace("checks", interval_s=0)
+    """The all-defaults configuration, with periodic re-checks off so tests decide when checks run,
+    and a short microphone capture (the simulated microphone takes real time, like a real one)."""
+    return Config().replace("checks", interval_s=0).replace("microphone", capture_s=0.2)

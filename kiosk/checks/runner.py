@@ -59,6 +59,7 @@ class Cycle:
             "room": room_id,
             "ready": self.ready,
             "checked_at": self.checked_at.isoformat(timespec="seconds"),
+            "duration_s": round(self.duration_s, 3),
             "checks": {n: r.to_dict(with_metrics) for n, r in self.results.items()},
         }
 

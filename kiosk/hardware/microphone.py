@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 import wave
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -261,13 +262,15 @@ class SimulatedMicrophone(Microphone):
     ``fault`` may be changed at any time (from the simulator page): "none", "muted"
     (digital silence) or "clipping" (a very loud voice, hard-clipped). Sound given to
     :meth:`inject` (by the simulated speaker) is heard in the next recording. ``seed``
-    makes the room repeatable.
+    makes the room repeatable. With ``realtime`` a recording takes as long as it lasts,
+    as with a real microphone (the kiosk's simulation mode uses this, so timings are true).
     """
 
     backend = "simulated"
     FAULTS = ("none", "muted", "clipping")
 
-    def __init__(self, seed: int | None = None):
+    def __init__(self, seed: int | None = None, realtime: bool = False):
+        self.realtime = realtime
         self._rng = np.random.default_rng(seed)
         self._fault = "none"
         self._lock = threading.Lock()
@@ -289,6 +292,14 @@ class SimulatedMicrophone(Microphone):
             self._pending.append((np.asarray(samples, dtype=np.float32), rate))
 
     def record(self, seconds: float, rate: int) -> Recording:
+        if self.realtime:
+            deadline = time.monotonic() + seconds
+            recording = self._synthesise(seconds, rate)
+            time.sleep(max(0.0, deadline - time.monotonic()))
+            return recording
+        return self._synthesise(seconds, rate)
+
+    def _synthesise(self, seconds: float, rate: int) -> Recording:
         n = _count(rate, seconds)
         fault = self._fault
         with self._lock:
@@ -345,5 +356,5 @@ def open_microphone(cfg: MicrophoneConfig, backend: str) -> Microphone:
             raise ConfigError("the file backend needs the path of a WAV file", section="microphone", key="source")
         return FileMicrophone(cfg.source)
     if backend == "simulated":
-        return SimulatedMicrophone()
+        return SimulatedMicrophone(realtime=True)
     raise ConfigError(f"unknown backend {backend!r}", section="microphone", key="backend")
