@@ -193,7 +193,7 @@ class RoomController:
 
     def _check_loop(self) -> None:
         while not self._stop.is_set():
-            if not self._check_wanted.wait(0.5):
+            if not self._check_wanted.wait(0.5) or self._stop.is_set():
                 continue
             with self._lock:
                 self._check_wanted.clear()
@@ -393,6 +393,7 @@ class RoomController:
     def stop(self) -> None:
         """Stop the loops, turn the lights off and release the pins and devices."""
         self._stop.set()
+        self._check_wanted.set()  # wake the check loop now rather than at its next poll
         with self._changed:
             self._changed.notify_all()
         for t in self._threads:

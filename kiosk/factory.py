@@ -56,12 +56,18 @@ class Hardware:
 
     @property
     def simulated(self) -> bool:
-        """True when any device is simulated (the simulator page is then offered)."""
-        return "simulated" in self.backends.values()
+        """True when any device in use is simulated (the simulator page is then offered)."""
+        in_use = [d for d, dev in self.devices().items() if dev is not None]
+        return any(self.backends.get(d) == "simulated" for d in in_use)
+
+    def devices(self) -> dict[str, object]:
+        """Each device by name (the speaker is None when disabled)."""
+        return {"camera": self.camera, "microphone": self.microphone, "display": self.display,
+                "clock": self.clock, "speaker": self.speaker}
 
     def close(self) -> None:
         """Close every device; safe to call twice."""
-        for dev in (self.camera, self.microphone, self.display, self.clock, self.speaker):
+        for dev in self.devices().values():
             close = getattr(dev, "close", None)
             if close:
                 close()

@@ -18,32 +18,6 @@ from kiosk.config import Config
 log = logging.getLogger("kiosk.service")
 
 
-class WebServer:
-    """The Flask app under waitress, on its own thread."""
-
-    def __init__(self, app, host: str, port: int, threads: int = 32):
-        from waitress import create_server
-
-        # Long-polling display clients each hold a thread, so allow plenty.
-        self.server = create_server(app, host=host, port=port, threads=threads, ident="kiosk")
-        self.port = self.server.effective_port
-        self.thread = threading.Thread(target=self._serve, name="web", daemon=True)
-
-    def _serve(self):
-        try:
-            self.server.run()
-        except OSError:  # closed under us at shutdown
-            pass
-
-    def start(self) -> "WebServer":
-        self.thread.start()
-        return self
-
-    def close(self) -> None:
-        self.server.close()
-        self.thread.join(timeout=5)
-
-
 class Kiosk:
     """Everything ``kiosk run`` starts, built from a :class:`Config`."""
 
@@ -65,7 +39,7 @@ class Kiosk:
             log.error("Status lights unavailable (%s): continuing without them", exc)
         self.controller = RoomController(cfg, self.hardware, lights=lights, pin_factory=self.pin_factory,
                                          start_override=start_at)
-        self.web: WebServer | None = None
+        self.web = None
         self.mqtt = None
         self.stopped = threading.Event()
 

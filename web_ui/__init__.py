@@ -1,0 +1,123 @@
+"""The kiosk's web pages: the room display and, on simulated hardware, the simulator.
+
+:func:`create_app` is handed the running :class:`kiosk.controller.RoomController`
+and keeps it in ``app.extensions["kiosk"]`` (read it with :func:`get_controller`).
+The pages only read :meth:`~kiosk.controller.RoomController.public_state`, which
+carries no personal data (DOMAIN D15): the room display can be seen on camera by
+everyone in the conference.
+
+Every response carries a strict Content-Security-Policy (no inline script or style
+anywhere) and the usual hardening headers. Errors under ``/api`` and ``/simulator``
+are JSON ``{"error": "..."}``; elsewhere they are a small HTML page.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from flask import Flask, current_app, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
+
+#: Sent with every response. The display runs unattended for months on a TV in a room
+#: where families sit: nothing may be framed, injected or loaded from elsewhere.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+#: Paths whose clients are scripts: they get JSON errors and are never cached.
+JSON_PREFIXES = ("/api/", "/simulator")  # "/simulator" also covers the page itself
+
+DEFAULTS = {
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    # Long-poll: how long GET /api/state?since=N waits by default, and at most.
+    "LONG_POLL_DEFAULT_S": 25.0,
+    "LONG_POLL_MAX_S": 30.0,
+}
+
+
+def get_controller():
+    """The room controller the running app was created with."""
+    return current_app.extensions["kiosk"]
+
+
+def stop_long_polls(app: Flask) -> None:
+    """Make every waiting long-poll answer now; call it before closing the web server.
+
+    Otherwise each open display keeps a server thread busy for up to 30 s, and the
+    server's shutdown waits for them.
+    """
+    app.extensions["kiosk_stopping"].set()
+
+
+def wants_json(path: str) -> bool:
+    """True for the API and simulator paths, which answer (and fail) in JSON."""
+    return path == "/api" or path.startswith(JSON_PREFIXES)
+
+
+def create_app(controller, test_config: dict | None = None) -> Flask:
+    """Build the Flask app serving ``controller``'s room.
+
+    ``test_config`` overrides the defaults (see :data:`DEFAULTS`). The simulator
+    blueprint is registered only when ``controller.hardware.simulated`` is true, so a
+    real room never exposes device controls: there ``/simulator`` is a 404.
+    """
+    app = Flask(__name__)
+    app.config.from_mapping(DEFAULTS)
+    if test_config:
+        app.config.update(test_config)
+    # Keep the controller's order (camera, microphone, display...): the display lists checks in it.
+    app.json.sort_keys = False
+    app.extensions["kiosk"] = controller
+    # Set by stop_long_polls(): waiting /api/state requests then answer at once.
+    app.extensions["kiosk_stopping"] = threading.Event()
+
+    from web_ui import display
+
+    app.register_blueprint(display.bp)
+    if getattr(getattr(controller, "hardware", None), "simulated", False):
+        from web_ui import simulator
+
+        app.register_blueprint(simulator.bp)
+
+    app.after_request(_add_headers)
+    app.register_error_handler(HTTPException, _handle_http_error)
+    return app
+
+
+def _add_headers(response):
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if wants_json(request.path) and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _handle_http_error(exc: HTTPException):
+    """JSON for script clients, a small page for people; never a traceback."""
+    code = exc.code or 500
+    if isinstance(exc, InternalServerError):
+        current_app.logger.error("Request %s %s failed", request.method, request.path,
+                                 exc_info=exc.original_exception or exc)
+    if wants_json(request.path):
+        if code >= 500:
+            message = exc.name.lower()  # an exception's text could say anything
+        elif exc.description and exc.description != type(exc).description:
+            message = exc.description  # a specific reason given with abort(code, "...")
+        else:
+            message = exc.name.lower()  # Werkzeug's stock text is long and generic
+        response = jsonify(error=message)
+        response.status_code = code
+    else:
+        message = exc.description if code < 500 else "Something went wrong. Please try again."
+        response = current_app.response_class(
+            render_template("error.html", code=code, name=exc.name, message=message),
+            status=code, mimetype="text/html")
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response

@@ -1,0 +1,37 @@
+"""Serving the app with waitress on a thread of its own, and stopping it cleanly."""
+
+from __future__ import annotations
+
+import threading
+
+from web_ui import stop_long_polls
+
+
+class WebServer:
+    """The Flask ``app`` under waitress. ``port`` 0 picks a free port (see :attr:`port`)."""
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, threads: int = 32):
+        from waitress import create_server
+
+        self.app = app
+        self._map: dict = {}
+        # Long-polling displays each hold a worker thread while they wait, so allow plenty.
+        self.server = create_server(app, host=host, port=port, threads=threads, map=self._map, ident="kiosk")
+        self.port = self.server.effective_port
+        self.thread = threading.Thread(target=self.server.run, name="web", daemon=True)
+
+    def start(self) -> "WebServer":
+        self.thread.start()
+        return self
+
+    def close(self) -> None:
+        """Answer waiting long-polls, close every socket from the server's own loop, stop the workers."""
+        from waitress import wasyncore
+
+        stop_long_polls(self.app)
+        if self.thread.is_alive():
+            self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self._map))
+            self.thread.join(timeout=5)
+        else:
+            wasyncore.close_all(self._map)
+        self.server.task_dispatcher.shutdown(timeout=5)
