@@ -81,7 +81,7 @@ def bench_button(repeats: int = 300) -> list[dict]:
     from kiosk.pins import mock_factory
 
     cfg = Config().replace("checks", interval_s=0).replace("camera", frames=2, frame_interval_s=0.0)
-    cfg = cfg.replace("schedule", ended_s=3600).replace("button", debounce_ms=0)
+    cfg = cfg.replace("schedule", ended_s=3600).replace("button", debounce_ms=0).replace("microphone", capture_s=0.1)
     factory = mock_factory()
     controller = RoomController(cfg, build_hardware(cfg, simulate=True),
                                 lights=Lights(cfg.lights, pin_factory=factory), pin_factory=factory)
