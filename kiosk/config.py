@@ -94,8 +94,9 @@ class CameraConfig:
                               min=0, max=255)
     saturated_fraction: float = _opt(0.5, "Share of blown-out pixels (>= 250) that counts as over-exposed.",
                                      min=0.0, max=1.0)
-    min_focus: float = _opt(40.0, "Laplacian variance (on a 640-pixel-wide grey frame) below which the image is "
-                                  "blurred.", min=0.0)
+    min_focus: float = _opt(12.0, "Focus measure below which the image is blurred: the variance of the Laplacian "
+                                  "of a smoothed 640-pixel-wide grey frame, relative to its brightness "
+                                  "(sharp rooms score 30-60, blurred ones under 8).", min=0.0)
     frozen_diff: float = _opt(0.05, "Mean absolute difference (0-255) between successive frames below which the "
                                     "image counts as frozen.", min=0.0, max=255)
     min_width: int = _opt(640, "Narrower images give a warning.", min=0, max=4096)

@@ -149,3 +149,17 @@ def test_analyse_leaves_frames_unchanged(camera_cfg, good):
     frames = [f.copy() for f in good[:2]]
     analyse_frames(frames, camera_cfg)
     assert all(np.array_equal(a, b) for a, b in zip(frames, good))
+
+
+@pytest.mark.parametrize("width, height", [(640, 360), (1280, 720), (1920, 1080)])
+@pytest.mark.parametrize("noise", [2.0, 6.0])
+def test_analyse_focus_is_robust_to_sensor_noise_and_dim_rooms(width, height, noise):
+    cfg = CameraConfig()
+    sharp = media.scene_frames(2, width, height, noise=noise)
+    blurry = media.blurred([media.scene_frames(1, width, height, noise=0)[0]] * 2, sigma=12, noise=noise)
+    # A sharp picture of a dimly lit room: still above the black/covered limit.
+    dim = [(f * 0.3).astype(np.uint8) for f in sharp]
+    assert analyse_frames(sharp, cfg).status is Status.PASS
+    assert analyse_frames(dim, cfg).status is Status.PASS, analyse_frames(dim, cfg).reason
+    result = analyse_frames(blurry, cfg)
+    assert result.status is Status.FAIL and "out of focus" in result.reason

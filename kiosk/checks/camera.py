@@ -14,6 +14,8 @@ from kiosk.config import CameraConfig
 from kiosk.errors import DeviceError
 from kiosk.hardware.camera import Camera
 
+#: Scales the brightness-relative focus measure to readable numbers (a sharp room scores 30-60).
+FOCUS_SCALE = 10_000
 #: The focus measure is taken on frames scaled to this width, so it means the same at any resolution.
 FOCUS_WIDTH = 640
 #: Grey level from which a pixel counts as blown out.
@@ -83,14 +85,21 @@ def _saturated_fraction(grey: np.ndarray) -> float:
 
 
 def _focus(grey: np.ndarray) -> float:
-    """Variance of the Laplacian on the frame scaled down to FOCUS_WIDTH: low means blurred."""
+    """Variance of the Laplacian on the frame scaled down to FOCUS_WIDTH, relative to brightness.
+
+    Low means blurred. A 3x3 Gaussian first (a Laplacian of Gaussian) keeps sensor noise
+    from passing for detail, and dividing by the mean brightness squared keeps a sharp
+    image of a dim room from reading as blurred (the Laplacian scales with brightness).
+    """
     height, width = grey.shape
     if width > FOCUS_WIDTH:
         # INTER_AREA averages pixels, which also keeps sensor noise from passing for detail.
         size = (FOCUS_WIDTH, max(1, round(height * FOCUS_WIDTH / width)))
         grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
-    _, std = cv2.meanStdDev(cv2.Laplacian(grey, cv2.CV_64F))
-    return float(std[0, 0]) ** 2
+    grey = cv2.GaussianBlur(grey, (3, 3), 0)
+    mean, std = cv2.meanStdDev(cv2.Laplacian(grey, cv2.CV_64F))
+    brightness = max(float(cv2.mean(grey)[0]), 1.0)
+    return FOCUS_SCALE * float(std[0, 0]) ** 2 / brightness ** 2
 
 
 def _motion(greys: list[np.ndarray]) -> float:
