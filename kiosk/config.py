@@ -231,6 +231,32 @@ class MqttConfig:
 
 
 @dataclass(frozen=True)
+class ConferenceConfig:
+    """Local variations of the rules in DOMAIN.md; the defaults are the common rule."""
+
+    min_other_agencies: int = _opt(2, "Agencies with direct contact, besides children's social care, needed for "
+                                      "quorum (D3).", min=0, max=10)
+    health_as_one_agency: bool = _opt(True, "All health roles count as one agency towards quorum; false counts "
+                                            "health visitor, school nurse, GP, paediatrician, midwife and mental "
+                                            "health separately (D3).")
+    late_after_min: float = _opt(0.0, "Minutes after the start time before an arrival is recorded as late "
+                                      "(D6: any arrival after the start is late).", min=0.0, max=60.0)
+    report_days_initial: int = _opt(2, "Working days before an initial conference by which reports are due "
+                                       "(D8).", min=0, max=30)
+    report_days_review: int = _opt(5, "Working days before a review conference by which reports are due (D8).",
+                                   min=0, max=30)
+    retention_days: int = _opt(7, "Days after a conference ends before its names and attendance record are "
+                                   "purged from the kiosk, leaving only anonymous counts (D15).", min=1, max=3650)
+    pin_min_length: int = _opt(6, "Fewest digits in the chair's PIN (at most 12).", min=4, max=12)
+    lockout_attempts: int = _opt(5, "Wrong PINs from one device before it must wait.", min=1, max=100)
+    lockout_delay_s: float = _opt(30.0, "First wait after too many wrong PINs; it doubles with each further "
+                                        "wrong PIN.", min=1.0, max=3600.0)
+    lockout_max_delay_s: float = _opt(900.0, "Longest wait after wrong PINs.", min=1.0, max=86400.0)
+    lockout_global_attempts: int = _opt(20, "Wrong PINs from all devices together before everyone must wait.",
+                                        min=1, max=1000)
+
+
+@dataclass(frozen=True)
 class StorageConfig:
     state_dir: str = _opt("", "Where the kiosk keeps its database and PIN; empty means $STATE_DIRECTORY "
                               "(set by systemd) or ~/.local/state/kiosk.")
@@ -253,6 +279,7 @@ class Config:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     web: WebConfig = field(default_factory=WebConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    conference: ConferenceConfig = field(default_factory=ConferenceConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     #: The file this configuration came from, if any.
     path: str | None = None

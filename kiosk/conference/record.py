@@ -1,0 +1,316 @@
+"""The attendance record for the minutes, built from the conference's events.
+
+:func:`build_record` returns plain dicts and lists (strings, numbers, booleans, None)
+that a template renders as a printable page; :func:`to_csv` writes the same record as
+CSV for the minutes; :func:`summarise` keeps only the anonymous counts that survive a
+purge. Times are local ("HH:MM", with the date when it is not the conference day).
+
+The record holds names: it is for the chair's export only, never the room display,
+MQTT or logs (D15).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Iterable
+from zoneinfo import ZoneInfo
+
+from kiosk.conference import presence
+from kiosk.conference.model import Agency, Conference, Event, EventKind, Invitee, Mode
+from kiosk.conference.quorum import assess, timeline
+from kiosk.conference.settings import ConferenceSettings
+from kiosk.conference.workdays import report_due
+
+#: A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass
+class _Row:
+    invitee: Invitee
+    arrived: Event | None = None
+    left: Event | None = None
+    final: presence.Person = field(default_factory=presence.Person)
+    connection: list = field(default_factory=list)
+    camera: list = field(default_factory=list)
+    reports: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+
+class _Clock:
+    """Formats UTC times in the room's zone, with the date only when it is not the conference day."""
+
+    def __init__(self, conference: Conference, tz):
+        self.zone = ZoneInfo(tz) if isinstance(tz, str) else tz
+        self.day = conference.date
+
+    def __call__(self, at: datetime | None) -> str | None:
+        if at is None:
+            return None
+        local = at.astimezone(self.zone)
+        return local.strftime("%H:%M") if local.date() == self.day else local.strftime("%Y-%m-%d %H:%M")
+
+
+def _rows(invitees, standing) -> dict[int, _Row]:
+    rows = {i.id: _Row(i) for i in invitees}
+    for e in standing:
+        row = rows.get(e.invitee_id)
+        if row is None or e.kind not in presence.TRANSITIONS:
+            continue
+        if presence.problem(row.final, e.kind, e.details) is not None:
+            continue  # no longer fits after a correction: replay skips it too
+        row.final = presence.step(row.final, e)
+        if e.details.get("note"):
+            row.notes.append((e, e.details["note"]))
+        kind = e.kind
+        if kind is EventKind.ARRIVED:
+            row.arrived = row.arrived or e
+            row.left = None  # came back
+        elif kind is EventKind.LEFT:
+            row.left = e
+            if row.connection and row.connection[-1]["end"] is None:
+                row.connection[-1]["end"] = e
+        elif kind is EventKind.LOST_CONNECTION:
+            row.connection.append({"lost": e, "end": None})
+        elif kind in (EventKind.REJOINED, EventKind.COULD_NOT_REJOIN):
+            row.connection[-1]["end"] = e
+        elif kind is EventKind.CAMERA_OFF:
+            row.camera.append({"off": e, "on": None})
+        elif kind is EventKind.CAMERA_ON:
+            row.camera[-1]["on"] = e
+        elif kind is EventKind.REPORT_RECEIVED:
+            row.reports.append(e.details["received_on"])
+    return rows
+
+
+def _attendance(row: _Row) -> str:
+    if row.arrived:
+        return "attended"
+    return {presence.Presence.APOLOGIES: "apologies", presence.Presence.NOT_ATTENDED: "did not attend"}.get(
+        row.final.presence, "not recorded")
+
+
+def _report(row: _Row, due) -> dict:
+    received = min(row.reports) if row.reports else None
+    if not row.invitee.needs_report:
+        status = "received" if received else "not expected"
+    elif received is None:
+        status = "missing"
+    else:
+        status = "on time" if received <= due.isoformat() else "late"
+    return {"status": status, "received_on": received, "due": due.isoformat()}
+
+
+def build_record(conference: Conference, invitees: Iterable[Invitee], events: Iterable[Event],
+                 settings: ConferenceSettings = ConferenceSettings(), *, tz="Europe/London") -> dict:
+    """The attendance record as plain data for a printable page (see the module docstring)."""
+    invitees, events = list(invitees), list(events)
+    clock = _Clock(conference, tz)
+    standing, voided = presence.effective(events)
+    scheduled = conference.starts_at(clock.zone)
+    started = next((e.at for e in standing if e.kind is EventKind.STARTED), None)
+    late_after = scheduled + timedelta(minutes=settings.late_after_min)
+    end = conference.ended_at
+    due = report_due(conference, settings)
+
+    people = []
+    counts = dict.fromkeys(("invited", "attended_in_person", "attended_virtual", "apologies", "not_attended",
+                            "not_recorded", "late", "left_early", "lost_connection", "could_not_rejoin",
+                            "camera_off", "reports_on_time", "reports_late", "reports_missing"), 0)
+    counts["invited"] = len(invitees)
+    by_agency = {a.value: 0 for a in Agency}
+    for row in _rows(invitees, standing).values():
+        inv = row.invitee
+        by_agency[inv.agency.value] += 1
+        arrived_at = row.arrived.at if row.arrived else None
+        late = arrived_at is not None and arrived_at > late_after
+        left_early = row.left is not None and (end is None or row.left.at < end)
+        connection = [{"lost_at": clock(c["lost"].at),
+                       "rejoined_at": clock(c["end"].at) if c["end"] and c["end"].kind is EventKind.REJOINED
+                       else None,
+                       "could_not_rejoin": bool(c["end"] and c["end"].kind is EventKind.COULD_NOT_REJOIN),
+                       "emailed_chair": bool(c["end"] and c["end"].details.get("emailed_chair")),
+                       "left_at": clock(c["end"].at) if c["end"] and c["end"].kind is EventKind.LEFT else None}
+                      for c in row.connection]
+        report = _report(row, due)
+        arrival_mode = Mode.parse(row.arrived.details["mode"]) if row.arrived else None
+        person = {
+            "invitee_id": inv.id, "name": inv.name, "role": inv.role.label, "agency": inv.agency.label,
+            "direct_contact": inv.direct_contact, "expected_mode": inv.expected_mode.label,
+            "attendance": _attendance(row),
+            "arrived_at": clock(arrived_at), "arrival_mode": arrival_mode.label if arrival_mode else None,
+            "late": late,
+            "minutes_late": math.ceil((arrived_at - scheduled).total_seconds() / 60) if late else None,
+            "left_early": left_early,
+            "left_at": clock(row.left.at) if left_early else None,
+            "left_agreed": bool(row.left.details.get("agreed")) if left_early else None,
+            "connection": connection,
+            "camera_off": [{"off_at": clock(c["off"].at), "on_at": clock(c["on"].at) if c["on"] else None,
+                            "note": c["off"].details.get("note")} for c in row.camera],
+            "report": report,
+            "notes": [f"{clock(e.at)} {e.kind.label}: {note}" for e, note in row.notes],
+        }
+        people.append(person)
+        key = {"attended": None, "apologies": "apologies", "did not attend": "not_attended",
+               "not recorded": "not_recorded"}[person["attendance"]]
+        if key:
+            counts[key] += 1
+        elif arrival_mode is Mode.IN_PERSON:
+            counts["attended_in_person"] += 1
+        else:
+            counts["attended_virtual"] += 1
+        counts["late"] += late
+        counts["left_early"] += left_early
+        counts["lost_connection"] += bool(connection)
+        counts["could_not_rejoin"] += any(c["could_not_rejoin"] for c in connection)
+        counts["camera_off"] += bool(row.camera)
+        status_key = {"on time": "reports_on_time", "late": "reports_late", "missing": "reports_missing"}
+        if report["status"] in status_key:
+            counts[status_key[report["status"]]] += 1
+
+    start = started or scheduled
+    tl = timeline(invitees, events, settings, start=start, end=end)
+    at_start = assess(invitees, events, start, settings)
+    names = {i.id: i.name for i in invitees}
+    by_id = {e.id: e for e in events}
+    corrections = []
+    for target_id, correction in sorted(voided.items(), key=lambda kv: (kv[1].at, kv[1].id)):
+        target = by_id.get(target_id)
+        if target is None:
+            continue
+        who = f"{names[target.invitee_id]}: " if target.invitee_id in names else ""
+        corrections.append({"at": clock(correction.at), "reason": correction.details.get("reason"),
+                            "voided": f"{who}{target.kind.label} at {clock(target.at)}"})
+    warnings = [f"Inquorate from {clock(p.start)} to {clock(p.end) if p.end else 'the end'} with no recorded "
+                f"decision to proceed" for p in tl.undecided_periods]
+    return {
+        "conference": {
+            "id": conference.id, "type": conference.type.value, "type_label": conference.type.label,
+            "case_ref": conference.case_ref, "date": conference.date.isoformat(),
+            "start_time": conference.start_time.strftime("%H:%M"), "started_at": clock(started),
+            "ended_at": clock(end), "status": conference.status.value,
+            "strategy_date": conference.strategy_date.isoformat() if conference.strategy_date else None,
+            "previous_icpc_date": (conference.previous_icpc_date.isoformat()
+                                   if conference.previous_icpc_date else None),
+            "report_due": due.isoformat(),
+        },
+        "counts": counts,
+        "invited_by_agency": {k: v for k, v in by_agency.items() if v},
+        "people": people,
+        "quorum": {
+            "at_start": {"at": clock(start), "quorate": at_start.quorate, "reason": at_start.reason},
+            "changes": [{"at": clock(c.at), "label": c.label, "reason": c.reason} for c in tl.changes],
+            "decisions": [{"at": clock(d.at), "decision": "proceed" if d.proceed else "not proceed",
+                           "reason": d.reason, "new_date": d.new_date} for d in tl.decisions],
+            "inquorate_periods": [{"from": clock(p.start), "to": clock(p.end),
+                                   "decision": p.decision.reason if p.decision else None}
+                                  for p in tl.inquorate_periods],
+            "proceeded_inquorate": tl.proceeded_inquorate,
+            "warnings": warnings,
+        },
+        "corrections": corrections,
+    }
+
+
+def summarise(record: dict) -> dict:
+    """The anonymous part of a record, kept after a purge: type, date and counts; no names, notes or case reference."""
+    conference, quorum = record["conference"], record["quorum"]
+    return {
+        "type": conference["type"],
+        "date": conference["date"],
+        "counts": dict(record["counts"]),
+        "invited_by_agency": dict(record["invited_by_agency"]),
+        "quorate_at_start": quorum["at_start"]["quorate"],
+        "quorum_lost": sum(1 for c in quorum["changes"] if c["label"] == "quorum lost"),
+        "proceeded_inquorate": quorum["proceeded_inquorate"],
+        "inquorate_without_decision": len(quorum["warnings"]),
+        "corrections": len(record["corrections"]),
+    }
+
+
+def safe_cell(value) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula: risky starts get a leading quote."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _connection_text(items) -> str:
+    parts = []
+    for c in items:
+        text = f"lost {c['lost_at']}"
+        if c["rejoined_at"]:
+            text += f", rejoined {c['rejoined_at']}"
+        elif c["could_not_rejoin"]:
+            text += ", could not rejoin" + (" (e-mailed the chair)" if c["emailed_chair"] else "")
+        elif c["left_at"]:
+            text += f", left {c['left_at']}"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def _camera_text(items) -> str:
+    return "; ".join(f"off {c['off_at']}" + (f", on {c['on_at']}" if c["on_at"] else "")
+                     + (f" ({c['note']})" if c["note"] else "") for c in items)
+
+
+ATTENDANCE_COLUMNS = ("Name", "Role", "Agency", "Direct contact", "Expected", "Attendance", "Arrived", "Mode",
+                      "Late", "Left early", "Chair agreed", "Connection", "Camera off", "Report",
+                      "Report received", "Notes")
+
+
+def to_csv(record: dict) -> str:
+    """The record as CSV text: conference details, one row per invitee, quorum, decisions, corrections.
+
+    Every cell goes through :func:`safe_cell`, so a name like ``=HYPERLINK(...)`` stays text.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+
+    def write(*cells):
+        writer.writerow([safe_cell(c) for c in cells])
+
+    c = record["conference"]
+    write("Conference", c["type_label"])
+    write("Case reference", c["case_ref"])
+    write("Date", c["date"])
+    write("Start time", c["start_time"])
+    write("Started", c["started_at"])
+    write("Ended", c["ended_at"])
+    write("Reports due by", c["report_due"])
+    write()
+    write(*ATTENDANCE_COLUMNS)
+    for p in record["people"]:
+        report = p["report"]
+        write(p["name"], p["role"], p["agency"], p["direct_contact"], p["expected_mode"], p["attendance"],
+              p["arrived_at"], p["arrival_mode"],
+              f"yes ({p['minutes_late']} min)" if p["late"] else "no",
+              p["left_at"] if p["left_early"] else "", p["left_agreed"] if p["left_early"] else "",
+              _connection_text(p["connection"]), _camera_text(p["camera_off"]),
+              report["status"], report["received_on"], " | ".join(p["notes"]))
+    q = record["quorum"]
+    write()
+    write("Quorum at start", q["at_start"]["at"], q["at_start"]["reason"])
+    write("Time", "Quorum", "Reason")
+    for change in q["changes"]:
+        write(change["at"], change["label"], change["reason"])
+    for warning in q["warnings"]:
+        write("Warning", warning)
+    if q["decisions"]:
+        write()
+        write("Time", "Chair's decision", "Reason", "New date")
+        for d in q["decisions"]:
+            write(d["at"], d["decision"], d["reason"], d["new_date"])
+    if record["corrections"]:
+        write()
+        write("Time", "Correction", "Reason")
+        for corr in record["corrections"]:
+            write(corr["at"], corr["voided"], corr["reason"])
+    return out.getvalue()

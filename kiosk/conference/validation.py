@@ -1,0 +1,243 @@
+"""Checking what the chair enters before anything is stored. Pure functions, no database.
+
+Each ``*_fields`` function takes loose input (enums or text, as a form or CSV gives it),
+returns clean values, and raises :class:`~kiosk.conference.errors.InvalidInput` with a
+message the chair can act on. Messages never quote names or e-mail addresses (D15).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, Iterable, Mapping
+
+from kiosk.conference import presence, quorum
+from kiosk.conference.errors import InvalidInput
+from kiosk.conference.model import (EVENT_DETAILS, Agency, Conference, ConferenceType, Event, EventKind, Invitee,
+                                    Mode, Role)
+from kiosk.conference.settings import ConferenceSettings
+
+MAX_NAME = 200
+MAX_TEXT = 2000
+#: How far ahead of the kiosk's clock an event may be dated (the tablet and kiosk clocks differ a little).
+FUTURE_TOLERANCE = timedelta(minutes=1)
+
+_CASE_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9/_.-]{0,39}")
+_EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_TRUE = {"yes", "y", "true", "t", "1"}
+_FALSE = {"no", "n", "false", "f", "0"}
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def parse_bool(value, what: str) -> bool:
+    """``True``/``False`` or yes/no, y/n, true/false, 1/0 in any case."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise InvalidInput(f"{what} must be yes or no")
+
+
+def parse_date(value, what: str) -> date:
+    """A ``date`` or ISO text (YYYY-MM-DD)."""
+    if isinstance(value, datetime):
+        raise InvalidInput(f"{what} must be a date, not a date and time")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise InvalidInput(f"{what} must be a date written YYYY-MM-DD")
+
+
+def parse_time(value, what: str) -> time:
+    """A naive ``time`` or HH:MM text (24-hour, local)."""
+    if isinstance(value, time) and value.tzinfo is None:
+        return value.replace(second=0, microsecond=0)
+    if isinstance(value, str) and re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", value.strip()):
+        hours, minutes = value.strip().split(":")
+        return time(int(hours), int(minutes))
+    raise InvalidInput(f"{what} must be a time written HH:MM (24-hour)")
+
+
+def parse_choice(cls, value, what: str):
+    """An enum member from a member or its text; InvalidInput naming the choices otherwise."""
+    try:
+        return cls.parse(value.strip() if isinstance(value, str) else value)
+    except ValueError as exc:
+        raise InvalidInput(str(exc) if what == cls._noun() else f"{what}: {exc}") from None
+
+
+def utc(at: datetime, what: str = "the time") -> datetime:
+    """An aware datetime in UTC; naive ones are refused (the kiosk cannot guess their zone)."""
+    if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
+        raise InvalidInput(f"{what} must be a timezone-aware date and time")
+    return at.astimezone(timezone.utc)
+
+
+def check_case_ref(value) -> str:
+    """A case reference: 1-40 letters, digits, - _ / . with at least one digit, so that it cannot be a name."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not _CASE_REF.fullmatch(text) or not re.search(r"\d", text):
+        raise InvalidInput("the case reference must be the child's case number (e.g. CP-2026-0142: letters, "
+                           "digits, - _ / . and at least one digit), never a name")
+    return text
+
+
+def conference_fields(*, type, date, start_time, case_ref, strategy_date=None, previous_icpc_date=None) -> dict:
+    """Clean fields of a conference; raises InvalidInput."""
+    out = {
+        "type": parse_choice(ConferenceType, type, "conference type"),
+        "date": parse_date(date, "the conference date"),
+        "start_time": parse_time(start_time, "the start time"),
+        "case_ref": check_case_ref(case_ref),
+        "strategy_date": None if _blank(strategy_date) else parse_date(strategy_date, "the strategy discussion date"),
+        "previous_icpc_date": None if _blank(previous_icpc_date) else parse_date(previous_icpc_date,
+                                                                                 "the previous ICPC date"),
+    }
+    if out["strategy_date"] and out["strategy_date"] > out["date"]:
+        raise InvalidInput("the strategy discussion must come before the conference")
+    if out["previous_icpc_date"]:
+        if out["type"] is not ConferenceType.REVIEW:
+            raise InvalidInput("only a review conference has a previous initial conference")
+        if out["previous_icpc_date"] >= out["date"]:
+            raise InvalidInput("the previous initial conference must come before this review")
+    return out
+
+
+def invitee_fields(*, name, role, agency=None, direct_contact=None, expected_mode=None, email=None) -> dict:
+    """Clean fields of an invitee; raises InvalidInput.
+
+    Blank ``agency`` takes the role's agency; blank ``expected_mode`` follows D1 (chair,
+    social worker, parents/carers in person; others virtual). ``direct_contact`` may be
+    blank only for someone it does not matter for: it decides whether a professional
+    other than children's social care counts towards quorum.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput("the name is missing")
+    name = " ".join(name.split())
+    if len(name) > MAX_NAME or _CONTROL.search(name):
+        raise InvalidInput(f"the name must be plain text of at most {MAX_NAME} characters")
+    if _blank(role):
+        raise InvalidInput("the role is missing")
+    role = parse_choice(Role, role, "role")
+    if _blank(agency):
+        agency = role.default_agency
+        if agency is None:
+            raise InvalidInput(f"the agency is needed for the role {role.label!r}")
+    else:
+        agency = parse_choice(Agency, agency, "agency")
+    if role.agency is not None and agency is not role.agency:
+        raise InvalidInput(f"the role {role.label!r} belongs to {role.agency.label}, not {agency.label}")
+    if _blank(direct_contact):
+        if role.counts and agency.professional and agency is not Agency.CHILDRENS_SOCIAL_CARE:
+            raise InvalidInput("direct contact must be yes or no: it decides whether this professional counts "
+                               "towards quorum")
+        direct_contact = agency is Agency.CHILDRENS_SOCIAL_CARE and role.counts
+    else:
+        direct_contact = parse_bool(direct_contact, "direct contact")
+    mode = role.default_mode if _blank(expected_mode) else parse_choice(Mode, expected_mode, "expected mode")
+    if _blank(email):
+        email = None
+    elif not isinstance(email, str) or len(email.strip()) > 254 or not _EMAIL.fullmatch(email.strip()):
+        raise InvalidInput("the e-mail address is not valid")
+    else:
+        email = email.strip()
+    return {"name": name, "role": role, "agency": agency, "direct_contact": direct_contact,
+            "expected_mode": mode, "email": email}
+
+
+def _detail(kind: EventKind, key: str, tp, value):
+    what = f"{kind.label!r}: {key}"
+    if tp is Mode:
+        return parse_choice(Mode, value, what).value
+    if tp is bool:
+        return parse_bool(value, what)
+    if tp is date:
+        return parse_date(value, what).isoformat()
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+            raise InvalidInput(f"{what} must be a whole number")
+        return int(value)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{what} must not be empty")
+    if len(value) > MAX_TEXT:
+        raise InvalidInput(f"{what} must be at most {MAX_TEXT} characters")
+    return value.strip()
+
+
+def event_details(kind: EventKind, details: Mapping[str, Any] | None) -> dict:
+    """Clean details of an event of ``kind``: known keys only, required ones present, right types."""
+    details = dict(details or {})
+    spec = EVENT_DETAILS[kind]
+    unknown = sorted(str(k) for k in details if k not in spec)
+    if unknown:
+        known = ", ".join(spec) or "none"
+        raise InvalidInput(f"{kind.label!r} does not take {', '.join(unknown)} (it takes: {known})")
+    out = {}
+    for key, (tp, required) in spec.items():
+        value = details.get(key)
+        if _blank(value):
+            if required:
+                need = {"reason": "a reason", "agreed": "whether the chair agreed",
+                        "emailed_chair": "whether they e-mailed the chair"}.get(key, key.replace("_", " "))
+                raise InvalidInput(f"{kind.label!r} needs {need}")
+            continue
+        out[key] = _detail(kind, key, tp, value)
+    return out
+
+
+def check_event(conference: Conference, invitees: Iterable[Invitee], events: Iterable[Event], kind,
+                invitee_id: int | None, at: datetime, details, *, now: datetime,
+                settings: ConferenceSettings = ConferenceSettings()) -> tuple[EventKind, datetime, dict]:
+    """Check a new event against the conference's record so far; returns (kind, at in UTC, details).
+
+    Raises InvalidInput when the event is malformed or does not fit the record (someone
+    who is not present cannot leave; a decision to proceed while inquorate needs a
+    reason and an inquorate conference).
+    """
+    kind = parse_choice(EventKind, kind, "event kind")
+    at = utc(at, "the event time")
+    if at > utc(now) + FUTURE_TOLERANCE:
+        raise InvalidInput("the event time is in the future")
+    details = event_details(kind, details)
+    invitees = {i.id: i for i in invitees}
+    events = list(events)
+    if kind.needs_invitee:
+        if invitee_id is None:
+            raise InvalidInput(f"{kind.label!r} must name an invitee")
+        if invitee_id not in invitees:
+            raise InvalidInput(f"invitee {invitee_id} is not invited to conference {conference.id}")
+    elif invitee_id is not None:
+        raise InvalidInput(f"{kind.label!r} is about the conference, not about one invitee")
+
+    if kind is EventKind.CORRECTION:
+        target = next((e for e in events if e.id == details["event_id"]), None)
+        if target is None:
+            raise InvalidInput(f"event {details['event_id']} is not part of conference {conference.id}")
+        if target.kind is EventKind.CORRECTION:
+            raise InvalidInput("a correction cannot be corrected: record the event again instead")
+        if any(e.kind is EventKind.CORRECTION and e.details.get("event_id") == target.id for e in events):
+            raise InvalidInput(f"event {target.id} has already been corrected")
+        return kind, at, details
+
+    # Corrections void their target whatever their own time, so replay everything up to ``at``.
+    if kind in presence.TRANSITIONS:
+        person = presence.replay(events, until=at).get(invitee_id, presence.Person())
+        why = presence.problem(person, kind, details)
+        if why:
+            raise InvalidInput(f"cannot record {kind.label!r}: this invitee {why}")
+    elif kind is EventKind.STARTED:
+        standing, _ = presence.effective(events)
+        if any(e.kind is EventKind.STARTED for e in standing):
+            raise InvalidInput("the start of the conference is already recorded")
+    elif kind is EventKind.PROCEED_INQUORATE:
+        if quorum.assess(invitees.values(), events, at, settings).quorate:
+            raise InvalidInput("the conference is quorate: there is no decision to proceed while inquorate to record")
+    return kind, at, details

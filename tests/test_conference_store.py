@@ -1,0 +1,494 @@
+"""The SQLite conference record: validation, append-only events, CSV import, durability, purge."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+import threading
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given, settings as hsettings, strategies as st
+
+from kiosk.conference.csv_import import parse_invitees_csv
+from kiosk.conference.errors import (ConferenceError, CsvImportError, InvalidInput, NotAllowed, NotFound, StorageError,
+                                     StorageFull)
+from kiosk.conference.model import Agency, EventKind, Mode, Role, Status
+from kiosk.conference.store import DB_FILENAME, ConferenceStore
+from kiosk.errors import KioskError
+
+START = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)   # 10:00 in London (GMT in November)
+
+
+class Clock:
+    def __init__(self, now=START + timedelta(hours=2)):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path, clock):
+    s = ConferenceStore(tmp_path / "state" / DB_FILENAME, now=clock)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def at(minute):
+    return START + timedelta(minutes=minute)
+
+
+@pytest.fixture
+def meeting(store):
+    """An ICPC with a social worker, a health visitor, a police officer and a parent."""
+    c = store.create_conference("initial", "2026-11-23", "10:00", "CP-2026-0142", strategy_date="2026-11-02")
+    people = {
+        "sw": store.add_invitee(c.id, "Samira Socialworker", "social worker", email="samira@council.example"),
+        "hv": store.add_invitee(c.id, "Hana Healthvisitor", "health visitor", direct_contact=True),
+        "po": store.add_invitee(c.id, "Pat Policeofficer", "police officer", direct_contact="yes"),
+        "mum": store.add_invitee(c.id, "Mary Motherofchild", "parent"),
+    }
+    return c, people
+
+
+def arrive(store, c, who, minute, mode="virtual"):
+    return store.append_event(c.id, "arrived", invitee_id=who.id, at=at(minute), details={"mode": mode})
+
+
+# -- conferences and invitees -----------------------------------------------------------------------------------
+
+def test_conference_store_creates_and_updates_a_conference(store):
+    c = store.create_conference("review", date(2027, 3, 1), "14:30", "CP-2026-0142",
+                                previous_icpc_date="2026-12-01")
+    assert (c.type.value, c.date, c.start_time.strftime("%H:%M"), c.status) == ("review", date(2027, 3, 1), "14:30",
+                                                                               Status.SCHEDULED)
+    c2 = store.update_conference(c.id, start_time="15:00")
+    assert c2.start_time.strftime("%H:%M") == "15:00" and c2.previous_icpc_date == date(2026, 12, 1)
+    assert store.get_conference(c.id) == c2
+    assert [x.id for x in store.list_conferences()] == [c.id]
+    with pytest.raises(InvalidInput, match="no field"):
+        store.update_conference(c.id, colour="red")
+    with pytest.raises(NotFound, match="Conference 99 does not exist"):
+        store.get_conference(99)
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"case_ref": "Jane Smith"}, "never a name"),
+    ({"case_ref": "Smith"}, "never a name"),
+    ({"type": "emergency"}, "unknown conference type"),
+    ({"date": "23/11/2026"}, "YYYY-MM-DD"),
+    ({"start_time": "25:00"}, "HH:MM"),
+    ({"strategy_date": "2026-12-01"}, "strategy discussion must come before"),
+    ({"previous_icpc_date": "2026-01-01"}, "only a review conference"),
+])
+def test_conference_store_refuses_bad_conference_fields(store, fields, message):
+    args = {"type": "initial", "date": "2026-11-23", "start_time": "10:00", "case_ref": "CP-1"} | fields
+    with pytest.raises(InvalidInput, match=message):
+        store.create_conference(**args)
+    assert store.list_conferences() == []
+
+
+def test_conference_store_invitee_defaults_follow_the_domain(store, meeting):
+    c, p = meeting
+    sw, hv, mum = p["sw"], p["hv"], p["mum"]
+    assert (sw.agency, sw.direct_contact, sw.expected_mode) == (Agency.CHILDRENS_SOCIAL_CARE, True, Mode.IN_PERSON)
+    assert (hv.agency, hv.expected_mode) == (Agency.HEALTH, Mode.VIRTUAL)
+    assert (mum.agency, mum.direct_contact, mum.expected_mode) == (Agency.PARENT_CARER, False, Mode.IN_PERSON)
+    assert store.invitees(c.id) == list(p.values())
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"name": " ", "role": "gp"}, "name is missing"),
+    ({"name": "A", "role": "wizard"}, "unknown role"),
+    ({"name": "A", "role": "health visitor", "agency": "police", "direct_contact": True}, "belongs to health"),
+    ({"name": "A", "role": "police officer"}, "direct contact must be yes or no"),
+    ({"name": "A", "role": "other professional", "direct_contact": True}, "agency is needed"),
+    ({"name": "A", "role": "gp", "direct_contact": True, "email": "not an address"}, "e-mail address is not valid"),
+    ({"name": "A", "role": "gp", "direct_contact": "perhaps"}, "yes or no"),
+])
+def test_conference_store_refuses_bad_invitees(store, meeting, kwargs, message):
+    c, _ = meeting
+    with pytest.raises(InvalidInput, match=message):
+        store.add_invitee(c.id, **kwargs)
+    assert len(store.invitees(c.id)) == 4
+
+
+def test_conference_store_invitee_can_change_until_events_refer_to_them(store, meeting):
+    c, p = meeting
+    gp = store.add_invitee(c.id, "Gina", "gp", direct_contact=True)
+    gp = store.update_invitee(gp.id, role="paediatrician")
+    assert gp.role is Role.PAEDIATRICIAN
+    store.remove_invitee(gp.id)
+    assert gp.id not in [i.id for i in store.invitees(c.id)]
+
+    arrive(store, c, p["hv"], -5)
+    with pytest.raises(NotAllowed, match="only the name and e-mail"):
+        store.update_invitee(p["hv"].id, agency="police", role="police officer")
+    with pytest.raises(NotAllowed, match="stay on the record"):
+        store.remove_invitee(p["hv"].id)
+    fixed = store.update_invitee(p["hv"].id, name="Hannah Healthvisitor")   # a typo may still be fixed
+    assert fixed.name == "Hannah Healthvisitor" and fixed.role is Role.HEALTH_VISITOR
+    with pytest.raises(InvalidInput, match="already on the invitation list"):
+        store.add_invitee(c.id, "hannah healthvisitor", "health visitor", direct_contact=True)
+
+
+# -- events -------------------------------------------------------------------------------------------------
+
+def test_conference_store_is_append_only(store, meeting, tmp_path):
+    c, p = meeting
+    e = arrive(store, c, p["sw"], -5, "in_person")
+    assert not [name for name in dir(store) if name.startswith(("update_event", "delete_event", "remove_event",
+                                                                "edit_event"))]
+    raw = sqlite3.connect(store.path)
+    try:
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            raw.execute("UPDATE event SET at = ? WHERE id = ?", ("2026-01-01", e.id))
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            raw.execute("DELETE FROM event WHERE id = ?", (e.id,))
+    finally:
+        raw.close()
+    assert store.events(c.id) == [e]
+
+
+def test_conference_store_corrections_void_events_and_stay_in_the_log(store, meeting):
+    c, p = meeting
+    wrong = arrive(store, c, p["po"], -3)
+    correction = store.correct_event(c.id, wrong.id, "tapped the wrong name")
+    assert [e.kind for e in store.events(c.id)] == [EventKind.ARRIVED, EventKind.CORRECTION]
+    assert correction.details == {"event_id": wrong.id, "reason": "tapped the wrong name"}
+    with pytest.raises(InvalidInput, match="already been corrected"):
+        store.correct_event(c.id, wrong.id, "again")
+    with pytest.raises(InvalidInput, match="cannot be corrected"):
+        store.correct_event(c.id, correction.id, "undo")
+    with pytest.raises(InvalidInput, match="needs a reason"):
+        store.correct_event(c.id, wrong.id, "")
+    arrive(store, c, p["po"], 4)   # the voided arrival does not block the real one
+
+
+def test_conference_store_lists_events_in_time_order(store, meeting, clock):
+    c, p = meeting
+    late = arrive(store, c, p["po"], 10)
+    early = arrive(store, c, p["sw"], -5, "in_person")        # recorded afterwards, back-dated
+    same = arrive(store, c, p["hv"], 10)
+    assert [e.id for e in store.events(c.id)] == [early.id, late.id, same.id]
+    assert late.recorded_at == clock.now and late.at == at(10) and late.at.tzinfo is not None
+
+
+@pytest.mark.parametrize("kind, who, details, when, message", [
+    ("teleported", "sw", {}, 0, "unknown event kind"),
+    ("left", "sw", {}, 0, "needs whether the chair agreed"),
+    ("left", "hv", {"agreed": True}, 0, "is not present"),
+    ("could_not_rejoin", "po", {}, 0, "needs whether they e-mailed the chair"),
+    ("arrived", "sw", {"mode": "in_person"}, 0, "already present"),
+    ("arrived", None, {"mode": "virtual"}, 0, "must name an invitee"),
+    ("started", "sw", {}, 0, "about the conference, not about one invitee"),
+    ("proceed_inquorate", None, {}, 0, "needs a reason"),
+    ("proceed_inquorate", None, {"reason": ""}, 0, "needs a reason"),
+    ("report_received", "hv", {"received_on": "yesterday"}, 0, "YYYY-MM-DD"),
+    ("arrived", "hv", {"mode": "virtual", "colour": "blue"}, 0, "does not take colour"),
+    ("arrived", "hv", {"mode": "virtual"}, 24 * 60, "in the future"),
+    ("correction", None, {"event_id": 999, "reason": "x"}, 0, "not part of conference"),
+])
+def test_conference_store_refuses_invalid_events_and_writes_nothing(store, meeting, kind, who, details, when,
+                                                                    message):
+    c, p = meeting
+    arrive(store, c, p["sw"], -5, "in_person")
+    before = store.events(c.id)
+    with pytest.raises(InvalidInput, match=message):
+        store.append_event(c.id, kind, invitee_id=p[who].id if who else None, at=at(when), details=details)
+    assert store.events(c.id) == before
+
+
+def test_conference_store_refuses_invitees_of_another_conference_and_naive_times(store, meeting):
+    c, p = meeting
+    other = store.create_conference("initial", "2026-11-24", "10:00", "CP-2026-0999")
+    with pytest.raises(InvalidInput, match=f"is not invited to conference {other.id}"):
+        store.append_event(other.id, "arrived", invitee_id=p["sw"].id, at=at(0), details={"mode": "virtual"})
+    with pytest.raises(InvalidInput, match="timezone-aware"):
+        store.append_event(c.id, "arrived", invitee_id=p["sw"].id, at=datetime(2026, 11, 23, 10),
+                           details={"mode": "virtual"})
+    with pytest.raises(NotFound):
+        store.append_event(999, "started")
+
+
+def test_conference_store_quorum_proceed_inquorate_and_record(store, meeting, clock):
+    c, p = meeting
+    arrive(store, c, p["sw"], -5, "in_person")
+    arrive(store, c, p["mum"], -5, "in_person")
+    arrive(store, c, p["hv"], -2)
+    assert store.quorum(c.id, at(0)).reason == ("Not quorate: needs one more agency with direct contact besides "
+                                                "children's social care")
+    with pytest.raises(InvalidInput, match="needs a reason"):
+        store.append_event(c.id, "proceed_inquorate", at=at(2))
+    store.append_event(c.id, "proceed_inquorate", at=at(2), details={"reason": "Police report received"})
+    arrive(store, c, p["po"], 12)
+    view = store.quorum(c.id)
+    assert view.quorate and (view.in_person, view.virtual) == (2, 2)
+    tl = store.timeline(c.id)
+    assert tl.proceeded_inquorate and tl.quorate_at_start is False
+    assert tl.inquorate_periods[0].decision.reason == "Police report received"
+    store.record_report_received(c.id, p["po"].id, "2026-11-18")
+    record = store.record(c.id)
+    assert record["counts"]["late"] == 1 and record["counts"]["reports_on_time"] == 1
+
+
+def test_conference_store_end_conference(store, meeting, clock):
+    c, _ = meeting
+    ended = store.end_conference(c.id)
+    assert ended.status is Status.ENDED and ended.ended_at == clock.now
+    assert [x.id for x in store.list_conferences("ended")] == [c.id]
+    with pytest.raises(NotAllowed, match="already ended"):
+        store.end_conference(c.id)
+
+
+# -- CSV import and copying ---------------------------------------------------------------------------------
+
+GOOD_CSV = """\ufeffName,Role,Agency,Direct contact,Expected mode,Email
+Chris Chair,chair,,,,chair@council.example
+Sam Social,Social worker,Children's social care,yes,in person,sam@council.example
+Hana Visitor,Health visitor,,yes,virtual,
+"Gee, Pee",GP,health,no,,
+Mum Parent,parent/carer,,,in person,
+"""
+
+
+def test_conference_store_imports_an_invitation_list(store):
+    c = store.create_conference("initial", "2026-11-23", "10:00", "CP-1")
+    added = store.import_invitees_csv(c.id, GOOD_CSV)
+    assert [(i.name, i.role, i.agency, i.direct_contact, i.expected_mode) for i in added] == [
+        ("Chris Chair", Role.CHAIR, Agency.CHILDRENS_SOCIAL_CARE, False, Mode.IN_PERSON),
+        ("Sam Social", Role.SOCIAL_WORKER, Agency.CHILDRENS_SOCIAL_CARE, True, Mode.IN_PERSON),
+        ("Hana Visitor", Role.HEALTH_VISITOR, Agency.HEALTH, True, Mode.VIRTUAL),
+        ("Gee, Pee", Role.GP, Agency.HEALTH, False, Mode.VIRTUAL),
+        ("Mum Parent", Role.PARENT_CARER, Agency.PARENT_CARER, False, Mode.IN_PERSON),
+    ]
+    assert added[0].email == "chair@council.example"
+    with pytest.raises(CsvImportError, match="row 4: this person is already on the invitation list"):
+        store.import_invitees_csv(c.id, "name,role,direct_contact\nNew Person,police officer,yes\n\n"
+                                        "Sam Social,social worker,yes\n")
+    assert len(store.invitees(c.id)) == 5
+
+
+@pytest.mark.parametrize("text, problems", [
+    ("name,role\nA,gp\n", [(2, "direct contact must be yes or no: it decides whether this professional counts "
+                               "towards quorum")]),
+    ("name,role,colour\nA,chair,red\n", [(1, "column 3 has an unknown heading (headings: name, role, agency, "
+                                             "direct_contact, expected_mode, email; is the header row missing?)")]),
+    ("Ann Example,gp\n", [(1, "column 1 has an unknown heading (headings: name, role, agency, direct_contact, "
+                              "expected_mode, email; is the header row missing?)"),
+                          (1, "column 2 has an unknown heading (headings: name, role, agency, direct_contact, "
+                              "expected_mode, email; is the header row missing?)"),
+                          (1, "the header must name the column(s) name, role")]),
+    ("role,agency\nchair,\n", [(1, "the header must name the column(s) name")]),
+    ("name,role\nA,chair\nB,wizard\n\nC,chair,extra\n", [
+        (3, "unknown role (known: chair, note-taker, social worker, team manager, health visitor, school nurse, "
+            "GP, paediatrician, midwife, mental health, other health professional, police officer, school, "
+            "early years, probation officer, housing officer, parent or carer, child or young person, advocate, "
+            "interpreter, other professional)"),
+        (5, "has 3 cells but the header has 2 columns")]),
+    ("name,role\nA,chair\na,Chair\n", [(3, "the same person and role are already on row 2")]),
+    ("name,role,direct_contact\nA,gp\n", [(2, "direct contact must be yes or no: it decides whether this "
+                                               "professional counts towards quorum")]),
+    ("name,role,agency\nA\n", [(2, "the role is missing")]),
+    ("name,role\n", [(0, "the file has a header but no invitees")]),
+    ("  \n", [(0, "the file is empty")]),
+    ('name,role\n"A\x00",chair\n', [(2, "the name must be plain text of at most 200 characters")]),
+])
+def test_conference_store_csv_errors_name_the_rows_and_import_nothing(store, text, problems):
+    c = store.create_conference("initial", "2026-11-23", "10:00", "CP-1")
+    with pytest.raises(CsvImportError) as info:
+        store.import_invitees_csv(c.id, text)
+    assert info.value.problems == problems
+    assert str(info.value).startswith("Nothing was imported: ")
+    assert isinstance(info.value, (ValueError, KioskError, ConferenceError))
+    assert store.invitees(c.id) == []
+
+
+@hsettings(database=None, deadline=None, max_examples=300)
+@given(text=st.one_of(st.text(), st.text(alphabet=",\"\n\r\x00abc=yesno", max_size=60),
+                      st.builds(lambda cells: "name,role,agency,direct_contact\n" + "".join(cells),
+                                st.lists(st.sampled_from([",", '"', "\n", "gp", "chair", "health", "yes", "x", " "]),
+                                         max_size=40))))
+def test_conference_store_property_csv_import_either_imports_or_explains(text):
+    try:
+        rows = parse_invitees_csv(text)
+    except CsvImportError as exc:
+        assert exc.problems and str(exc).startswith("Nothing was imported")
+    else:
+        assert rows and all(r["name"] and isinstance(r["role"], Role) for r in rows)
+
+
+def test_conference_store_copies_the_invitation_list_from_the_previous_conference(store):
+    icpc = store.create_conference("initial", "2026-11-23", "10:00", "CP-7")
+    store.import_invitees_csv(icpc.id, GOOD_CSV)
+    other = store.create_conference("initial", "2026-11-24", "10:00", "CP-8")
+    store.add_invitee(other.id, "Not Copied", "gp", direct_contact=True)
+    review = store.create_conference("review", "2027-02-15", "10:00", "CP-7", previous_icpc_date="2026-11-23")
+    store.add_invitee(review.id, "Sam Social", "social worker")
+    added = store.copy_invitees_from_previous(review.id)
+    assert [i.name for i in added] == ["Chris Chair", "Hana Visitor", "Gee, Pee", "Mum Parent"]
+    assert len(store.invitees(review.id)) == 5
+    assert [x.id for x in store.conferences_for_case("CP-7")] == [icpc.id, review.id]
+    with pytest.raises(NotFound, match="No earlier conference"):
+        store.copy_invitees_from_previous(icpc.id)
+
+
+# -- durability and threads ---------------------------------------------------------------------------------
+
+def test_conference_store_reopens_with_everything_kept(tmp_path, clock):
+    path = tmp_path / DB_FILENAME
+    with ConferenceStore(path, now=clock) as s:
+        c = s.create_conference("initial", "2026-11-23", "10:00", "CP-1")
+        sw = s.add_invitee(c.id, "Sam", "social worker")
+        e = s.append_event(c.id, "arrived", invitee_id=sw.id, at=at(0), details={"mode": "in_person", "note": "é"})
+        conn = s._conn
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2       # FULL
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert conn.execute("PRAGMA secure_delete").fetchone()[0] == 1
+    s.close()   # idempotent
+    with pytest.raises(StorageError, match="closed"):
+        s.events(c.id)
+    with ConferenceStore(path, now=clock) as again:
+        assert again.get_conference(c.id) == c
+        assert again.invitees(c.id) == [sw]
+        assert again.events(c.id) == [e]
+        assert again._conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_conference_store_refuses_a_newer_schema_and_a_damaged_file(tmp_path):
+    newer = tmp_path / "newer.db"
+    raw = sqlite3.connect(newer)
+    raw.execute("PRAGMA user_version = 7")
+    raw.close()
+    with pytest.raises(StorageError, match="newer version of the kiosk"):
+        ConferenceStore(newer)
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StorageError, match="damaged"):
+        ConferenceStore(damaged)
+
+
+def test_conference_store_concurrent_appends_from_threads_all_land(store):
+    c = store.create_conference("initial", "2026-11-23", "10:00", "CP-1")
+    people = [store.add_invitee(c.id, f"Person {n}", "gp", direct_contact=True) for n in range(8)]
+    errors = []
+
+    def chair(who, offset):
+        try:
+            for k in range(25):
+                minute = offset + k * 2
+                store.append_event(c.id, "arrived", invitee_id=who.id, at=at(minute), details={"mode": "virtual"})
+                store.append_event(c.id, "left", invitee_id=who.id, at=at(minute + 1), details={"agreed": True})
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=chair, args=(who, n * 0.01)) for n, who in enumerate(people)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    events = store.events(c.id)
+    assert len(events) == 8 * 25 * 2 and len({e.id for e in events}) == 400
+    for who in people:
+        mine = [e.kind for e in events if e.invitee_id == who.id]
+        assert mine == [EventKind.ARRIVED, EventKind.LEFT] * 25
+
+
+def test_conference_store_disk_full_raises_a_clear_error_and_keeps_the_data(store, meeting):
+    c, p = meeting
+    kept = arrive(store, c, p["sw"], -5, "in_person")
+    conn = store._conn
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")   # the database cannot grow: as good as a full disk
+    with pytest.raises(StorageFull, match="storage is full, so nothing was saved") as info:
+        for n in range(200):
+            store.add_invitee(c.id, f"Filler {n} " + "x" * 150, "gp", direct_contact=True, email=None)
+    assert isinstance(info.value, OSError) and isinstance(info.value, KioskError)
+    assert not conn.in_transaction
+    conn.execute("PRAGMA max_page_count = 1073741823")
+    assert store.events(c.id) == [kept]
+    filled = [i for i in store.invitees(c.id) if i.name.startswith("Filler")]
+    assert len(store.invitees(c.id)) == 4 + len(filled)    # whole saves only
+    arrive(store, c, p["hv"], -2)                           # and it works again once there is room
+    assert len(store.events(c.id)) == 2
+
+
+# -- retention ----------------------------------------------------------------------------------------------
+
+PERSONAL = [b"Samira Socialworker", b"Hana Healthvisitor", b"Pat Policeofficer", b"Mary Motherofchild",
+            b"samira@council.example", b"CP-2026-0142", b"Unicornfrost", b"Dragonwhisper"]
+
+
+def _raw_bytes(path):
+    data = b""
+    for suffix in ("", "-wal", "-shm"):
+        f = path.with_name(path.name + suffix)
+        if f.exists():
+            data += f.read_bytes()
+    return data
+
+
+def test_conference_store_purge_leaves_only_counts_and_no_personal_bytes(store, meeting, clock):
+    c, p = meeting
+    arrive(store, c, p["sw"], -5, "in_person")
+    arrive(store, c, p["mum"], -5, "in_person")
+    arrive(store, c, p["hv"], 3)
+    arrive(store, c, p["po"], -1)
+    store.append_event(c.id, "camera_off", invitee_id=p["po"].id, at=at(10), details={"note": "Unicornfrost"})
+    store.append_event(c.id, "left", invitee_id=p["hv"].id, at=at(20),
+                       details={"agreed": False, "note": "Dragonwhisper"})
+    store.update_invitee(p["sw"].id, email="samira@council.example")   # an old row version, too
+    store.end_conference(c.id, at(60))
+    assert all(word in _raw_bytes(store.path) for word in PERSONAL[:4])
+
+    summary = store.purge(c.id)
+    assert summary["counts"]["attended_in_person"] == 2 and summary["counts"]["attended_virtual"] == 2
+    assert summary["counts"]["late"] == 1 and summary["counts"]["left_early"] == 1
+    assert summary["invited_by_agency"] == {"childrens_social_care": 1, "health": 1, "police": 1, "parent_carer": 1}
+    assert summary["quorate_at_start"] is False and summary["type"] == "initial"
+    with pytest.raises(NotFound):
+        store.get_conference(c.id)
+    purged_at = clock.now.isoformat(timespec="microseconds")
+    assert store.summaries() == [dict(summary, conference_id=c.id, purged_at=purged_at)]
+    raw = _raw_bytes(store.path)
+    for word in PERSONAL:
+        assert word not in raw, word
+    store.close()
+    raw = _raw_bytes(store.path)
+    for word in PERSONAL:
+        assert word not in raw, word
+
+
+def test_conference_store_purge_due_honours_the_retention_period(store, clock):
+    old = store.create_conference("initial", "2026-09-01", "10:00", "CP-1")
+    store.add_invitee(old.id, "Oldname Person", "gp", direct_contact=True)
+    store.end_conference(old.id, datetime(2026, 9, 1, 11, tzinfo=timezone.utc))
+    forgotten = store.create_conference("initial", "2026-09-02", "10:00", "CP-2")   # never ended
+    recent = store.create_conference("initial", "2026-11-20", "10:00", "CP-3")
+    store.end_conference(recent.id, datetime(2026, 11, 20, 11, tzinfo=timezone.utc))
+    purged = store.purge_due(datetime(2026, 10, 2, 12, tzinfo=timezone.utc), retention_days=30)
+    assert purged == [old.id, forgotten.id]
+    assert [c.id for c in store.list_conferences()] == [recent.id]
+    assert store.purge_due(datetime(2026, 10, 2, 12, tzinfo=timezone.utc)) == []   # default 30 days
+    assert b"Oldname" not in _raw_bytes(store.path)
+    with pytest.raises(InvalidInput):
+        store.purge_due(retention_days=-1)
+
+
+def test_conference_store_csv_errors_never_quote_names(store):
+    c = store.create_conference("initial", "2026-11-23", "10:00", "CP-1")
+    for text in ("Annabel Example,gp,health,yes\n", "name,role\nAnnabel Example,Bartholomew Example\n"):
+        with pytest.raises(CsvImportError) as info:
+            store.import_invitees_csv(c.id, text)
+        assert "Annabel" not in str(info.value) and "Bartholomew" not in str(info.value)
