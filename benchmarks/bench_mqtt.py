@@ -19,7 +19,6 @@ Run: .venv/bin/python benchmarks/bench_mqtt.py
 
 from __future__ import annotations
 
-import io
 import json
 import resource
 import subprocess

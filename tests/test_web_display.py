@@ -250,3 +250,12 @@ def test_web_display_is_served_when_the_room_has_not_been_checked(tmp_path):
         assert state["checks"] == {} and state["state"] == "idle"
     finally:
         controller.hardware.close()
+
+
+def test_web_metrics_endpoint_serves_prometheus_text(cold_room):
+    client = create_app(cold_room).test_client()
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/plain")
+    body = response.get_data(as_text=True)
+    assert "kiosk_ready" in body and "kiosk_uptime_seconds" in body

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
 
 from kiosk import __version__
 from web_ui import get_controller
@@ -95,3 +95,13 @@ def state():
     response = jsonify(controller.public_state())
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.get("/metrics")
+def metrics():
+    """Prometheus metrics: readiness, checks, state, countdown, MQTT, uptime. No personal data."""
+    from kiosk import metrics as kiosk_metrics
+
+    link = current_app.extensions.get("kiosk.mqtt")  # None when MQTT is off or could not start
+    return Response(kiosk_metrics.render(get_controller(), link.connected if link else None),
+                    content_type=kiosk_metrics.CONTENT_TYPE)

@@ -1,0 +1,139 @@
+"""Prometheus metrics of one room, read from the controller at scrape time.
+
+:func:`render` returns the Prometheus text exposition format (serve it with
+:data:`CONTENT_TYPE`). It uses a private ``CollectorRegistry`` holding one custom
+collector, so nothing is kept between scrapes and the process-wide default registry is
+untouched. Every series has a ``room`` label (``[room] id``). Counts and readiness only:
+no names, no booking details (DOMAIN D15).
+
+- ``kiosk_info{room, version}``: 1
+- ``kiosk_ready{room}``: 1 ready, 0 not ready
+- ``kiosk_state{room, state}``: 1 for the current state, 0 for the others (one-hot)
+- ``kiosk_check_status{room, check}``: 0 pass, 1 warn, 2 fail
+- ``kiosk_check_required{room, check}``: 1 when the check's failure makes the room not ready
+- ``kiosk_check_metric{room, check, metric}``: the checks' numeric metrics (booleans as 0/1)
+- ``kiosk_checks_last_run_timestamp_seconds{room}``, ``kiosk_checks_duration_seconds{room}``: the last cycle
+- ``kiosk_seconds_to_start{room}``: seconds to the start (negative after it); absent without a start time
+- ``kiosk_attendance{room, mode}``: people attending ``in_person`` / ``virtual``; ``kiosk_quorate{room}``: 0/1
+- ``kiosk_mqtt_connected{room}``: 1 connected, 0 not; absent when MQTT is off
+- ``kiosk_uptime_seconds{room}``: seconds since the controller was built
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+from kiosk import __version__
+from kiosk.room import State
+
+#: The content type of :func:`render`'s output (Prometheus text format 0.0.4).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+_STATUS_VALUE = {"pass": 0, "warn": 1, "fail": 2}
+
+
+def _number(value) -> float | None:
+    """A metric value as a float, or None for text and missing values."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value) if math.isfinite(value) else None
+    item = getattr(value, "item", None)  # numpy scalars
+    if callable(item):
+        return _number(item())
+    return None
+
+
+class RoomCollector:
+    """A prometheus_client custom collector reading ``controller`` on every scrape."""
+
+    def __init__(self, controller, mqtt_connected: bool | None = None):
+        self.controller = controller
+        self.mqtt_connected = mqtt_connected
+
+    def collect(self):
+        c = self.controller
+        room = c.cfg.room.id
+        public = c.public_state()
+        cycle = c.last_cycle
+
+        info = GaugeMetricFamily("kiosk_info", "The kiosk's room and software version.", labels=["room", "version"])
+        info.add_metric([room, __version__], 1)
+        yield info
+
+        ready = GaugeMetricFamily("kiosk_ready", "1 when every required check passed.", labels=["room"])
+        ready.add_metric([room], 1 if public["ready"] else 0)
+        yield ready
+
+        state = GaugeMetricFamily("kiosk_state", "The room's state (1 for the current one).", labels=["room", "state"])
+        for s in State:
+            state.add_metric([room, s.value], 1 if public["state"] == s.value else 0)
+        yield state
+
+        status = GaugeMetricFamily("kiosk_check_status", "Result of each check: 0 pass, 1 warn, 2 fail.",
+                                   labels=["room", "check"])
+        required = GaugeMetricFamily("kiosk_check_required", "1 when the check's failure makes the room not ready.",
+                                     labels=["room", "check"])
+        metric = GaugeMetricFamily("kiosk_check_metric", "Numeric measurements of each check.",
+                                   labels=["room", "check", "metric"])
+        if cycle is not None:
+            for name, result in cycle.results.items():
+                status.add_metric([room, name], _STATUS_VALUE[result.status.value])
+                required.add_metric([room, name], 1 if cycle.required.get(name, True) else 0)
+                for key, value in result.metrics.items():
+                    number = _number(value)
+                    if number is not None:
+                        metric.add_metric([room, name, str(key)], number)
+        yield status
+        yield required
+        yield metric
+
+        last = GaugeMetricFamily("kiosk_checks_last_run_timestamp_seconds", "When the last check cycle finished.",
+                                 labels=["room"])
+        duration = GaugeMetricFamily("kiosk_checks_duration_seconds", "How long the last check cycle took.",
+                                     labels=["room"])
+        if cycle is not None:
+            last.add_metric([room], cycle.checked_at.timestamp())
+            duration.add_metric([room], cycle.duration_s)
+        yield last
+        yield duration
+
+        to_start = GaugeMetricFamily("kiosk_seconds_to_start",
+                                     "Seconds until the conference starts (negative once started).", labels=["room"])
+        if public.get("seconds_to_start") is not None:
+            to_start.add_metric([room], public["seconds_to_start"])
+        yield to_start
+
+        attendance = public.get("attendance") or {}
+        people = GaugeMetricFamily("kiosk_attendance", "People attending, by mode (counts only).",
+                                   labels=["room", "mode"])
+        for mode in ("in_person", "virtual"):
+            people.add_metric([room, mode], int(attendance.get(mode, 0)))
+        yield people
+        quorate = GaugeMetricFamily("kiosk_quorate", "1 when the conference is quorate.", labels=["room"])
+        quorate.add_metric([room], 1 if attendance.get("quorate") else 0)
+        yield quorate
+
+        mqtt = GaugeMetricFamily("kiosk_mqtt_connected", "1 while connected to the MQTT broker.", labels=["room"])
+        if self.mqtt_connected is not None:
+            mqtt.add_metric([room], 1 if self.mqtt_connected else 0)
+        yield mqtt
+
+        uptime = GaugeMetricFamily("kiosk_uptime_seconds", "Seconds since the kiosk started.", labels=["room"])
+        uptime.add_metric([room], time.monotonic() - c.started_monotonic)
+        yield uptime
+
+
+def render(controller, mqtt_connected: bool | None) -> bytes:
+    """The room's metrics in the Prometheus text format.
+
+    ``mqtt_connected`` is the MQTT link's state, or None when MQTT is off (then
+    ``kiosk_mqtt_connected`` is left out).
+    """
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(RoomCollector(controller, mqtt_connected))
+    return generate_latest(registry)

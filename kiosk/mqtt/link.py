@@ -1,0 +1,624 @@
+"""The kiosk's connection to the MQTT broker: what IT sees of the room, and IT's commands.
+
+:class:`MqttLink` subscribes to the controller's event bus and publishes (topics in
+:mod:`kiosk.mqtt.topics`, ``<prefix>/<room>/...``):
+
+- ``availability``: retained ``online`` on every connection; the will (retained, QoS 1)
+  says ``offline`` when the kiosk dies, and a clean shutdown says it too;
+- ``state``: retained JSON (:func:`state_payload`) on every change, and again every
+  ``[mqtt] heartbeat_s``;
+- ``checks/<name>``: retained JSON per check with its metrics (:func:`check_payload`);
+- ``event``: JSON events, not retained (:func:`event_payload`), ``ready_lost`` and
+  ``ready_regained`` paired by ``alert_id``;
+- Home Assistant discovery (:mod:`kiosk.mqtt.discovery`) on every connection and when
+  ``<discovery_prefix>/status`` says ``online``;
+
+and answers ``request/<action>`` on ``response/<action>`` with ``{"status": "ok"|"error",
+"data", "error", "transaction"}`` (actions in :data:`~kiosk.mqtt.topics.ACTIONS`).
+
+Threads. The bus delivers in the controller's thread, so :meth:`MqttLink._on_bus` only
+notes the event and wakes the ``mqtt-publisher`` thread, which builds the payloads
+(reading :meth:`~kiosk.controller.RoomController.public_state`) and publishes; bursts
+of changes coalesce into one state message. paho's network thread (``loop_start``)
+only files requests for the publisher thread, which also runs them, so neither thread
+ever waits for the other or for the controller's lock while holding its own.
+
+Failure is never fatal. A broker that is missing, unreachable, refuses the login or
+fails the TLS handshake is one log line (repeats of the same problem are logged at
+debug level) and paho keeps retrying with ``reconnect_delay_set(reconnect_min_s,
+reconnect_max_s)``. Each new connection re-subscribes and republishes availability,
+discovery, state and checks, so IT sees the current state as soon as the broker is
+back. Requests that are oversized, malformed or for unknown actions get an error reply;
+a flood beyond :data:`REQUEST_RATE` per second is dropped with a (rate-limited) log line.
+
+Personal data (DOMAIN D15): payloads are built field by field from named values (counts,
+readiness, check results), never by passing the controller's state through, and log
+lines name actions and sizes, never payload contents.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import socket
+import ssl
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from datetime import datetime, timezone
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+
+from kiosk.events import (ButtonHeld, ButtonPressed, ChecksFinished, ChecksStarted, CountdownStarted,
+                          IdentifyRequested, ReadinessChanged, SessionEnded, SessionStarted, StateChanged)
+from kiosk.mqtt import discovery, topics
+from kiosk.mqtt.topics import RoomTopics
+
+log = logging.getLogger("kiosk.mqtt")
+
+#: Version of the ``state`` and ``checks/<name>`` payloads.
+SCHEMA = 1
+#: Larger request payloads are refused.
+MAX_REQUEST_BYTES = 4096
+#: Requests per second accepted (token bucket refill rate) and the burst allowed.
+REQUEST_RATE = 10.0
+REQUEST_BURST = 10
+#: Events kept while the broker is away, sent when it is back (oldest dropped first).
+EVENT_BACKLOG = 200
+#: A request's ``transaction`` is echoed if it is a number or a string up to this long.
+MAX_TRANSACTION_CHARS = 128
+IDENTIFY_DEFAULT_S = 10.0
+IDENTIFY_MAX_S = 300.0
+#: Messages paho may hold while the connection is down (beyond it publishes fail at once).
+MAX_QUEUED = 1000
+#: Connections lost twice in a row sooner than this after they were made are reported with a hint about
+#: the broker's ACL, and reconnected after FLAP_DELAY_S (or reconnect_max_s if smaller) instead of at once.
+SOON_S = 5.0
+FLAP_DELAY_S = 10.0
+
+#: The bus events published on ``event``.
+PUBLISHED_EVENTS = (ButtonPressed, ButtonHeld, ChecksStarted, ChecksFinished, ReadinessChanged, CountdownStarted,
+                    SessionStarted, SessionEnded, StateChanged, IdentifyRequested)
+
+
+#: Bus events that change nothing in the ``state`` payload (no state message for them alone).
+STATELESS_EVENTS = (ButtonPressed, ButtonHeld, ChecksStarted, IdentifyRequested)
+
+
+# -- payloads: pure functions -------------------------------------------------------------
+
+def iso(dt: datetime | None) -> str | None:
+    """``dt`` in UTC, ISO 8601 with milliseconds (None stays None)."""
+    return dt.astimezone(timezone.utc).isoformat(timespec="milliseconds") if dt is not None else None
+
+
+def plain(value):
+    """``value`` made JSON-safe: numpy scalars unwrapped, NaN and infinities as null, unknown types as text."""
+    if value is None or isinstance(value, (bool, str, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    item = getattr(value, "item", None)  # numpy scalars
+    if callable(item):
+        return plain(item())
+    return str(value)
+
+
+def dumps(payload) -> str:
+    """Compact JSON of ``payload`` (after :func:`plain`)."""
+    return json.dumps(plain(payload), separators=(",", ":"), allow_nan=False)
+
+
+def state_payload(public: dict) -> dict:
+    """The ``state`` message from :meth:`RoomController.public_state`, copying only named fields."""
+    attendance = public.get("attendance") or {}
+    return {
+        "schema": SCHEMA,
+        "room": public["room"],
+        "state": public["state"],
+        "ready": bool(public["ready"]),
+        "checks": {name: {"status": c["status"], "reason": c["reason"]}
+                   for name, c in (public.get("checks") or {}).items()},
+        "start_at": public.get("start_at"),
+        "seconds_to_start": public.get("seconds_to_start"),
+        "attendance": {
+            "in_person": int(attendance.get("in_person", 0)),
+            "virtual": int(attendance.get("virtual", 0)),
+            "quorate": bool(attendance.get("quorate", False)),
+        },
+        "checked_at": public.get("checked_at"),
+        "version": public.get("version"),
+    }
+
+
+def check_payload(result, checked_at: datetime | None, required: bool = True) -> dict:
+    """The ``checks/<name>`` message for one :class:`~kiosk.checks.result.CheckResult`."""
+    return {
+        "schema": SCHEMA,
+        "status": result.status.value,
+        "reason": result.reason,
+        "required": bool(required),
+        "metrics": plain(dict(result.metrics)),
+        "checked_at": checked_at.isoformat(timespec="seconds") if checked_at else None,
+    }
+
+
+class AlertPairs:
+    """Pairs ``ready_lost`` (alert) with the ``ready_regained`` (recovery) that ends it by ``alert_id``."""
+
+    def __init__(self):
+        self.open_id: str | None = None
+        self.since: datetime | None = None
+
+    def lost(self, at: datetime) -> str:
+        if self.open_id is None:
+            self.open_id, self.since = uuid.uuid4().hex[:12], at
+        return self.open_id
+
+    def regained(self, at: datetime) -> tuple[str | None, float | None]:
+        alert_id, since = self.open_id, self.since
+        self.open_id = self.since = None
+        return alert_id, (round((at - since).total_seconds(), 3) if since else None)
+
+
+def event_payload(event, alerts: AlertPairs) -> dict | None:
+    """The ``event`` message for a bus event, or None for events that are not published."""
+    out = {"event": event.kind, "at": iso(event.at)}
+    if isinstance(event, ChecksStarted):
+        out["trigger"] = event.trigger
+    elif isinstance(event, ChecksFinished):
+        cycle = event.cycle
+        out.update(ready=bool(cycle.ready), failing=list(cycle.failing()), duration_s=round(cycle.duration_s, 3))
+    elif isinstance(event, ReadinessChanged):
+        if event.ready:
+            alert_id, down_s = alerts.regained(event.at)
+            out.update(event="ready_regained", recovery=True, alert_id=alert_id, down_s=down_s)
+        else:
+            out.update(event="ready_lost", alert=True, alert_id=alerts.lost(event.at), failing=list(event.failing))
+    elif isinstance(event, CountdownStarted):
+        out["start_at"] = event.start_at.isoformat(timespec="seconds") if event.start_at else None
+    elif isinstance(event, StateChanged):
+        out.update(old=event.old, new=event.new, reason=event.reason)
+    elif isinstance(event, IdentifyRequested):
+        out["seconds"] = event.seconds
+    elif not isinstance(event, PUBLISHED_EVENTS):
+        return None
+    return out
+
+
+def response_payload(status: str, data=None, error: str | None = None, transaction=None) -> dict:
+    """A reply on ``response/<action>``."""
+    return {"status": status, "data": data, "error": error, "transaction": transaction}
+
+
+class TokenBucket:
+    """Allows ``rate`` actions a second on average and bursts of ``burst``."""
+
+    def __init__(self, rate: float, burst: int, clock=time.monotonic):
+        self.rate, self.burst, self._clock = rate, float(burst), clock
+        self._tokens, self._last = float(burst), clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        """Use one token if there is one."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return True
+            return False
+
+
+class RequestError(Exception):
+    """A request that gets an error reply; the message is sent to the requester."""
+
+
+def describe_connect_error(exc: BaseException | None, host: str, port: int) -> tuple[int, str]:
+    """A log level and a line saying why connecting to the broker failed, with what to check."""
+    where = f"{host}:{port}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return logging.ERROR, (f"MQTT broker {where}: TLS certificate not accepted: {exc.verify_message} "
+                               "(check [mqtt] tls_ca, the broker's certificate, its host name and expiry date)")
+    if isinstance(exc, ssl.SSLError):
+        return logging.ERROR, (f"MQTT broker {where}: TLS handshake failed: {exc.reason or exc} "
+                               "(is it a TLS port? check [mqtt] tls_ca, tls_cert, tls_key)")
+    if isinstance(exc, socket.gaierror):
+        return logging.WARNING, f"MQTT broker host name {host!r} does not resolve ({exc.strerror})"
+    if isinstance(exc, ConnectionRefusedError):
+        return logging.WARNING, f"MQTT broker {where} is not reachable (connection refused)"
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return logging.WARNING, f"MQTT broker {where} is not reachable (no answer)"
+    if isinstance(exc, OSError):
+        return logging.WARNING, f"MQTT broker {where} is not reachable ({exc.strerror or exc})"
+    return logging.WARNING, f"MQTT broker {where}: connection failed ({exc or 'unknown reason'})"
+
+
+def _read_password(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().rstrip("\r\n")
+    except OSError as exc:
+        raise ValueError(f"cannot read [mqtt] password_file {path!r}: {exc.strerror}") from None
+
+
+# -- the link -----------------------------------------------------------------------------
+
+class MqttLink:
+    """Publishes one room's state to the broker and answers IT's requests.
+
+    ``start()`` never raises for broker trouble; ``stop()`` says ``offline`` and closes.
+    ``model`` is the device model shown in Home Assistant (default: the board's model).
+    """
+
+    def __init__(self, cfg, controller, *, model: str | None = None):
+        self.cfg = cfg
+        self.settings = cfg.mqtt
+        self.controller = controller
+        self.topics = RoomTopics(cfg.mqtt.prefix, cfg.room.id)
+        self.client_id = cfg.mqtt.client_id or f"kiosk-{cfg.room.id}"
+        self.broker = f"{cfg.mqtt.host}:{cfg.mqtt.port}"
+        self.model = model
+        self.client: mqtt.Client | None = None
+        self._ha_status = topics.ha_status(cfg.mqtt.discovery_prefix)
+        self._cond = threading.Condition()
+        self._events: deque = deque(maxlen=EVENT_BACKLOG)
+        self._requests: deque = deque(maxlen=REQUEST_BURST * 2)
+        self._want_state = self._want_checks = self._want_discovery = False
+        self._connected = False
+        self._stopping = False
+        self._worker: threading.Thread | None = None
+        self._unsubscribe = None
+        self._bucket = TokenBucket(REQUEST_RATE, REQUEST_BURST)
+        self._dropped = 0
+        self._drop_logged = -math.inf
+        self._alerts = AlertPairs()
+        self._problem: str | None = None
+        self._connected_at = 0.0
+        self._quick_losses = 0
+        #: How many times a connection was made (1 after the first).
+        self.connections = 0
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """True while connected to the broker."""
+        return self._connected
+
+    @property
+    def running(self) -> bool:
+        """True between a successful :meth:`start` and :meth:`stop`."""
+        return self.client is not None
+
+    def start(self) -> bool:
+        """Connect in the background. Returns False (after one log line) when MQTT is off or misconfigured."""
+        s = self.settings
+        if not s.enabled:
+            log.info("MQTT is off ([mqtt] enabled = false): IT will not see this room")
+            return False
+        if not s.host:
+            log.warning("MQTT broker not configured ([mqtt] host is empty): IT will not see this room")
+            return False
+        try:
+            client = self._make_client()
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            log.error("MQTT not started: %s. The kiosk runs without it.", exc)
+            return False
+        self.client = client
+        self._stopping = False
+        self._unsubscribe = self.controller.bus.subscribe(self._on_bus)
+        self._worker = threading.Thread(target=self._run, name="mqtt-publisher", daemon=True)
+        self._worker.start()
+        try:
+            client.connect_async(s.host, s.port, s.keepalive)
+        except ValueError as exc:
+            log.error("MQTT not started: %s", exc)
+            self.stop()
+            return False
+        client.loop_start()
+        log.info("MQTT: connecting to %s%s as %s; topics under %s/", self.broker,
+                 " (TLS)" if s.tls_ca or s.tls_cert else "", self.client_id, self.topics.base)
+        return True
+
+    def _make_client(self) -> mqtt.Client:
+        s = self.settings
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True,
+                             protocol=mqtt.MQTTv311)
+        client.will_set(self.topics.availability, topics.OFFLINE, qos=1, retain=True)
+        password = _read_password(s.password_file) if s.password_file else (s.password or None)
+        if s.username:
+            client.username_pw_set(s.username, password)
+        elif password:
+            log.warning("MQTT: a password is set but no [mqtt] username: the password is not used")
+        if s.tls_ca or s.tls_cert:
+            for key in ("tls_ca", "tls_cert", "tls_key"):
+                path = getattr(s, key)
+                if path and not os.path.isfile(path):
+                    raise ValueError(f"[mqtt] {key} {path!r} does not exist")
+            try:
+                client.tls_set(ca_certs=s.tls_ca or None, certfile=s.tls_cert or None, keyfile=s.tls_key or None,
+                               cert_reqs=ssl.CERT_REQUIRED)
+            except ssl.SSLError as exc:
+                raise ValueError(f"TLS files not usable ({exc.reason or exc}): check [mqtt] tls_ca, tls_cert, "
+                                 "tls_key") from None
+        client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)
+        client.max_queued_messages_set(MAX_QUEUED)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Publish ``offline``, disconnect and stop the threads. Safe to call twice."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._worker is not None:
+            self._worker.join(timeout)
+            self._worker = None
+        client, self.client = self.client, None
+        if client is None:
+            return
+        if self._connected:
+            try:
+                info = client.publish(self.topics.availability, topics.OFFLINE, qos=1, retain=True)
+                info.wait_for_publish(timeout=min(timeout, 2.0))
+            except (RuntimeError, ValueError):
+                pass
+        client.disconnect()
+        client.loop_stop()
+        self._connected = False
+        log.info("MQTT: disconnected from %s", self.broker)
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- paho callbacks (network thread): note and hand over, nothing slow --------------------
+
+    def _report(self, level: int, text: str) -> None:
+        """Log a connection problem once; the same problem again only at debug level."""
+        if text != self._problem:
+            self._problem = text
+            log.log(level, "%s. The kiosk carries on and retries in the background.", text)
+        else:
+            log.debug("%s (still)", text)
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        # paho calls this inside its `except OSError:` block, so the exception is still current.
+        level, text = describe_connect_error(sys.exception(), self.settings.host, self.settings.port)
+        self._report(level, text)
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            hint = ""
+            if reason_code.value in (4, 5, 134, 135):  # bad user name or password / not authorised
+                hint = " (check [mqtt] username, password or password_file, and the broker's ACL)"
+            self._report(logging.ERROR, f"MQTT broker {self.broker} refused the connection: {reason_code}{hint}")
+            return
+        filters = [(self.topics.requests, 1)]
+        if self.settings.discovery:
+            filters.append((self._ha_status, 1))
+        client.subscribe(filters)
+        client.publish(self.topics.availability, topics.ONLINE, qos=1, retain=True)
+        with self._cond:
+            self._connected = True
+            self._connected_at = time.monotonic()
+            self._want_state = self._want_checks = True
+            self._want_discovery = self.settings.discovery
+            self._cond.notify_all()
+        self.connections += 1
+        log.log(logging.DEBUG if self._quick_losses >= 2 else logging.INFO,
+                "MQTT connected to %s%s", self.broker, " again" if self.connections > 1 else "")
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        with self._cond:
+            was, self._connected = self._connected, False
+        if not was or self._stopping:
+            return
+        s = self.settings
+        quick = time.monotonic() - self._connected_at < SOON_S
+        self._quick_losses = self._quick_losses + 1 if quick else 0
+        text = f"MQTT connection to {self.broker} lost ({reason_code})"
+        if self._quick_losses >= 2:
+            # mosquitto closes the connection of a client that publishes where its ACL forbids: reconnecting
+            # at once would only repeat that, so wait longer and say what to look at.
+            text += (f" again within {SOON_S:g} s of connecting: does the broker's ACL deny one of this kiosk's "
+                     f"topics ({self.topics.base}/..., or discovery under {s.discovery_prefix}/: then set "
+                     "[mqtt] discovery = false)?")
+            client.reconnect_delay_set(min(max(s.reconnect_min_s, FLAP_DELAY_S), s.reconnect_max_s),
+                                       s.reconnect_max_s)
+        else:
+            self._problem = None  # a new loss is always worth a line
+            client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)
+        self._report(logging.WARNING, text)
+
+    def _on_message(self, client, userdata, msg) -> None:
+        try:
+            if msg.topic == self._ha_status:
+                if msg.payload == topics.ONLINE.encode():
+                    log.info("Home Assistant is online: sending discovery again")
+                    with self._cond:
+                        self._want_discovery = self._want_state = self._want_checks = True
+                        self._cond.notify_all()
+                return
+            try:
+                parsed = topics.parse(msg.topic, self.settings.prefix)
+            except ValueError:
+                log.info("MQTT: ignored a message on a malformed topic (%d characters)", len(msg.topic))
+                return
+            if parsed.room != self.cfg.room.id or parsed.kind != topics.REQUEST:
+                return
+            if not self._bucket.take():
+                self._note_dropped()
+                return
+            with self._cond:
+                self._requests.append((parsed.name, bytes(msg.payload)))
+                self._cond.notify_all()
+        except Exception:  # a bad message must never stop paho's thread
+            log.exception("MQTT: failed to handle an incoming message")
+
+    def _note_dropped(self) -> None:
+        self._dropped += 1
+        now = time.monotonic()
+        if now - self._drop_logged >= 10.0:
+            log.warning("MQTT requests arrive faster than %g a second: dropped %d", REQUEST_RATE, self._dropped)
+            self._drop_logged, self._dropped = now, 0
+
+    # -- the bus (controller's thread): note and wake, nothing else ----------------------
+
+    def _on_bus(self, event) -> None:
+        with self._cond:
+            if isinstance(event, PUBLISHED_EVENTS):
+                self._events.append(event)
+            if not isinstance(event, STATELESS_EVENTS):
+                self._want_state = True
+            if isinstance(event, ChecksFinished):
+                self._want_checks = True
+            self._cond.notify_all()
+
+    # -- the publisher thread -----------------------------------------------------------------
+
+    def _has_work(self) -> bool:
+        return bool(self._requests) or self._connected and bool(
+            self._events or self._want_state or self._want_checks or self._want_discovery)
+
+    def _run(self) -> None:
+        heartbeat = self.settings.heartbeat_s
+        next_beat = time.monotonic() + heartbeat
+        while True:
+            with self._cond:
+                while not self._stopping and not self._has_work():
+                    remaining = next_beat - time.monotonic()
+                    if remaining <= 0:
+                        self._want_state = True
+                        break
+                    self._cond.wait(remaining)
+                if self._stopping:
+                    return
+                connected = self._connected
+                requests = list(self._requests)
+                self._requests.clear()
+                want_state, want_checks, want_discovery = self._want_state, self._want_checks, self._want_discovery
+                self._want_state = self._want_checks = self._want_discovery = False
+                events = []
+                if connected:
+                    events = list(self._events)
+                    self._events.clear()
+            if want_state:
+                next_beat = time.monotonic() + heartbeat
+            try:
+                for action, payload in requests:
+                    self._handle_request(action, payload)
+                if connected:
+                    if want_discovery:
+                        self._publish_discovery()
+                    if want_state:  # first: what most readers wait for
+                        self.publish_state()
+                    for event in events:
+                        payload = event_payload(event, self._alerts)
+                        if payload is not None:
+                            self._publish(self.topics.event, dumps(payload))
+                    if want_checks:
+                        self._publish_checks()
+                # Not connected: nothing is lost, on_connect asks for everything again.
+            except Exception:
+                log.exception("MQTT: publishing failed")
+
+    def _publish(self, topic: str, payload: str, retain: bool = False) -> None:
+        client = self.client
+        if client is None:
+            return
+        info = client.publish(topic, payload, qos=1, retain=retain)
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            log.debug("MQTT publish not queued: %s", mqtt.error_string(info.rc))
+
+    def publish_state(self) -> None:
+        """Publish the retained state now (the publisher thread does this on every change)."""
+        self._publish(self.topics.state, dumps(state_payload(self.controller.public_state())), retain=True)
+
+    def _publish_checks(self) -> None:
+        cycle = self.controller.last_cycle
+        if cycle is None:
+            return
+        for name, result in cycle.results.items():
+            payload = check_payload(result, cycle.checked_at, cycle.required.get(name, True))
+            self._publish(self.topics.check(name), dumps(payload), retain=True)
+
+    def _check_labels(self) -> dict[str, str]:
+        return {spec.name: spec.label for spec in self.controller.runner.specs}
+
+    def _publish_discovery(self) -> None:
+        if self.model is None:
+            from kiosk import platform
+
+            self.model = platform.board_model() or discovery.DEFAULT_MODEL
+        for topic, payload in discovery.messages(self.cfg, self._check_labels(), self.model):
+            self._publish(topic, payload, retain=True)
+
+    # -- requests (publisher thread) --------------------------------------------------------
+
+    def _handle_request(self, action: str, raw: bytes) -> None:
+        transaction = None
+        try:
+            if len(raw) > MAX_REQUEST_BYTES:
+                raise RequestError(f"payload too large ({len(raw)} bytes; the limit is {MAX_REQUEST_BYTES})")
+            try:
+                text = raw.decode("utf-8")
+                body = json.loads(text) if text.strip() else {}
+            except (UnicodeDecodeError, ValueError):
+                raise RequestError("payload is not valid JSON") from None
+            if not isinstance(body, dict):
+                raise RequestError("payload must be a JSON object")
+            transaction = body.get("transaction")
+            if not (transaction is None or isinstance(transaction, str) and len(transaction) <= MAX_TRANSACTION_CHARS
+                    or isinstance(transaction, (int, float)) and not isinstance(transaction, bool)
+                    and math.isfinite(transaction)):
+                transaction = None
+                raise RequestError(f"transaction must be a number or a string of at most "
+                                   f"{MAX_TRANSACTION_CHARS} characters")
+            if action not in topics.ACTIONS:
+                raise RequestError(f"unknown action; known actions: {', '.join(topics.ACTIONS)}")
+            allowed = {"transaction"} | ({"seconds"} if action == "identify" else set())
+            if set(body) - allowed:
+                raise RequestError(f"unexpected keys in the payload (allowed: {', '.join(sorted(allowed))})")
+            data = getattr(self, f"_do_{action}")(body)
+        except RequestError as exc:
+            log.info("MQTT request %s refused: %s", action if action in topics.ACTIONS else "(unknown action)", exc)
+            self._publish(self.topics.response(action), dumps(response_payload("error", None, str(exc), transaction)))
+            return
+        log.info("MQTT request %s done", action)
+        self._publish(self.topics.response(action), dumps(response_payload("ok", data, None, transaction)))
+
+    def _do_recheck(self, body: dict) -> dict:
+        self.controller.request_check("mqtt")
+        return {"queued": True}
+
+    def _do_identify(self, body: dict) -> dict:
+        seconds = body.get("seconds", IDENTIFY_DEFAULT_S)
+        if (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds)
+                or not 1 <= seconds <= IDENTIFY_MAX_S):
+            raise RequestError(f"seconds must be a number from 1 to {IDENTIFY_MAX_S:g}")
+        self.controller.identify(float(seconds))
+        return {"seconds": seconds}
+
+    def _do_state(self, body: dict) -> dict:
+        return state_payload(self.controller.public_state())
