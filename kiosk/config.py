@@ -123,6 +123,8 @@ class DisplayConfig:
     sysfs_root: str = _opt("/sys/class/drm", "Where the DRM connectors are read from.")
     connector: str = _opt("", "Connector to check, e.g. \"HDMI-A-1\"; empty means any.")
     required: bool = _opt(True, "A failing display makes the room not ready.")
+    require_edid: bool = _opt(True, "A connected output whose screen sends no EDID fails (it is the only sign of "
+                                    "a missing screen when the output is forced on); false only warns.")
     cec_wake: bool = _opt(False, "Wake the screen over HDMI-CEC (cec-ctl) before checking it.")
     cec_device: str = _opt("/dev/cec0", "CEC device used by cec-ctl.")
 

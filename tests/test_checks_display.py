@@ -12,6 +12,8 @@ from kiosk.hardware.display import Connector, Display, DrmDisplay, SimulatedDisp
 
 NOT_DETECTED = "Screen not detected on {}: is it switched on and the HDMI cable plugged in?"
 NO_EDID = "Screen connected but not identifying itself (no EDID): check the HDMI cable"
+NO_SCREEN_ANSWERING = ("No screen answering on HDMI-A-1 (no EDID): is the screen plugged in and switched on? "
+                       "Check the HDMI cable")
 
 HDMI2_EMPTY = connector("HDMI-A-2", "disconnected")
 
@@ -25,7 +27,7 @@ HDMI2_EMPTY = connector("HDMI-A-2", "disconnected")
     ([connector("HDMI-A-1", "disconnected")], "", Status.FAIL, NOT_DETECTED.format("HDMI-A-1")),
     ([connector(), HDMI2_EMPTY], "HDMI-A-2", Status.FAIL, NOT_DETECTED.format("HDMI-A-2")),
     ([connector("HDMI-A-1", "unknown")], "", Status.FAIL, NOT_DETECTED.format("HDMI-A-1")),
-    ([connector("HDMI-A-1", edid_bytes=b""), HDMI2_EMPTY], "", Status.WARN, NO_EDID),
+    ([connector("HDMI-A-1", edid_bytes=b""), HDMI2_EMPTY], "", Status.FAIL, NO_SCREEN_ANSWERING),
     ([connector("HDMI-A-1", edid_bytes=edid(header_ok=False))], "", Status.WARN,
      "Screen connected but its identification (EDID) is unreadable: check the HDMI cable"),
     ([], "", Status.FAIL, "No display output found: the display driver lists no connectors"),
@@ -134,3 +136,9 @@ def test_display_simulated_plug_and_unplug():
         result = check_display(display, DisplayConfig())
         assert (result.status, result.reason) == (Status.FAIL, NOT_DETECTED.format("HDMI-A-1 or HDMI-A-2"))
 
+
+
+def test_display_missing_edid_only_warns_when_edid_is_not_required(tmp_path):
+    root = make_drm_tree(tmp_path / "drm", [connector("HDMI-A-1", edid_bytes=b"")])
+    result = check_display(DrmDisplay(root), DisplayConfig(sysfs_root=str(root), require_edid=False))
+    assert result.status is Status.WARN and result.reason == NO_EDID

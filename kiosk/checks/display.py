@@ -30,7 +30,7 @@ def _metrics(physical: list[Connector], chosen: Connector | None) -> dict:
 
 
 def analyse_connectors(connectors: list[Connector], cfg: DisplayConfig, note: str | None = None) -> CheckResult:
-    """Judge the connectors: fail without a connected screen, warn when it sends no usable EDID.
+    """Judge the connectors: fail without a connected screen; without EDID fail (``require_edid``) or warn.
 
     ``cfg.connector`` names the one to check; empty means any. ``note`` (from a CEC
     wake) is appended to the reason.
@@ -57,6 +57,12 @@ def analyse_connectors(connectors: list[Connector], cfg: DisplayConfig, note: st
     chosen = next((c for c in connected if c.edid), connected[0])
     metrics = _metrics(physical, chosen)
     if not chosen.edid:
+        if cfg.require_edid:
+            # With the output forced on (video=...D on the kernel command line) the connector
+            # reads "connected" with no screen at all: a missing EDID is then the only sign.
+            reason = (f"No screen answering on {chosen.name} (no EDID): is the screen plugged in and "
+                      "switched on? Check the HDMI cable")
+            return CheckResult.failed(_with_note(reason, note), **metrics)
         reason = "Screen connected but not identifying itself (no EDID): check the HDMI cable"
         return CheckResult.warned(_with_note(reason, note), **metrics)
     info = chosen.edid_info()
