@@ -48,6 +48,36 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.add_argument("--defaults", action="store_true", help="print every key, its default and what it does")
     p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("doctor", help="what the kiosk sees of this Pi, each problem with a hint (for IT)")
+    _add_config(p)
+    p.add_argument("--root", default="/", metavar="DIR",
+                   help="read /proc, /sys, /dev, /boot and /etc under DIR instead of / (default /)")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("set-pin", help="set the chair's PIN (kept as a salted slow hash in the state directory)")
+    _add_config(p)
+    p.add_argument("--stdin", action="store_true",
+                   help="read the PIN from the first line of standard input instead of asking twice")
+    p.set_defaults(func=cmd_set_pin)
+
+    p = sub.add_parser("fleet", help="IT's live view of every room on an MQTT broker")
+    p.add_argument("--broker", default="localhost", metavar="HOST[:PORT]",
+                   help="the broker (default localhost:1883, or :8883 with --tls-ca)")
+    p.add_argument("--prefix", default="kiosk", help="topic prefix of the kiosks (default kiosk)")
+    p.add_argument("--once", action="store_true", help="print one table and exit: 0 all rooms online and ready, "
+                                                       "1 a room offline or not ready, 3 broker unreachable")
+    p.add_argument("--wait", type=float, default=2.0, metavar="SECONDS",
+                   help="--once: longest wait for the rooms' retained messages (default 2)")
+    p.add_argument("--username", help="broker user name")
+    p.add_argument("--password", help="broker password (visible to other local users: prefer --password-file "
+                                      "or $KIOSK_MQTT_PASSWORD)")
+    p.add_argument("--password-file", metavar="FILE", help="file whose first line is the password")
+    p.add_argument("--tls-ca", metavar="FILE", help="CA certificate: connect with TLS")
+    p.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                   help="how much to log to stderr (default WARNING)")
+    p.set_defaults(func=cmd_fleet)
     return parser
 
 
@@ -113,6 +143,64 @@ def cmd_config(args) -> int:
     cfg = _load_config(args)
     print(f"{cfg.path or 'built-in defaults'}: OK")
     return 0
+
+
+def cmd_set_pin(args) -> int:
+    """``kiosk set-pin``: save the chair's PIN hash (0600) in the state directory; exit 0 saved, 2 refused,
+    1 not saved (storage). Signs out every chair session (they carry the old PIN's fingerprint)."""
+    import getpass
+
+    from kiosk.conference.errors import InvalidPin, StorageError
+    from kiosk.conference.pin import PinStore
+
+    cfg = _load_config(args)
+    store = PinStore(cfg.state_dir(), min_length=cfg.conference.pin_min_length)
+    try:
+        if args.stdin:
+            pin = sys.stdin.readline().rstrip("\r\n")
+        else:
+            pin = getpass.getpass("New chair PIN: ")
+            if getpass.getpass("The same PIN again: ") != pin:
+                print("kiosk set-pin: the two PINs differ; nothing was changed", file=sys.stderr)
+                return EXIT_USAGE
+    except EOFError:
+        print("kiosk set-pin: no PIN given; nothing was changed", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        store.save(pin)
+    except InvalidPin as exc:
+        print(f"kiosk set-pin: {exc}; nothing was changed", file=sys.stderr)
+        return EXIT_USAGE
+    except StorageError as exc:
+        print(f"kiosk set-pin: {exc}", file=sys.stderr)
+        return EXIT_NOT_READY
+    print(f"Chair PIN saved in {store.path} (any chair signed in must sign in again)")
+    return 0
+
+
+def cmd_fleet(args) -> int:
+    """``kiosk fleet``: every room's state from the broker (see kiosk.fleet)."""
+    import os
+
+    from kiosk import fleet
+
+    password = args.password or os.environ.get("KIOSK_MQTT_PASSWORD")
+    if args.password_file:
+        try:
+            with open(args.password_file, encoding="utf-8") as f:
+                password = f.readline().rstrip("\r\n")
+        except OSError as exc:
+            print(f"kiosk fleet: cannot read {args.password_file}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+    return fleet.run(args.broker, args.prefix, args.once, username=args.username, password=password,
+                     tls_ca=args.tls_ca, wait_s=args.wait)
+
+
+def cmd_doctor(args) -> int:
+    """``kiosk doctor``: exit 0 when nothing FAILs, else 1."""
+    from kiosk import doctor
+
+    return doctor.main(_load_config(args), args.root, json=args.json)
 
 
 def main(argv=None) -> int:

@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 import pytest
 
 from web import app, client, cold_app, cold_client, cold_room, room  # noqa: F401  (fixtures)
-from web_ui import SECURITY_HEADERS, create_app
+from web_ui import SECURITY_HEADERS, auth, create_app
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
@@ -226,7 +226,7 @@ def test_web_unexpected_errors_are_500_without_details(cold_room):
     def explode():
         raise RuntimeError("secret detail from deep inside")
 
-    app.add_url_rule("/api/explode", "api_explode", explode)
+    app.add_url_rule("/api/explode", "api_explode", auth.public(explode))  # /api is private unless marked
     app.add_url_rule("/explode", "explode", explode)
     client = app.test_client()
     response = client.get("/api/explode")

@@ -6,6 +6,9 @@ The pages only read :meth:`~kiosk.controller.RoomController.public_state`, which
 carries no personal data (DOMAIN D15): the room display can be seen on camera by
 everyone in the conference.
 
+The chair's page (``/chair``) and its JSON API (``/api/...``) are behind the chair's
+sign-in, with CSRF protection on every state-changing request (see :mod:`web_ui.auth`).
+
 Every response carries a strict Content-Security-Policy (no inline script or style
 anywhere) and the usual hardening headers. Errors under ``/api`` and ``/simulator``
 are JSON ``{"error": "..."}``; elsewhere they are a small HTML page.
@@ -60,15 +63,20 @@ def wants_json(path: str) -> bool:
     return path == "/api" or path.startswith(JSON_PREFIXES)
 
 
-def create_app(controller, test_config: dict | None = None) -> Flask:
+def create_app(controller, test_config: dict | None = None, *, chair=None) -> Flask:
     """Build the Flask app serving ``controller``'s room.
 
     ``test_config`` overrides the defaults (see :data:`DEFAULTS`). The simulator
     blueprint is registered only when ``controller.hardware.simulated`` is true, so a
     real room never exposes device controls: there ``/simulator`` is a 404.
+    ``chair`` is the :class:`kiosk.conference.service.ChairService` behind the chair's
+    page and API (``/chair``, ``/api/...``); without one they answer 503.
     """
+    from web_ui import auth
+
     app = Flask(__name__)
     app.config.from_mapping(DEFAULTS)
+    app.config.from_mapping(auth.DEFAULTS)
     if test_config:
         app.config.update(test_config)
     # Keep the controller's order (camera, microphone, display...): the display lists checks in it.
@@ -84,6 +92,10 @@ def create_app(controller, test_config: dict | None = None) -> Flask:
         from web_ui import simulator
 
         app.register_blueprint(simulator.bp)
+
+    from web_ui import chair as chair_page
+
+    chair_page.init_app(app, chair)  # sign-in, CSRF, the chair's page and API
 
     app.after_request(_add_headers)
     app.register_error_handler(HTTPException, _handle_http_error)

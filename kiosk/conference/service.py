@@ -1,0 +1,670 @@
+"""The chair's service: the conference record, the chair's PIN and pairing codes, and what the room may show.
+
+:class:`ChairService` is what the chair's page and its JSON API (``web_ui.chair``,
+``web_ui.api``) talk to; it holds no web code. It wraps the domain package
+(:class:`~kiosk.conference.store.ConferenceStore`, :mod:`~kiosk.conference.pin`,
+:mod:`~kiosk.conference.quorum`, :mod:`~kiosk.conference.record`,
+:mod:`~kiosk.conference.workdays`) and adds:
+
+- **The room's share** (D15): after every change it hands the room controller the
+  live conference's *counts* only, ``controller.set_attendance(in_person, virtual,
+  quorate)``, and today's start time (``controller.set_start(dt, "chair")``). Names
+  never leave this module except in :meth:`ChairService.view`, :meth:`record` and
+  friends, which are for the chair's page behind the login.
+- **The live conference**: today's conference (not ended) in which attendance was last
+  recorded. Preparing another conference of the day does not move the room's counts.
+- **Sign-in**: the chair's PIN (:class:`~kiosk.conference.pin.PinStore`, checked
+  through :class:`~kiosk.conference.pin.Lockout` per client and overall) and one-time
+  pairing codes that hand a signed-in session over to a tablet (8 characters, 5
+  minutes, one use; a wrong code counts as a wrong PIN).
+- **Retention**: a thread purges the conferences past ``[conference] retention_days``
+  once a minute (:meth:`ConferenceStore.purge_due`), and the chair can purge one at once.
+- **The chair's view** of a conference (:meth:`view`): invitees with where each one
+  stands, the taps allowed for them, quorum with its reason and the decision in force,
+  reports against their due date, D7 timescales and every warning, and the event log.
+
+Every event is time-stamped by the kiosk's clock (``now``): callers cannot date one.
+
+Log lines carry ids, kinds and counts, never names, notes or case references (D15).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from kiosk.conference import presence, quorum, record as record_mod, workdays
+from kiosk.conference.errors import InvalidInput, NotAllowed, NotFound
+from kiosk.conference.model import Conference, ConferenceType, EventKind, Invitee, Mode, Status
+from kiosk.conference.pin import Lockout, PinStore
+from kiosk.conference.store import ConferenceStore
+
+log = logging.getLogger("kiosk.conference.service")
+
+#: A pairing code's letters: no 0/O, 1/I/L, so it can be typed from a screen without doubt.
+PAIRING_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+PAIRING_LENGTH = 8
+PAIRING_TTL_S = 300.0
+#: How often the retention thread looks for conferences to purge (and today's start time to announce).
+HOUSEKEEPING_S = 60.0
+#: Longest PIN or code text accepted before hashing (the rules allow 12 digits).
+MAX_SECRET_LENGTH = 64
+
+
+class PinNotSet(NotAllowed):
+    """No chair PIN has been set on this kiosk (``kiosk set-pin``)."""
+
+
+@dataclass(frozen=True)
+class Action:
+    """One tap on the chair's page: an event kind and its fixed details."""
+
+    code: str
+    kind: EventKind
+    details: dict
+    label: str
+
+
+#: The taps of the attendance table (D3, D4, D10, D13), in the order the page shows them.
+ACTIONS: dict[str, Action] = {a.code: a for a in (
+    Action("arrived_in_person", EventKind.ARRIVED, {"mode": "in_person"}, "Arrived in room"),
+    Action("arrived_virtual", EventKind.ARRIVED, {"mode": "virtual"}, "Arrived online"),
+    Action("apologies", EventKind.APOLOGIES, {}, "Apologies"),
+    Action("not_attended", EventKind.NOT_ATTENDED, {}, "Not attended"),
+    Action("lost_connection", EventKind.LOST_CONNECTION, {}, "Lost connection"),
+    Action("rejoined", EventKind.REJOINED, {}, "Rejoined"),
+    Action("could_not_rejoin_emailed", EventKind.COULD_NOT_REJOIN, {"emailed_chair": True},
+           "Could not rejoin (emailed)"),
+    Action("could_not_rejoin_not_emailed", EventKind.COULD_NOT_REJOIN, {"emailed_chair": False},
+           "Could not rejoin (no email)"),
+    Action("camera_off", EventKind.CAMERA_OFF, {}, "Camera off"),
+    Action("camera_on", EventKind.CAMERA_ON, {}, "Camera on"),
+    Action("left_agreed", EventKind.LEFT, {"agreed": True}, "Left (chair agreed)"),
+    Action("left_not_agreed", EventKind.LEFT, {"agreed": False}, "Left (not agreed)"),
+)}
+
+#: Kinds that change who is present: recording one makes its conference the live one.
+_ATTENDANCE_KINDS = frozenset(k for k in presence.TRANSITIONS if k is not EventKind.REPORT_RECEIVED)
+
+_PRESENCE_TEXT = {
+    presence.Presence.ABSENT: "Not arrived",
+    presence.Presence.APOLOGIES: "Apologies",
+    presence.Presence.NOT_ATTENDED: "Did not attend",
+    presence.Presence.PRESENT: "Present",
+    presence.Presence.DISCONNECTED: "Connection lost",
+    presence.Presence.GONE: "Left",
+}
+
+
+def _status_text(person: presence.Person, row: dict) -> str:
+    """Where someone stands, in a few words with the time ("Online since 10:03")."""
+    state = person.presence
+    if state is presence.Presence.PRESENT:
+        where = "In room" if person.mode is Mode.IN_PERSON else "Online"
+        return f"{where} since {row['arrived_at']}" if row["arrived_at"] else where
+    if state is presence.Presence.DISCONNECTED and row["connection"]:
+        return f"Connection lost at {row['connection'][-1]['lost_at']}"
+    if state is presence.Presence.GONE:
+        if row["left_at"]:
+            agreed = " (chair agreed)" if row["left_agreed"] else " (chair did not agree)"
+            return f"Left at {row['left_at']}{agreed}"
+        last = row["connection"][-1] if row["connection"] else None
+        if last and last["could_not_rejoin"]:
+            return "Could not rejoin" + (" (emailed the chair)" if last["emailed_chair"] else " (no email)")
+        return "Left"
+    return _PRESENCE_TEXT[state]
+
+
+def _pairing_key(code) -> str | None:
+    """A typed or scanned code in its stored form (upper case, no spaces or dashes), or None if it cannot be one."""
+    if not isinstance(code, str) or len(code) > MAX_SECRET_LENGTH:
+        return None
+    text = code.replace("-", "").replace(" ", "").upper()
+    if len(text) != PAIRING_LENGTH or any(c not in PAIRING_ALPHABET for c in text):
+        return None
+    return text
+
+
+class ChairService:
+    """The conference record and the chair's sign-in for one room. :meth:`start` it, then :meth:`stop` it.
+
+    ``controller`` (a :class:`kiosk.controller.RoomController`, optional) receives the
+    live conference's counts and today's start time. ``now`` is the kiosk's clock
+    (aware; UTC by default), ``monotonic`` the lockout's and pairing codes' clock: both
+    injectable for tests. ``store`` and ``pins`` default to the files in
+    ``cfg.state_dir()``.
+    """
+
+    def __init__(self, cfg, controller=None, *, store: ConferenceStore | None = None, pins: PinStore | None = None,
+                 now: Callable[[], datetime] | None = None, monotonic: Callable[[], float] = time.monotonic):
+        self.cfg = cfg
+        self.settings = cfg.conference
+        self.tz = ZoneInfo(cfg.schedule.timezone)
+        self.controller = controller
+        self._now = now or (lambda: datetime.now(timezone.utc))
+        self._monotonic = monotonic
+        self.state_dir = cfg.state_dir()
+        self.store = store or ConferenceStore.in_state_dir(self.state_dir, settings=self.settings, tz=self.tz,
+                                                           now=self._now)
+        self.pins = pins or PinStore(self.state_dir, min_length=self.settings.pin_min_length)
+        self.lockout = Lockout.from_settings(self.settings, clock=monotonic)
+        self._lock = threading.RLock()
+        self._pairing: tuple[str, float] | None = None
+        self._live_id: int | None = None
+        self._announced: tuple[int, datetime] | None = None  # the start time we gave the controller
+        self._epoch_cache: tuple[tuple, str | None] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> "ChairService":
+        """Start the retention thread (it purges at once, then every minute)."""
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._housekeeping_loop, name="chair-housekeeping", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the retention thread and close the database (idempotent)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        with self._lock:
+            self.store.close()
+
+    def __enter__(self) -> "ChairService":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _housekeeping_loop(self) -> None:
+        while not self._stop.is_set():
+            self.housekeeping()
+            self._stop.wait(HOUSEKEEPING_S)
+
+    def housekeeping(self) -> None:
+        """Purge what is past retention and announce today's next start; never raises (it runs unattended)."""
+        try:
+            self.purge_due()
+        except Exception:
+            log.exception("Purging conferences past their retention period failed; will try again")
+        try:
+            self._announce_next_start()
+        except Exception:
+            log.exception("Could not give the room today's conference start time")
+
+    # -- time -----------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The kiosk's clock, aware."""
+        return self._now()
+
+    def today(self) -> date:
+        """Today in the room's time zone."""
+        return self._now().astimezone(self.tz).date()
+
+    def _clock(self, at: datetime | None, day: date | None = None, seconds: bool = False) -> str | None:
+        if at is None:
+            return None
+        local = at.astimezone(self.tz)
+        text = local.strftime("%H:%M:%S" if seconds else "%H:%M")
+        return text if day is None or local.date() == day else local.strftime("%Y-%m-%d ") + text
+
+    # -- sign-in --------------------------------------------------------------------
+
+    def pin_is_set(self) -> bool:
+        """True once ``kiosk set-pin`` has saved a PIN."""
+        return self.pins.is_set()
+
+    def pin_epoch(self) -> str | None:
+        """A fingerprint of the stored PIN hash (None without a PIN): sessions carry it, so a new PIN signs
+        everyone out. Cached on the file's identity, so it costs a stat per request."""
+        try:
+            st = self.pins.path.stat()
+            identity = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            return None
+        cached = self._epoch_cache
+        if cached is not None and cached[0] == identity:
+            return cached[1]
+        stored = self.pins.load()
+        epoch = hashlib.sha256(stored.encode("ascii")).hexdigest()[:16] if stored else None
+        self._epoch_cache = (identity, epoch)
+        return epoch
+
+    def check_pin(self, client: str, pin) -> bool:
+        """True for the chair's PIN. Raises PinNotSet without one, PinLockedOut while ``client`` must wait."""
+        if not self.pin_is_set():
+            raise PinNotSet("No chair PIN is set on this kiosk: IT can set one with 'kiosk set-pin'")
+        if not isinstance(pin, str) or len(pin) > MAX_SECRET_LENGTH:
+            pin = ""
+        ok = self.lockout.attempt(client, lambda: self.pins.verify(pin))
+        if ok:
+            log.info("Chair signed in with the PIN")
+        else:
+            log.warning("Wrong chair PIN from %s", client)
+        return ok
+
+    def new_pairing_code(self) -> tuple[str, float]:
+        """A fresh one-time code (it replaces any earlier one) and the seconds it stays valid."""
+        code = "".join(secrets.choice(PAIRING_ALPHABET) for _ in range(PAIRING_LENGTH))
+        with self._lock:
+            self._pairing = (code, self._monotonic() + PAIRING_TTL_S)
+        log.info("Pairing code issued (valid %d minutes, once)", PAIRING_TTL_S // 60)
+        return code, PAIRING_TTL_S
+
+    def check_pairing_code(self, client: str, code) -> bool:
+        """True, and the code is used up, when ``code`` is the current unexpired pairing code.
+
+        Counts towards the same lockout as wrong PINs (PinLockedOut while ``client`` must wait).
+        """
+        wanted = _pairing_key(code)
+
+        def check() -> bool:
+            with self._lock:
+                current = self._pairing
+                if wanted is None or current is None or self._monotonic() >= current[1]:
+                    return False
+                if not hmac.compare_digest(wanted, current[0]):
+                    return False
+                self._pairing = None  # one use
+                return True
+
+        ok = self.lockout.attempt(client, check)
+        if ok:
+            log.info("A device signed in with a pairing code")
+        else:
+            log.warning("Wrong or expired pairing code from %s", client)
+        return ok
+
+    # -- the room's share (counts only) -----------------------------------------------
+
+    def _publish(self, conference_id: int) -> None:
+        """Give the controller the live conference's counts (never names), or zeros once it is over."""
+        if self.controller is None or self._live_id != conference_id:
+            return
+        try:
+            conference = self.store.get_conference(conference_id)
+        except NotFound:
+            conference = None
+        if conference is None or conference.status is not Status.SCHEDULED or conference.date != self.today():
+            self._live_id = None
+            self.controller.set_attendance(0, 0, False)
+            return
+        view = self.store.quorum(conference_id)
+        self.controller.set_attendance(view.in_person, view.virtual, view.quorate)
+
+    def _announce(self, conference: Conference) -> None:
+        """Give the controller the start time of today's conference the chair just saved, unless another
+        conference of the day is under way."""
+        if self.controller is None:
+            return
+        is_today = conference.date == self.today() and conference.status is Status.SCHEDULED
+        if is_today and self._live_id in (None, conference.id):
+            start = conference.starts_at(self.tz)
+            self.controller.set_start(start, "chair")
+            self._announced = (conference.id, start)
+        elif self._announced is not None and self._announced[0] == conference.id:
+            self.controller.set_start(None, "chair")  # moved to another day, or ended
+            self._announced = None
+
+    def _announce_next_start(self) -> None:
+        """On the day, the next conference saved earlier gives the countdown its start (once per start time)."""
+        if self.controller is None:
+            return
+        with self._lock:
+            if self._live_id is not None or self.controller.start_source() == "chair":
+                return
+            now = self._now()
+            upcoming = [c for c in self.store.list_conferences(Status.SCHEDULED)
+                        if c.date == self.today() and c.starts_at(self.tz) > now]
+            if not upcoming:
+                return
+            nxt = min(upcoming, key=lambda c: c.starts_at(self.tz))
+            start = nxt.starts_at(self.tz)
+            if self._announced != (nxt.id, start):
+                self.controller.set_start(start, "chair")
+                self._announced = (nxt.id, start)
+
+    # -- conferences ----------------------------------------------------------------
+
+    def list_conferences(self) -> list[dict]:
+        """Every stored conference, soonest first, with whether it is today's."""
+        today = self.today()
+        return [self._conference_dict(c, today) for c in self.store.list_conferences()]
+
+    def _conference_dict(self, c: Conference, today: date) -> dict:
+        return {"id": c.id, "type": c.type.value, "type_label": c.type.label, "date": c.date.isoformat(),
+                "start_time": c.start_time.strftime("%H:%M"), "case_ref": c.case_ref, "status": c.status.value,
+                "strategy_date": c.strategy_date.isoformat() if c.strategy_date else None,
+                "previous_icpc_date": c.previous_icpc_date.isoformat() if c.previous_icpc_date else None,
+                "is_today": c.date == today, "live": c.id == self._live_id}
+
+    def create_conference(self, **fields) -> Conference:
+        """A new conference (fields as :meth:`ConferenceStore.create_conference`); today's sets the countdown."""
+        with self._lock:
+            conference = self.store.create_conference(**fields)
+            log.info("Conference %d created (%s, %s)", conference.id, conference.type.value, conference.date)
+            self._announce(conference)
+            return conference
+
+    def update_conference(self, conference_id: int, **changes) -> Conference:
+        """Change a conference's type, date, start time, case reference or dates of earlier meetings."""
+        with self._lock:
+            conference = self.store.update_conference(conference_id, **changes)
+            log.info("Conference %d changed (%s)", conference_id, ", ".join(sorted(changes)) or "nothing")
+            self._announce(conference)
+            return conference
+
+    def get_conference(self, conference_id: int) -> Conference:
+        """The conference (NotFound if there is none, or it was purged)."""
+        return self.store.get_conference(conference_id)
+
+    def end_conference(self, conference_id: int) -> Conference:
+        """The conference is over: the room's session ends and its counts go back to zero."""
+        with self._lock:
+            conference = self.store.end_conference(conference_id)
+            log.info("Conference %d ended", conference_id)
+            if self.controller is not None and conference.date == self.today():
+                if self._live_id in (None, conference_id):
+                    self.controller.end_session()
+                self._announce(conference)
+            self._publish(conference_id)
+            return conference
+
+    def purge_conference(self, conference_id: int) -> dict:
+        """Delete the conference's names and record now, keeping only anonymous counts (returned)."""
+        with self._lock:
+            summary = self.store.purge(conference_id)
+            self._publish(conference_id)
+            if self._announced is not None and self._announced[0] == conference_id and self.controller is not None:
+                self.controller.set_start(None, "chair")
+                self._announced = None
+            return summary
+
+    def purge_due(self) -> list[int]:
+        """Purge every conference past ``retention_days``; returns their ids."""
+        with self._lock:
+            ids = self.store.purge_due()
+            if ids:
+                log.info("Purged %d conference(s) past the %d-day retention period", len(ids),
+                         self.settings.retention_days)
+            for conference_id in ids:
+                self._publish(conference_id)
+            return ids
+
+    # -- invitees -------------------------------------------------------------------
+
+    def _invitee_of(self, conference_id: int, invitee_id: int) -> Invitee:
+        invitee = self.store.get_invitee(invitee_id)
+        if invitee.conference_id != conference_id:
+            raise NotFound(f"Invitee {invitee_id} is not on the list of conference {conference_id}")
+        return invitee
+
+    def add_invitee(self, conference_id: int, **fields) -> Invitee:
+        """Invite someone (fields as :meth:`ConferenceStore.add_invitee`)."""
+        with self._lock:
+            invitee = self.store.add_invitee(conference_id, **fields)
+            log.info("Conference %d: invitee %d added (%s)", conference_id, invitee.id, invitee.role.value)
+            return invitee
+
+    def update_invitee(self, conference_id: int, invitee_id: int, **changes) -> Invitee:
+        """Change an invitee's details (only name and e-mail once events refer to them)."""
+        with self._lock:
+            self._invitee_of(conference_id, invitee_id)
+            invitee = self.store.update_invitee(invitee_id, **changes)
+            log.info("Conference %d: invitee %d changed (%s)", conference_id, invitee_id,
+                     ", ".join(sorted(changes)) or "nothing")
+            self._publish(conference_id)
+            return invitee
+
+    def remove_invitee(self, conference_id: int, invitee_id: int) -> None:
+        """Take someone off the list (NotAllowed once events refer to them)."""
+        with self._lock:
+            self._invitee_of(conference_id, invitee_id)
+            self.store.remove_invitee(invitee_id)
+            log.info("Conference %d: invitee %d removed", conference_id, invitee_id)
+
+    def import_csv(self, conference_id: int, text: str) -> list[Invitee]:
+        """Add everyone in a CSV invitation list, all or nothing (CsvImportError lists the bad rows)."""
+        with self._lock:
+            added = self.store.import_invitees_csv(conference_id, text)
+            log.info("Conference %d: %d invitee(s) imported from CSV", conference_id, len(added))
+            return added
+
+    def copy_previous(self, conference_id: int) -> list[Invitee]:
+        """Copy the invitation list of the case's previous conference (people already listed are skipped)."""
+        with self._lock:
+            added = self.store.copy_invitees_from_previous(conference_id)
+            log.info("Conference %d: %d invitee(s) copied from the previous conference", conference_id, len(added))
+            return added
+
+    # -- events ---------------------------------------------------------------------
+
+    def record_event(self, conference_id: int, kind, invitee_id: int | None = None, details: dict | None = None):
+        """Record an event now (kiosk clock); the room's counts follow at once."""
+        with self._lock:
+            event = self.store.append_event(conference_id, kind, invitee_id=invitee_id, details=details)
+            log.info("Conference %d: event %d recorded (%s)", conference_id, event.id, event.kind.value)
+            if event.kind in _ATTENDANCE_KINDS:
+                conference = self.store.get_conference(conference_id)
+                if conference.date == self.today() and conference.status is Status.SCHEDULED:
+                    self._live_id = conference_id
+            self._publish(conference_id)
+            return event
+
+    def record_action(self, conference_id: int, invitee_id: int, action: str):
+        """One tap of the attendance table (a code of :data:`ACTIONS`)."""
+        if not isinstance(action, str) or action not in ACTIONS:
+            raise InvalidInput(f"unknown action (known: {', '.join(ACTIONS)})")
+        a = ACTIONS[action]
+        return self.record_event(conference_id, a.kind, invitee_id, dict(a.details))
+
+    def record_report(self, conference_id: int, invitee_id: int, received_on=None):
+        """D8: the invitee's report arrived on ``received_on`` (default today)."""
+        received_on = received_on or self.today().isoformat()
+        return self.record_event(conference_id, EventKind.REPORT_RECEIVED, invitee_id,
+                                 {"received_on": received_on})
+
+    def correct_event(self, conference_id: int, event_id: int, reason: str):
+        """Void an earlier event, with the reason (a new event: the log keeps both)."""
+        return self.record_event(conference_id, EventKind.CORRECTION, None, {"event_id": event_id, "reason": reason})
+
+    # -- views ----------------------------------------------------------------------
+
+    def quorum(self, conference_id: int) -> dict:
+        """Quorum now, with its reason and the chair's decision in force (no names)."""
+        return self.view(conference_id)["quorum"]
+
+    def record(self, conference_id: int) -> dict:
+        """The attendance record for the minutes (:func:`kiosk.conference.record.build_record`)."""
+        return self.store.record(conference_id)
+
+    def record_csv(self, conference_id: int) -> str:
+        """The attendance record as CSV (cells safe from spreadsheet formulas)."""
+        return record_mod.to_csv(self.store.record(conference_id))
+
+    def view(self, conference_id: int) -> dict:
+        """Everything the chair's page shows about one conference, as plain data (names included)."""
+        with self._lock:
+            conference = self.store.get_conference(conference_id)
+            invitees = self.store.invitees(conference_id)
+            events = self.store.events(conference_id)
+        now = self._now()
+        today = now.astimezone(self.tz).date()
+        rec = record_mod.build_record(conference, invitees, events, self.settings, tz=self.tz)
+        standing, voided = presence.effective(events)
+        people_now = presence.replay(events, until=now)
+        scheduled = conference.starts_at(self.tz)
+        started_event = next((e for e in standing if e.kind is EventKind.STARTED), None)
+        started = started_event is not None or now >= scheduled
+        at = min(now, conference.ended_at) if conference.ended_at else now
+        q = quorum.assess(invitees, events, at, self.settings)
+        decision = None if q.quorate else self._decision_in_force(rec["quorum"])
+        if q.quorate:
+            state = "quorate"
+        elif decision is not None:
+            state = "proceeding"
+        else:
+            state = "inquorate" if started else "waiting"
+
+        due = workdays.report_due(conference, self.settings)
+        last_by_invitee: dict[int, object] = {}
+        for e in standing:
+            if e.invitee_id is not None and e.kind in _ATTENDANCE_KINDS:
+                last_by_invitee[e.invitee_id] = e
+        by_record = {p["invitee_id"]: p for p in rec["people"]}
+        people = []
+        for inv in invitees:
+            person = people_now.get(inv.id, presence.Person())
+            row = by_record[inv.id]
+            report = dict(row["report"])
+            if report["status"] == "missing" and today <= due:
+                report["status"] = "awaited"
+            last = last_by_invitee.get(inv.id)
+            people.append({
+                "id": inv.id, "name": inv.name, "role": inv.role.value, "role_label": inv.role.label,
+                "agency": inv.agency.value, "agency_label": inv.agency.label, "direct_contact": inv.direct_contact,
+                "expected_mode": inv.expected_mode.value, "expected_mode_label": inv.expected_mode.label,
+                "email": inv.email, "counts_towards_quorum": inv.counts_towards_quorum,
+                "needs_report": inv.needs_report,
+                "state": person.presence.value, "state_label": _PRESENCE_TEXT[person.presence],
+                "status_text": _status_text(person, row),
+                "mode": person.mode.value if person.mode else None, "camera_off": person.camera_off,
+                "present": person.present,
+                "arrived_at": row["arrived_at"], "arrival_mode": row["arrival_mode"], "late": row["late"],
+                "minutes_late": row["minutes_late"], "left_at": row["left_at"], "left_agreed": row["left_agreed"],
+                "connection": row["connection"], "report": report,
+                "actions": [a.code for a in ACTIONS.values()
+                            if presence.problem(person, a.kind, a.details) is None],
+                "undo": {"event_id": last.id, "label": f"{last.kind.label} at {self._clock(last.at, conference.date)}"}
+                if last is not None and conference.status is Status.SCHEDULED else None,
+                "editable": not any(e.invitee_id == inv.id for e in events),
+            })
+
+        names = {i.id: i.name for i in invitees}
+        log_rows = []
+        for e in sorted(events, key=lambda e: (e.at, e.id), reverse=True):
+            log_rows.append({
+                "id": e.id, "at": self._clock(e.at, conference.date, seconds=True), "kind": e.kind.value,
+                "label": e.kind.label, "invitee_id": e.invitee_id, "who": names.get(e.invitee_id),
+                "details": self._details_text(e), "voided": e.id in voided,
+                "voided_by": voided[e.id].id if e.id in voided else None,
+                "correctable": e.kind is not EventKind.CORRECTION and e.id not in voided,
+            })
+
+        case = self.store.conferences_for_case(conference.case_ref)
+        timescales = self._timescales(conference, case, today)
+        warnings = [t["warning"] for t in timescales if t["warning"]]
+        reports = [p for p in people if p["needs_report"]]
+        missing = [p for p in reports if p["report"]["status"] == "missing"]
+        late = [p for p in reports if p["report"]["status"] == "late"]
+        if missing:
+            warnings.append(f"{len(missing)} report(s) not received (due by {due.isoformat()})")
+        if late:
+            warnings.append(f"{len(late)} report(s) received after {due.isoformat()}")
+        warnings += rec["quorum"]["warnings"]
+        reconvene = None
+        if any(d["decision"] == "not proceed" for d in rec["quorum"]["decisions"]):
+            by = workdays.reconvene_by(conference)
+            reconvene = by.isoformat() if by else None
+            if by:
+                warnings.append(f"The conference did not proceed: reconvene by {by.isoformat()} "
+                                f"(within 10 working days)")
+        info = self._conference_dict(conference, today)
+        info.update(starts_at=scheduled.isoformat(), started_at=rec["conference"]["started_at"],
+                    ended_at=rec["conference"]["ended_at"], report_due=due.isoformat(), reports_overdue=today > due,
+                    reconvene_by=reconvene,
+                    previous_available=any(c.date < conference.date or (c.date == conference.date
+                                                                          and c.id < conference.id) for c in case))
+        return {
+            "conference": info,
+            "now": self._clock(now, seconds=True),
+            "quorum": q.to_dict() | {
+                "state": state, "started": started,
+                "decision": decision,
+                "min_other_agencies": self.settings.min_other_agencies,
+            },
+            "timeline": rec["quorum"],
+            "people": people,
+            "counts": rec["counts"],
+            "reports": {"due": due.isoformat(), "overdue": today > due, "needed": len(reports),
+                        "received": sum(1 for p in reports if p["report"]["received_on"]),
+                        "missing": len(missing), "late": len(late)},
+            "timescales": timescales,
+            "warnings": warnings,
+            "events": log_rows,
+        }
+
+    @staticmethod
+    def _decision_in_force(timeline: dict) -> dict | None:
+        """The decision to proceed made in the current inquorate stretch (D5), from the record's quorum part
+        (so the timeline, the costly part of a view, is computed once)."""
+        periods = timeline["inquorate_periods"]
+        if not periods or periods[-1]["decision"] is None:
+            return None
+        reason = periods[-1]["decision"]
+        made = [d for d in timeline["decisions"] if d["decision"] == "proceed" and d["reason"] == reason]
+        return {"at": made[-1]["at"] if made else None, "reason": reason}
+
+    @staticmethod
+    def _details_text(event) -> str:
+        d = event.details
+        parts = []
+        if "mode" in d:
+            parts.append(Mode.parse(d["mode"]).label)
+        if "agreed" in d:
+            parts.append("chair agreed" if d["agreed"] else "chair did not agree")
+        if "emailed_chair" in d:
+            parts.append("emailed the chair" if d["emailed_chair"] else "did not email the chair")
+        if "received_on" in d:
+            parts.append(f"received {d['received_on']}")
+        if "event_id" in d:
+            parts.append(f"voids event {d['event_id']}")
+        if "new_date" in d:
+            parts.append(f"new date {d['new_date']}")
+        for key in ("reason", "note"):
+            if d.get(key):
+                parts.append(str(d[key]))
+        return "; ".join(parts)
+
+    def _timescales(self, conference: Conference, case: list[Conference], today: date) -> list[dict]:
+        """D7 deadlines for the conference's case, from the conferences stored for it (``case``)."""
+        case = [c for c in case if c.date <= conference.date or c.id == conference.id]
+        initials = [c for c in case if c.type is ConferenceType.INITIAL and c.date <= conference.date]
+        icpc = max(initials, key=lambda c: (c.date, c.id)) if initials else None
+        icpc_date = icpc.date if icpc else conference.previous_icpc_date
+        strategy = icpc.strategy_date if icpc else None
+        if conference.type is ConferenceType.INITIAL and conference.strategy_date:
+            strategy = conference.strategy_date
+        reviews = sorted({c.date for c in case if c.type is ConferenceType.REVIEW
+                          and (icpc_date is None or c.date > icpc_date)})
+        out = []
+        for d in workdays.timescales(strategy, icpc_date, *reviews, today=today):
+            status, warning = d.status, d.warning
+            if d.name.startswith("the first core group") and d.held is None:
+                # Core groups are not recorded on the kiosk: show the date, claim nothing.
+                status, warning = "not recorded", None
+            elif d.held is not None and d.held > today:
+                status = "scheduled in time" if d.status == workdays.MET else "scheduled too late"
+                if d.status == workdays.MISSED:
+                    warning = (f"Timescale: {d.name} is due by {d.due.isoformat()} but is scheduled for "
+                               f"{d.held.isoformat()}")
+            out.append({"name": d.name, "due": d.due.isoformat(), "status": status,
+                        "held": d.held.isoformat() if d.held else None, "warning": warning})
+        return out
+
+
+__all__ = ["ACTIONS", "Action", "ChairService", "PAIRING_TTL_S", "PinNotSet"]

@@ -1,0 +1,671 @@
+"""The chair's page and JSON API: conferences, invitation lists, live attendance, quorum, reports,
+timescales, the record, purge, and what the room display is allowed to see (counts, never names)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+
+import pytest
+
+from chair_web import CSV, DAY, NAMES, chair, signed_in  # noqa: F401  (fixtures)
+from kiosk.conference.errors import StorageError, StorageFull
+from test_web_display import inventory
+from web import cold_room  # noqa: F401  (fixture)
+
+
+def _setup(chair, **fields):
+    """A conference with the CSV's five invitees; returns (conference id, {name: invitee id})."""
+    view = chair.conference(**fields)
+    cid = view["conference"]["id"]
+    added = chair.invite_csv(cid)
+    return cid, {i["name"]: i["id"] for i in added}
+
+
+def _tap(chair, cid, invitee_id, action, token=None):
+    return chair.client.post(f"/chair/conferences/{cid}/tap", data={"tap": f"{invitee_id}:{action}",
+                                                                    "csrf_token": token or chair.token},
+                             headers={"X-Chair-Fragment": "live"})
+
+
+def _public(chair):
+    return chair.controller.public_state()["attendance"]
+
+
+# -- conferences -------------------------------------------------------------------------
+
+def test_web_chair_create_conference_sets_todays_start_for_the_countdown(signed_in):
+    view = signed_in.conference()
+    assert view["conference"]["case_ref"] == "CP-2026-0142" and view["conference"]["is_today"]
+    assert view["quorum"]["state"] == "waiting"
+    assert signed_in.controller.start_source() == "chair"
+    assert signed_in.controller.start_at().isoformat() == "2026-11-23T10:00:00+00:00"
+    listed = signed_in.client.get("/api/conferences").get_json()["conferences"]
+    assert [c["id"] for c in listed] == [view["conference"]["id"]]
+
+
+def test_web_chair_a_later_day_does_not_touch_the_countdown(signed_in):
+    signed_in.conference(date="2026-11-30")
+    assert signed_in.controller.start_source() is None
+
+
+def test_web_chair_create_answers_201_with_its_location(signed_in):
+    response = signed_in.api("POST", "/api/conferences", {"type": "review", "date": DAY, "start_time": "14:30",
+                                                          "case_ref": "CP-2026-7"})
+    assert response.status_code == 201
+    assert response.headers["Location"] == f"/api/conferences/{response.get_json()['conference']['id']}"
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"type": "initial", "date": DAY, "start_time": "10:00"}, "missing field(s) 'case_ref'"),
+    ({"type": "initial", "date": DAY, "start_time": "10:00", "case_ref": "Jane Smith"}, "never a name"),
+    ({"type": "initial", "date": "23/11/2026", "start_time": "10:00", "case_ref": "CP-1"}, "YYYY-MM-DD"),
+    ({"type": "initial", "date": DAY, "start_time": "25:00", "case_ref": "CP-1"}, "HH:MM"),
+    ({"type": "core group", "date": DAY, "start_time": "10:00", "case_ref": "CP-1"}, "unknown conference type"),
+    ({"type": "initial", "date": DAY, "start_time": "10:00", "case_ref": "CP-1", "child": "x"}, "unknown field"),
+    ({"type": "initial", "date": DAY, "start_time": "10:00", "case_ref": "CP-1",
+      "previous_icpc_date": "2026-01-01"}, "only a review"),
+    ({"type": "initial", "date": DAY, "start_time": "10:00", "case_ref": 42}, "case reference"),
+])
+def test_web_chair_bad_conference_input_is_a_400_and_nothing_is_stored(signed_in, body, message):
+    response = signed_in.api("POST", "/api/conferences", body)
+    assert response.status_code == 400
+    assert message in response.get_json()["error"]
+    assert signed_in.client.get("/api/conferences").get_json()["conferences"] == []
+
+
+def test_web_chair_non_json_bodies_are_refused(signed_in):
+    response = signed_in.client.post("/api/conferences", data="type=initial", headers=signed_in.headers(),
+                                     content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415
+    response = signed_in.client.post("/api/conferences", data="{", headers=signed_in.headers(),
+                                     content_type="application/json")
+    assert response.status_code == 400 and "not valid JSON" in response.get_json()["error"]
+
+
+def test_web_chair_patch_conference_and_unknown_ids(signed_in):
+    cid = signed_in.conference()["conference"]["id"]
+    response = signed_in.api("PATCH", f"/api/conferences/{cid}", {"start_time": "10:30"})
+    assert response.status_code == 200 and response.get_json()["conference"]["start_time"] == "10:30"
+    assert signed_in.controller.start_at().strftime("%H:%M") == "10:30"
+    assert signed_in.api("PATCH", f"/api/conferences/{cid}", {}).status_code == 400
+    missing = signed_in.api("PATCH", "/api/conferences/999", {"start_time": "10:30"})
+    assert missing.status_code == 404 and "does not exist" in missing.get_json()["error"]
+    assert signed_in.client.get("/api/conferences/999").status_code == 404
+    assert signed_in.client.get("/api/conferences/999/record.csv").status_code == 404
+    # Moving today's conference to another day takes its start off the countdown.
+    signed_in.api("PATCH", f"/api/conferences/{cid}", {"date": "2026-11-24"})
+    assert signed_in.controller.start_source() is None
+
+
+def test_web_chair_page_creates_a_conference_from_the_form(signed_in):
+    token = signed_in.page_token()
+    response = signed_in.client.post("/chair/conferences", data={
+        "csrf_token": token, "type": "initial", "date": DAY, "start_time": "10:00", "case_ref": "CP-2026-0142",
+        "strategy_date": "", "previous_icpc_date": ""})
+    assert response.status_code == 303
+    page = signed_in.client.get(response.headers["Location"].split("#")[0])
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Conference created" in html and "CP-2026-0142" in html
+    bad = signed_in.client.post("/chair/conferences", data={"csrf_token": token, "type": "initial", "date": DAY,
+                                                            "start_time": "10:00", "case_ref": "Jane Smith"},
+                                follow_redirects=True)
+    assert "never a name" in bad.get_data(as_text=True)
+
+
+# -- invitees ----------------------------------------------------------------------------
+
+def test_web_chair_invitees_add_change_remove(signed_in):
+    cid = signed_in.conference()["conference"]["id"]
+    added = signed_in.api("POST", f"/api/conferences/{cid}/invitees",
+                          {"name": "Dr Gil Green", "role": "GP", "direct_contact": "yes"})
+    assert added.status_code == 201
+    invitee = added.get_json()["invitee"]
+    assert (invitee["role"], invitee["agency"], invitee["expected_mode"]) == ("gp", "health", "virtual")
+    duplicate = signed_in.api("POST", f"/api/conferences/{cid}/invitees",
+                              {"name": "dr gil green", "role": "gp", "direct_contact": "yes"})
+    assert duplicate.status_code == 400 and "already on the invitation list" in duplicate.get_json()["error"]
+    no_contact = signed_in.api("POST", f"/api/conferences/{cid}/invitees", {"name": "P", "role": "police"})
+    assert no_contact.status_code == 400 and "direct contact must be yes or no" in no_contact.get_json()["error"]
+    changed = signed_in.api("PATCH", f"/api/conferences/{cid}/invitees/{invitee['id']}", {"expected_mode": "in person"})
+    assert changed.get_json()["invitee"]["expected_mode"] == "in_person"
+    other = signed_in.conference(date="2026-11-24")["conference"]["id"]
+    assert signed_in.api("DELETE", f"/api/conferences/{other}/invitees/{invitee['id']}").status_code == 404
+    removed = signed_in.api("DELETE", f"/api/conferences/{cid}/invitees/{invitee['id']}")
+    assert removed.status_code == 200 and removed.get_json()["view"]["people"] == []
+    assert signed_in.api("DELETE", f"/api/conferences/{cid}/invitees/{invitee['id']}").status_code == 404
+
+
+def test_web_chair_invitees_with_events_keep_their_role(signed_in):
+    cid, ids = _setup(signed_in)
+    signed_in.event(cid, "arrived", ids["Pat Police"], mode="virtual")
+    refused = signed_in.api("PATCH", f"/api/conferences/{cid}/invitees/{ids['Pat Police']}", {"role": "gp"})
+    assert refused.status_code == 409
+    assert signed_in.api("DELETE", f"/api/conferences/{cid}/invitees/{ids['Pat Police']}").status_code == 409
+    renamed = signed_in.api("PATCH", f"/api/conferences/{cid}/invitees/{ids['Pat Police']}", {"name": "Pat Police-Smith"})
+    assert renamed.status_code == 200
+
+
+def test_web_chair_csv_import_good_and_text_csv(signed_in):
+    cid = signed_in.conference()["conference"]["id"]
+    response = signed_in.api("POST", f"/api/conferences/{cid}/invitees/csv", {"csv": CSV})
+    assert response.status_code == 201
+    people = response.get_json()["view"]["people"]
+    assert [p["name"] for p in people] == list(NAMES)
+    assert [p["expected_mode"] for p in people] == ["in_person", "virtual", "virtual", "virtual", "in_person"]
+    other = signed_in.conference(date="2026-11-30")["conference"]["id"]
+    raw = signed_in.client.post(f"/api/conferences/{other}/invitees/csv", data="name,role\nSam,social worker\n",
+                                headers=signed_in.headers(), content_type="text/csv")
+    assert raw.status_code == 201 and raw.get_json()["added"][0]["name"] == "Sam"
+
+
+@pytest.mark.parametrize("text, problems", [
+    ("Sam,social worker\n", [{"row": 1, "message": "column 1 has an unknown heading (headings: name, role, agency, "
+                                                   "direct_contact, expected_mode, email; is the header row "
+                                                   "missing?)"},
+                             {"row": 1, "message": "column 2 has an unknown heading (headings: name, role, agency, "
+                                                   "direct_contact, expected_mode, email; is the header row "
+                                                   "missing?)"},
+                             {"row": 1, "message": "the header must name the column(s) name, role"}]),
+    ("name,role,direct_contact\nSam,social worker,\nPat,police officer,\nAna,astronaut,yes\n",
+     [{"row": 3, "message": "direct contact must be yes or no: it decides whether this professional counts "
+                            "towards quorum"},
+      {"row": 4, "message": "unknown role (known: chair, note-taker, social worker, team manager, health visitor, "
+                            "school nurse, GP, paediatrician, midwife, mental health, other health professional, "
+                            "police officer, school, early years, probation officer, housing officer, parent or "
+                            "carer, child or young person, advocate, interpreter, other professional)"}]),
+    ("", [{"row": 0, "message": "the file is empty"}]),
+])
+def test_web_chair_csv_import_bad_rows_are_listed_and_nothing_is_imported(signed_in, text, problems):
+    cid = signed_in.conference()["conference"]["id"]
+    response = signed_in.api("POST", f"/api/conferences/{cid}/invitees/csv", {"csv": text})
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["problems"] == problems and body["error"].startswith("Nothing was imported")
+    assert signed_in.client.get(f"/api/conferences/{cid}").get_json()["people"] == []
+
+
+def test_web_chair_csv_upload_through_the_page_reads_windows_spreadsheets(signed_in):
+    cid = signed_in.conference()["conference"]["id"]
+    data = "name,role\nZoë Brontë,social worker\n".encode("cp1252")
+    response = signed_in.client.post(f"/chair/conferences/{cid}/invitees/csv", data={
+        "csrf_token": signed_in.token, "csv": "", "file": (io.BytesIO(data), "list.csv", "text/csv")},
+        content_type="multipart/form-data", headers={"X-Chair-Fragment": "live"})
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Zoë Brontë" in html and "1 invitee(s) imported." in html
+
+
+def test_web_chair_csv_paste_errors_show_on_the_page_without_javascript(signed_in):
+    cid = signed_in.conference()["conference"]["id"]
+    response = signed_in.client.post(f"/chair/conferences/{cid}/invitees/csv",
+                                     data={"csrf_token": signed_in.token, "csv": "name,role\nSam,astronaut\n"},
+                                     follow_redirects=True)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Nothing was imported: row 2: unknown role" in html
+
+
+def test_web_chair_copy_from_the_previous_conference_of_the_case(signed_in):
+    old, _ = _setup(signed_in, date="2026-08-24", case_ref="CP-2026-0099")
+    new = signed_in.conference(type="review", date=DAY, case_ref="CP-2026-0099")["conference"]["id"]
+    view = signed_in.client.get(f"/api/conferences/{new}").get_json()
+    assert view["conference"]["previous_available"] is True
+    response = signed_in.api("POST", f"/api/conferences/{new}/invitees/copy-previous")
+    assert response.status_code == 201
+    assert [i["name"] for i in response.get_json()["added"]] == list(NAMES)
+    again = signed_in.api("POST", f"/api/conferences/{new}/invitees/copy-previous", {})
+    assert again.status_code == 201 and again.get_json()["added"] == []
+    lonely = signed_in.conference(case_ref="CP-2026-0500")["conference"]["id"]
+    none = signed_in.api("POST", f"/api/conferences/{lonely}/invitees/copy-previous")
+    assert none.status_code == 404 and "No earlier conference" in none.get_json()["error"]
+    assert old != new
+
+
+# -- live attendance ---------------------------------------------------------------------
+
+def test_web_chair_quorum_is_shown_and_updated_when_someone_leaves(signed_in):
+    cid, ids = _setup(signed_in)
+    for name, action in (("Sam Social", "arrived_in_person"), ("Mary Parent", "arrived_in_person"),
+                         ("Pat Police", "arrived_virtual")):
+        assert _tap(signed_in, cid, ids[name], action).status_code == 200
+    html = _tap(signed_in, cid, ids["Hana Visitor"], "arrived_virtual").get_data(as_text=True)
+    assert 'data-quorate="true"' in html and "</span>Quorate</p>" in html
+    assert ">Children&#39;s social care, health and police present<" in html
+    assert _public(signed_in) == {"in_person": 2, "virtual": 2, "quorate": True}
+
+    signed_in.now.advance(minutes=50)
+    left = _tap(signed_in, cid, ids["Pat Police"], "left_not_agreed").get_data(as_text=True)
+    assert 'data-quorate="false"' in left
+    assert ">Needs one more agency with direct contact besides children&#39;s social care<" in left
+    assert "Left at 10:20 (chair did not agree)" in left
+    assert _public(signed_in) == {"in_person": 2, "virtual": 1, "quorate": False}
+    quorum = signed_in.client.get(f"/api/conferences/{cid}/quorum").get_json()
+    assert quorum["quorum"]["quorate"] is False and quorum["quorum"]["needed"] == 1
+    assert [(c["at"], c["label"]) for c in quorum["timeline"]["changes"]] == [("09:30", "quorate"),
+                                                                               ("10:20", "quorum lost")]
+
+
+def test_web_chair_lost_connection_counts_at_once_and_rejoining_restores(signed_in):
+    cid, ids = _setup(signed_in)
+    for name, action in (("Sam Social", "arrived_in_person"), ("Pat Police", "arrived_virtual"),
+                         ("Hana Visitor", "arrived_virtual")):
+        _tap(signed_in, cid, ids[name], action)
+    assert _public(signed_in)["quorate"] is True
+    html = _tap(signed_in, cid, ids["Hana Visitor"], "lost_connection").get_data(as_text=True)
+    assert "Connection lost at 09:30" in html
+    assert _public(signed_in) == {"in_person": 1, "virtual": 1, "quorate": False}
+    _tap(signed_in, cid, ids["Hana Visitor"], "rejoined")
+    assert _public(signed_in)["quorate"] is True
+    _tap(signed_in, cid, ids["Hana Visitor"], "lost_connection")
+    html = _tap(signed_in, cid, ids["Hana Visitor"], "could_not_rejoin_emailed").get_data(as_text=True)
+    assert "Could not rejoin (emailed the chair)" in html
+
+
+def test_web_chair_taps_offer_only_what_fits(signed_in):
+    cid, ids = _setup(signed_in)
+    view = signed_in.client.get(f"/api/conferences/{cid}").get_json()
+    police = next(p for p in view["people"] if p["name"] == "Pat Police")
+    assert police["actions"] == ["arrived_in_person", "arrived_virtual", "apologies", "not_attended"]
+    _tap(signed_in, cid, ids["Pat Police"], "arrived_virtual")
+    view = signed_in.client.get(f"/api/conferences/{cid}").get_json()
+    police = next(p for p in view["people"] if p["name"] == "Pat Police")
+    assert police["actions"] == ["lost_connection", "camera_off", "left_agreed", "left_not_agreed"]
+    assert police["undo"]["label"] == "arrived at 09:30"
+    refused = _tap(signed_in, cid, ids["Pat Police"], "rejoined")
+    assert refused.status_code == 400
+    assert refused.get_json() == {"error": "cannot record 'rejoined': this invitee has not lost connection"}
+
+
+def test_web_chair_late_arrival_is_flagged_against_the_start(signed_in):
+    cid, ids = _setup(signed_in)
+    signed_in.now.advance(minutes=37)  # 10:07, seven minutes after the 10:00 start
+    html = _tap(signed_in, cid, ids["Pat Police"], "arrived_virtual").get_data(as_text=True)
+    assert "Online since 10:07" in html and "Late 7 min" in html
+    person = next(p for p in signed_in.client.get(f"/api/conferences/{cid}").get_json()["people"]
+                  if p["name"] == "Pat Police")
+    assert (person["late"], person["minutes_late"]) == (True, 7)
+
+
+def test_web_chair_events_are_time_stamped_by_the_kiosk_and_append_only(signed_in):
+    cid, ids = _setup(signed_in)
+    dated = signed_in.api("POST", f"/api/conferences/{cid}/events",
+                          {"kind": "arrived", "invitee_id": ids["Sam Social"], "details": {"mode": "in_person"},
+                           "at": "2026-11-23T08:00:00Z"})
+    assert dated.status_code == 400 and "kiosk's clock" in dated.get_json()["error"]
+    event = signed_in.event(cid, "arrived", ids["Sam Social"], mode="in_person")
+    assert event.status_code == 201
+    body = event.get_json()["event"]
+    assert body["at"] == "2026-11-23T09:30:00+00:00" and body["kind"] == "arrived"
+    for bad, message in (({"kind": "arrived", "invitee_id": ids["Sam Social"], "details": {"mode": "in_person"}},
+                          "is already present"),
+                         ({"kind": "arrived", "invitee_id": ids["Pat Police"], "details": {}}, "needs mode"),
+                         ({"kind": "teleported", "invitee_id": ids["Pat Police"]}, "unknown event kind"),
+                         ({"kind": "arrived", "invitee_id": "2", "details": {"mode": "virtual"}}, "whole number"),
+                         ({"kind": "arrived", "invitee_id": 999, "details": {"mode": "virtual"}}, "not invited"),
+                         ({"kind": "started", "details": []}, "details must be a JSON object")):
+        response = signed_in.api("POST", f"/api/conferences/{cid}/events", bad)
+        assert response.status_code == 400, bad
+        assert message in response.get_json()["error"]
+    assert len(signed_in.client.get(f"/api/conferences/{cid}").get_json()["events"]) == 1
+
+
+def test_web_chair_corrections_void_an_event_and_the_log_keeps_both(signed_in):
+    cid, ids = _setup(signed_in)
+    for name in ("Sam Social", "Pat Police", "Hana Visitor"):
+        signed_in.event(cid, "arrived", ids[name], mode="virtual" if name != "Sam Social" else "in_person")
+    wrong = signed_in.event(cid, "left", ids["Hana Visitor"], agreed=True).get_json()["event"]["id"]
+    assert _public(signed_in)["quorate"] is False
+    no_reason = signed_in.api("POST", f"/api/conferences/{cid}/events/{wrong}/correction", {"reason": ""})
+    assert no_reason.status_code == 400
+    fixed = signed_in.api("POST", f"/api/conferences/{cid}/events/{wrong}/correction",
+                          {"reason": "tapped the wrong row"})
+    assert fixed.status_code == 201
+    view = fixed.get_json()["view"]
+    assert view["quorum"]["quorate"] is True and _public(signed_in)["quorate"] is True
+    voided = next(e for e in view["events"] if e["id"] == wrong)
+    assert voided["voided"] is True and voided["correctable"] is False
+    correction = fixed.get_json()["event"]
+    assert correction["kind"] == "correction" and correction["details"]["event_id"] == wrong
+    twice = signed_in.api("POST", f"/api/conferences/{cid}/events/{wrong}/correction", {"reason": "again"})
+    assert twice.status_code == 400 and "already been corrected" in twice.get_json()["error"]
+    of_correction = signed_in.api("POST", f"/api/conferences/{cid}/events/{correction['id']}/correction",
+                                  {"reason": "x"})
+    assert of_correction.status_code == 400
+    assert signed_in.api("POST", f"/api/conferences/{cid}/events/999/correction", {"reason": "x"}).status_code == 400
+
+
+def test_web_chair_undo_button_voids_the_last_tap(signed_in):
+    cid, ids = _setup(signed_in)
+    _tap(signed_in, cid, ids["Pat Police"], "arrived_in_person")
+    person = next(p for p in signed_in.client.get(f"/api/conferences/{cid}").get_json()["people"]
+                  if p["name"] == "Pat Police")
+    response = signed_in.client.post(f"/chair/conferences/{cid}/corrections", data={
+        "csrf_token": signed_in.token, "event_id": person["undo"]["event_id"],
+        "reason": "Tapped in error (undone by the chair)"}, headers={"X-Chair-Fragment": "live"})
+    assert response.status_code == 200
+    assert 'id="status-%d">Not arrived<' % ids["Pat Police"] in response.get_data(as_text=True)
+
+
+def test_web_chair_decision_to_proceed_needs_a_reason_and_an_inquorate_meeting(signed_in):
+    cid, ids = _setup(signed_in)
+    signed_in.now.advance(minutes=35)
+    signed_in.event(cid, "arrived", ids["Sam Social"], mode="in_person")
+    signed_in.event(cid, "arrived", ids["Pat Police"], mode="virtual")
+    view = signed_in.client.get(f"/api/conferences/{cid}").get_json()
+    assert view["quorum"]["state"] == "inquorate"
+    page = signed_in.client.get(f"/chair/conferences/{cid}").get_data(as_text=True)
+    assert 'id="decision-form"' in page
+    no_reason = signed_in.event(cid, "proceed_inquorate")
+    assert no_reason.status_code == 400 and "needs a reason" in no_reason.get_json()["error"]
+    form = signed_in.client.post(f"/chair/conferences/{cid}/decision", data={
+        "csrf_token": signed_in.token, "decision": "proceed",
+        "reason": "Police report shared; delay would harm the child"}, headers={"X-Chair-Fragment": "live"})
+    html = form.get_data(as_text=True)
+    assert form.status_code == 200
+    assert "Not quorate: proceeding" in html and "Police report shared" in html
+    assert 'id="decision-form"' not in html
+    signed_in.event(cid, "arrived", ids["Hana Visitor"], mode="virtual")
+    quorate = signed_in.event(cid, "proceed_inquorate", reason="again")
+    assert quorate.status_code == 400 and "is quorate" in quorate.get_json()["error"]
+
+
+def test_web_chair_page_taps_work_without_javascript(signed_in):
+    cid, ids = _setup(signed_in)
+    response = signed_in.client.post(f"/chair/conferences/{cid}/tap",
+                                     data={"tap": f"{ids['Sam Social']}:arrived_in_person",
+                                           "csrf_token": signed_in.token})
+    assert response.status_code == 303 and response.headers["Location"].endswith("#attendance")
+    refused = signed_in.client.post(f"/chair/conferences/{cid}/tap",
+                                    data={"tap": f"{ids['Sam Social']}:arrived_in_person",
+                                          "csrf_token": signed_in.token}, follow_redirects=True)
+    assert "this invitee is already present" in refused.get_data(as_text=True)
+    unknown = signed_in.client.post(f"/chair/conferences/{cid}/tap", data={"tap": "x:fly", "csrf_token": signed_in.token})
+    assert unknown.status_code == 400
+
+
+# -- the room sees counts only -------------------------------------------------------------
+
+def test_web_chair_the_room_gets_counts_never_names(signed_in):
+    cid, ids = _setup(signed_in)
+    for name in NAMES[:4]:
+        signed_in.event(cid, "arrived", ids[name], mode="virtual" if name != "Sam Social" else "in_person")
+    signed_in.event(cid, "left", ids["Ella School"], agreed=True, note="Ella had to collect Mary Parent")
+    state = signed_in.controller.public_state()
+    assert state["attendance"] == {"in_person": 1, "virtual": 2, "quorate": True}
+    anonymous = signed_in.new_client()
+    texts = [repr(state), anonymous.get("/display").get_data(as_text=True),
+             anonymous.get("/api/state").get_data(as_text=True)]
+    for text in texts:
+        for secret in (*NAMES, "CP-2026-0142"):
+            assert secret not in text
+
+
+def test_web_chair_preparing_another_conference_does_not_move_the_room_counts(signed_in):
+    cid, ids = _setup(signed_in)
+    signed_in.event(cid, "arrived", ids["Sam Social"], mode="in_person")
+    later, later_ids = _setup(signed_in, start_time="14:00", case_ref="CP-2026-0200")
+    signed_in.event(later, "report_received", later_ids["Pat Police"], received_on="2026-11-18")
+    assert _public(signed_in) == {"in_person": 1, "virtual": 0, "quorate": False}
+    assert signed_in.controller.start_at().strftime("%H:%M") == "10:00"
+
+
+def test_web_chair_ending_resets_the_room_counts(signed_in):
+    cid, ids = _setup(signed_in)
+    signed_in.event(cid, "arrived", ids["Sam Social"], mode="in_person")
+    response = signed_in.api("POST", f"/api/conferences/{cid}/end")
+    assert response.status_code == 200 and response.get_json()["conference"]["status"] == "ended"
+    assert _public(signed_in) == {"in_person": 0, "virtual": 0, "quorate": False}
+    assert signed_in.controller.start_source() is None
+    again = signed_in.api("POST", f"/api/conferences/{cid}/end")
+    assert again.status_code == 409 and "already ended" in again.get_json()["error"]
+    page = signed_in.client.get(f"/chair/conferences/{cid}").get_data(as_text=True)
+    assert 'name="tap"' not in page and "ended" in page
+
+
+# -- reports and timescales ----------------------------------------------------------------
+
+def test_web_chair_reports_received_late_and_missing(signed_in):
+    cid, ids = _setup(signed_in)
+    view = signed_in.client.get(f"/api/conferences/{cid}").get_json()
+    # An ICPC on Monday 23 November: 2 working days between means Wednesday 18 November.
+    assert view["conference"]["report_due"] == "2026-11-18" and view["reports"]["overdue"] is True
+    signed_in.event(cid, "report_received", ids["Pat Police"], received_on="2026-11-17")
+    form = signed_in.client.post(f"/chair/conferences/{cid}/reports", data={
+        "csrf_token": signed_in.token, "invitee_id": ids["Hana Visitor"], "received_on": "2026-11-20"},
+        headers={"X-Chair-Fragment": "live"})
+    assert form.status_code == 200
+    view = signed_in.client.get(f"/api/conferences/{cid}").get_json()
+    status = {p["name"]: p["report"]["status"] for p in view["people"]}
+    assert status == {"Sam Social": "missing", "Pat Police": "on time", "Hana Visitor": "late",
+                      "Ella School": "missing", "Mary Parent": "not expected"}
+    assert "2 report(s) not received (due by 2026-11-18)" in view["warnings"]
+    assert "1 report(s) received after 2026-11-18" in view["warnings"]
+    html = form.get_data(as_text=True)
+    assert "Late 20 Nov 2026" in html and "Received 17 Nov 2026" in html and "Missing" in html
+    future = signed_in.event(cid, "report_received", ids["Ella School"], received_on="2026-12-01")
+    assert future.status_code == 201  # the domain accepts a date; the page limits it with max=today
+
+
+def test_web_chair_reports_are_awaited_before_their_due_date(signed_in):
+    cid, _ = _setup(signed_in, date="2026-12-14")
+    view = signed_in.client.get(f"/api/conferences/{cid}").get_json()
+    assert {p["report"]["status"] for p in view["people"] if p["needs_report"]} == {"awaited"}
+    assert not any("report" in w for w in view["warnings"])
+
+
+def test_web_chair_timescales_with_warnings(signed_in):
+    # An ICPC held on 23 November after a strategy discussion on 21 October: 15 working days had passed.
+    icpc = signed_in.conference(strategy_date="2026-10-21")
+    rows = {t["name"].split(" (")[0]: t for t in icpc["timescales"]}
+    assert rows["the initial conference"]["status"] == "missed"
+    assert rows["the initial conference"]["due"] == "2026-11-11"
+    assert rows["the first core group"]["status"] == "not recorded"
+    assert rows["the first review conference"]["status"] == "pending"
+    assert rows["the first review conference"]["due"] == "2027-02-23"
+    assert any(w.startswith("Timescale missed: the initial conference") for w in icpc["warnings"])
+    page = signed_in.client.get(f"/chair/conferences/{icpc['conference']['id']}").get_data(as_text=True)
+    assert "Timescale missed: the initial conference" in page and 'id="timescales"' in page
+    # The first review, scheduled later than 3 months after the ICPC.
+    review = signed_in.conference(type="review", date="2027-03-01", start_time="10:00")
+    rows = {t["name"].split(" (")[0]: t for t in review["timescales"]}
+    assert rows["the first review conference"]["status"] == "scheduled too late"
+    assert any("scheduled for 2027-03-01" in w for w in review["warnings"])
+
+
+# -- the record --------------------------------------------------------------------------
+
+def _meeting(signed_in):
+    cid, ids = _setup(signed_in)
+    signed_in.event(cid, "arrived", ids["Sam Social"], mode="in_person")
+    signed_in.event(cid, "arrived", ids["Pat Police"], mode="virtual")
+    signed_in.event(cid, "apologies", ids["Ella School"])
+    signed_in.now.advance(minutes=35)
+    signed_in.event(cid, "arrived", ids["Hana Visitor"], mode="virtual")
+    signed_in.now.advance(minutes=20)
+    signed_in.event(cid, "lost_connection", ids["Hana Visitor"])
+    signed_in.event(cid, "could_not_rejoin", ids["Hana Visitor"], emailed_chair=True)
+    signed_in.event(cid, "proceed_inquorate", reason="Health report received in writing")
+    signed_in.now.advance(minutes=30)
+    signed_in.api("POST", f"/api/conferences/{cid}/end")
+    return cid, ids
+
+
+def test_web_chair_export_csv_contents(signed_in):
+    cid, _ = _meeting(signed_in)
+    response = signed_in.client.get(f"/chair/conferences/{cid}/record.csv")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == \
+        f'attachment; filename="conference-{cid}-2026-11-23-attendance.csv"'
+    assert response.headers["Cache-Control"] == "no-store"
+    text = response.get_data(as_text=True).lstrip("\ufeff")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == ["Conference", "initial child protection conference"]
+    assert ["Case reference", "CP-2026-0142"] in rows
+    header = rows.index(["Name", "Role", "Agency", "Direct contact", "Expected", "Attendance", "Arrived", "Mode",
+                         "Late", "Left early", "Chair agreed", "Connection", "Camera off", "Report",
+                         "Report received", "Notes"])
+    people = {r[0]: r for r in rows[header + 1:header + 6]}
+    assert people["Hana Visitor"][5:9] == ["attended", "10:05", "virtual", "yes (5 min)"]
+    assert people["Hana Visitor"][11] == "lost 10:25, could not rejoin (e-mailed the chair)"
+    assert people["Ella School"][5] == "apologies"
+    assert ["10:25", "quorum lost", "Not quorate: needs one more agency with direct contact besides children's "
+            "social care"] in rows
+    assert any(r[1:3] == ["proceed", "Health report received in writing"] for r in rows)
+    assert signed_in.client.get(f"/api/conferences/{cid}/record.csv").get_data() == response.get_data()
+
+
+def test_web_chair_export_csv_is_safe_from_spreadsheet_formulas(signed_in):
+    cid = signed_in.conference()["conference"]["id"]
+    signed_in.api("POST", f"/api/conferences/{cid}/invitees", {"name": "=HYPERLINK(\"http://x\")", "role": "parent"})
+    text = signed_in.client.get(f"/api/conferences/{cid}/record.csv").get_data(as_text=True)
+    assert "'=HYPERLINK" in text
+
+
+def test_web_chair_printable_record(signed_in):
+    cid, _ = _meeting(signed_in)
+    response = signed_in.client.get(f"/chair/conferences/{cid}/record")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+    for text in ("Attendance record", "Hana Visitor", "late 5 min", "could not rejoin (emailed the chair)",
+                 "Health report received in writing", "quorum lost", 'data-print'):
+        assert text in html
+    found = inventory(html)
+    assert not found.inline
+    assert any("chair.css" in s for s in found.styles)
+    record = signed_in.client.get(f"/api/conferences/{cid}/record").get_json()
+    assert record["counts"]["attended_virtual"] == 2 and record["quorum"]["proceeded_inquorate"] is True
+
+
+# -- retention -------------------------------------------------------------------------------
+
+def test_web_chair_purge_needs_confirmation_and_keeps_only_counts(signed_in):
+    cid, _ = _meeting(signed_in)
+    assert signed_in.api("POST", f"/api/conferences/{cid}/purge", {}).status_code == 400
+    assert signed_in.api("POST", f"/api/conferences/{cid}/purge", {"confirm": "yes"}).status_code == 400
+    response = signed_in.api("POST", f"/api/conferences/{cid}/purge", {"confirm": True})
+    assert response.status_code == 200
+    summary = response.get_json()["summary"]
+    assert summary["counts"]["invited"] == 5
+    for name in (*NAMES, "CP-2026-0142"):
+        assert name not in repr(summary)
+    assert signed_in.client.get(f"/api/conferences/{cid}").status_code == 404
+    assert signed_in.api("POST", f"/api/conferences/{cid}/purge", {"confirm": True}).status_code == 404
+    database = (signed_in.state_dir / "conferences.sqlite3").read_bytes()
+    assert b"Hana Visitor" not in database
+
+
+def test_web_chair_purge_from_the_page_needs_the_box_ticked(signed_in):
+    cid, _ = _setup(signed_in)
+    unticked = signed_in.client.post(f"/chair/conferences/{cid}/purge", data={"csrf_token": signed_in.token},
+                                     follow_redirects=True)
+    assert "Tick the box" in unticked.get_data(as_text=True)
+    assert signed_in.client.get(f"/api/conferences/{cid}").status_code == 200
+    ticked = signed_in.client.post(f"/chair/conferences/{cid}/purge",
+                                   data={"csrf_token": signed_in.token, "confirm": "yes"}, follow_redirects=True)
+    assert f"Conference {cid} deleted" in ticked.get_data(as_text=True)
+    assert signed_in.client.get(f"/api/conferences/{cid}").status_code == 404
+
+
+def test_web_chair_records_are_purged_after_the_retention_period(signed_in):
+    cid, _ = _meeting(signed_in)
+    signed_in.now.advance(days=6)
+    assert signed_in.service.purge_due() == []
+    signed_in.now.advance(days=1, minutes=1)
+    signed_in.service.housekeeping()
+    assert signed_in.client.get(f"/api/conferences/{cid}").status_code == 404
+    assert signed_in.service.store.summaries()[0]["conference_id"] == cid
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("error, status", [
+    (StorageFull("The kiosk's storage is full, so nothing was saved. Ask IT to free some space, then try again."),
+     507),
+    (StorageError("The conference database is busy, so nothing was saved. Try again."), 503),
+])
+def test_web_chair_storage_errors_are_clear_never_500(signed_in, monkeypatch, error, status):
+    cid, ids = _setup(signed_in)
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(signed_in.service.store, "append_event", fail)
+    response = signed_in.event(cid, "arrived", ids["Sam Social"], mode="in_person")
+    assert response.status_code == status
+    assert response.get_json() == {"error": str(error)}
+    page = _tap(signed_in, cid, ids["Sam Social"], "arrived_in_person")
+    assert page.status_code == status and page.get_json() == {"error": str(error)}
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("GET", "/api/conferences/99999999999999999999", None),
+    ("POST", "/api/conferences/1/events", {"kind": None}),
+    ("POST", "/api/conferences/1/events", {"kind": "arrived", "invitee_id": True}),
+    ("POST", "/api/conferences/1/events", {"kind": "arrived", "invitee_id": 1, "details": {"mode": [1]}}),
+    ("POST", "/api/conferences/1/events/1/correction", {"reason": 5}),
+    ("POST", "/api/conferences/1/invitees", {"name": ["x"], "role": {"a": 1}}),
+    ("POST", "/api/conferences/1/invitees/csv", {"csv": 12}),
+    ("PATCH", "/api/conferences/1", {"date": None, "start_time": 7}),
+    ("POST", "/api/conferences", {"type": [], "date": {}, "start_time": 1.5, "case_ref": True}),
+    ("POST", "/api/conferences/1/purge", {"confirm": True, "also": 1}),
+])
+def test_web_chair_strange_input_is_a_4xx_not_a_500(signed_in, method, path, body):
+    _setup(signed_in)
+    response = signed_in.api(method, path, body)
+    assert 400 <= response.status_code < 500, response.get_data(as_text=True)
+    assert "error" in response.get_json()
+
+
+def test_web_chair_without_a_conference_record_the_page_says_so(cold_room):  # noqa: F811
+    from web_ui import create_app
+
+    app = create_app(cold_room, {"TESTING": True})
+    client = app.test_client()
+    assert client.post("/api/login", json={"pin": "482915"}).status_code == 503
+    assert "not available" in client.get("/chair/login").get_data(as_text=True)
+    assert client.get("/api/conferences").status_code == 401
+
+
+# -- the page ----------------------------------------------------------------------------------
+
+def test_web_chair_pages_load_nothing_inline_and_nothing_from_elsewhere(signed_in):
+    cid, _ = _setup(signed_in)
+    for path in ("/chair", f"/chair/conferences/{cid}", f"/chair/conferences/{cid}/record", "/chair/pair",
+                 "/chair/login?code=ABCD"):
+        response = signed_in.client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
+        assert response.headers["Cache-Control"] == "no-store"
+        found = inventory(response.get_data(as_text=True))
+        assert not found.inline, (path, found.inline)
+        for url in found.scripts + found.styles:
+            assert url.startswith("/static/"), url
+
+
+def test_web_chair_conference_page_shows_the_quorum_prominently(signed_in):
+    cid, ids = _setup(signed_in)
+    html = signed_in.client.get(f"/chair/conferences/{cid}").get_data(as_text=True)
+    assert 'id="quorum"' in html and "Not quorate yet" in html
+    assert html.index('id="quorum"') < html.index('id="attendance"')
+    for name in NAMES:
+        assert name in html
+    assert 'value="%d:arrived_in_person"' % ids["Sam Social"] in html
+
+
+def test_web_chair_never_logs_names(signed_in, caplog):
+    caplog.set_level(logging.DEBUG)
+    _meeting(signed_in)
+    cid, ids = _setup(signed_in, start_time="15:00", case_ref="CP-2026-0777")
+    signed_in.api("POST", f"/api/conferences/{cid}/invitees/csv", {"csv": "name,role\nZed Secret,astronaut\n"})
+    signed_in.event(cid, "arrived", ids["Sam Social"], mode="in_person", note="Sam Social came with Mary Parent")
+    signed_in.api("POST", f"/api/conferences/{cid}/purge", {"confirm": True})
+    assert caplog.records
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for secret in (*NAMES, "Zed Secret", "CP-2026-0142", "CP-2026-0777"):
+        assert secret not in logged
+    assert re.search(r"Conference \d+: event \d+ recorded \(arrived\)", logged)

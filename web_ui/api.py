@@ -1,0 +1,361 @@
+"""The chair's JSON API under ``/api/``: everything the chair's page does, for scripts and other clients.
+
+Described by the OpenAPI 3 document at ``GET /api/openapi.json`` (:mod:`web_ui.openapi`).
+
+Sign in with ``POST /api/login {"pin": "..."}`` (or ``{"code": "..."}``, a pairing
+code): the answer carries ``csrf_token`` and sets the session cookie. Send the cookie
+back, and the token in the ``X-CSRFToken`` header of every POST, PATCH and DELETE.
+Without a session every route but ``login``, ``openapi.json`` and ``/api/state``
+answers 401 (see :mod:`web_ui.auth`).
+
+Bodies are JSON objects (``Content-Type: application/json``; 415 otherwise) with known
+fields only. Mistakes answer 400 ``{"error": "..."}`` (a CSV import also lists
+``problems`` by row) and change nothing; an unknown conference, invitee or event 404;
+a change the record's state forbids 409; too many wrong PINs 429 with ``Retry-After``;
+no PIN set 503; full storage 507; other storage failures 503. Never a 500 on purpose.
+
+Events are time-stamped by the kiosk's clock; a client cannot date one (``at`` is refused).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
+from werkzeug.routing import IntegerConverter
+
+from kiosk.conference.errors import (ConferenceError, CsvImportError, InvalidInput, NotAllowed, NotFound,
+                                     PinLockedOut, StorageError, StorageFull)
+from kiosk.conference.service import PinNotSet
+from web_ui import auth
+
+bp = Blueprint("api", __name__)
+
+
+class IdConverter(IntegerConverter):
+    """A record id in a URL: a whole number that SQLite can hold (a larger one is simply not found)."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        super().__init__(url_map, min=0, max=2 ** 63 - 1)
+
+CONFERENCE_FIELDS = ("type", "date", "start_time", "case_ref", "strategy_date", "previous_icpc_date")
+CONFERENCE_REQUIRED = ("type", "date", "start_time", "case_ref")
+INVITEE_FIELDS = ("name", "role", "agency", "direct_contact", "expected_mode", "email")
+INVITEE_REQUIRED = ("name", "role")
+EVENT_FIELDS = ("kind", "invitee_id", "details")
+
+
+# -- errors --------------------------------------------------------------------------
+
+def error_status(exc: ConferenceError) -> int:
+    """The HTTP status for an error of the conference record."""
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, InvalidInput):
+        return 400
+    if isinstance(exc, PinLockedOut):
+        return 429
+    if isinstance(exc, PinNotSet):
+        return 503
+    if isinstance(exc, NotAllowed):
+        return 409
+    if isinstance(exc, StorageFull):
+        return 507
+    if isinstance(exc, StorageError):
+        return 503
+    return 400
+
+
+def error_body(exc: ConferenceError) -> dict:
+    """``{"error": message}``, with ``problems`` for a CSV import. Messages never quote names (D15)."""
+    body = {"error": str(exc)}
+    if isinstance(exc, CsvImportError):
+        body["problems"] = [{"row": row, "message": message} for row, message in exc.problems]
+    return body
+
+
+def error_response(exc: ConferenceError):
+    """A JSON error response for ``exc`` (with ``Retry-After`` for a lockout)."""
+    status = error_status(exc)
+    if status >= 500:
+        current_app.logger.warning("Conference record: %s", exc)
+    response = jsonify(error_body(exc))
+    response.status_code = status
+    if isinstance(exc, PinLockedOut):
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+    return response
+
+
+@bp.errorhandler(ConferenceError)
+def _conference_error(exc: ConferenceError):
+    return error_response(exc)
+
+
+# -- helpers -------------------------------------------------------------------------
+
+def service():
+    """The ChairService; 503 when the conference record is unavailable on this kiosk."""
+    chair = auth.get_service()
+    if chair is None:
+        abort(503, "The conference record is not available on this kiosk: ask IT to check its storage")
+    return chair
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def body(allowed, required=(), *, optional_body: bool = False) -> dict:
+    """The request's JSON object with only ``allowed`` fields and every ``required`` one; 400/415 otherwise."""
+    raw = request.get_data(cache=True)
+    if not raw.strip() and optional_body:
+        return {}
+    if request.mimetype != "application/json":
+        abort(415, "send a JSON body with Content-Type: application/json")
+    try:
+        data = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        abort(400, "the body is not valid JSON")
+    if not isinstance(data, dict):
+        abort(400, "the body must be a JSON object")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        known = ", ".join(allowed) or "none"
+        abort(400, f"unknown field(s) {', '.join(map(repr, unknown))} (known: {known})")
+    missing = [f for f in required if data.get(f) is None]
+    if missing:
+        abort(400, f"missing field(s) {', '.join(map(repr, missing))}")
+    return data
+
+
+def _text(data: dict, field: str) -> str:
+    value = data.get(field)
+    if not isinstance(value, str):
+        abort(400, f"{field} must be text")
+    return value
+
+
+def invitee_dict(invitee) -> dict:
+    return {"id": invitee.id, "conference_id": invitee.conference_id, "name": invitee.name,
+            "role": invitee.role.value, "agency": invitee.agency.value, "direct_contact": invitee.direct_contact,
+            "expected_mode": invitee.expected_mode.value, "email": invitee.email}
+
+
+def event_dict(event) -> dict:
+    return {"id": event.id, "conference_id": event.conference_id, "invitee_id": event.invitee_id,
+            "kind": event.kind.value, "at": event.at.isoformat(), "details": dict(event.details),
+            "recorded_at": event.recorded_at.isoformat() if event.recorded_at else None}
+
+
+def _created(payload: dict, location: str | None = None):
+    response = jsonify(payload)
+    response.status_code = 201
+    if location:
+        response.headers["Location"] = location
+    return response
+
+
+# -- sign-in -------------------------------------------------------------------------
+
+@bp.post("/api/login")
+def login():
+    """``{"pin": "..."}`` or ``{"code": "..."}``: sign in; answers the session's CSRF token."""
+    auth._check_origin()
+    data = body(("pin", "code"))
+    if ("pin" in data) == ("code" in data):
+        abort(400, "send either pin or code")
+    chair = service()
+    if "pin" in data:
+        ok = chair.check_pin(auth.client_key(), data["pin"])
+    else:
+        ok = chair.check_pairing_code(auth.client_key(), data["code"])
+    if not ok:
+        abort(401, "Wrong PIN" if "pin" in data else "Wrong or expired pairing code")
+    token = auth.sign_in()
+    return jsonify(csrf_token=token, idle_timeout_s=auth.idle_timeout_s())
+
+
+@bp.post("/api/logout")
+def logout():
+    """End the session now."""
+    auth.sign_out()
+    return jsonify(status="signed out")
+
+
+@bp.get("/api/openapi.json")
+def openapi():
+    """The OpenAPI 3 description of this API."""
+    from web_ui.openapi import document
+
+    return jsonify(document())
+
+
+# -- conferences ---------------------------------------------------------------------
+
+@bp.get("/api/conferences")
+def list_conferences():
+    """Every stored conference, soonest first."""
+    return jsonify(conferences=service().list_conferences())
+
+
+@bp.post("/api/conferences")
+def create_conference():
+    """A new conference; today's sets the room's countdown."""
+    data = body(CONFERENCE_FIELDS, CONFERENCE_REQUIRED)
+    chair = service()
+    conference = chair.create_conference(**data)
+    return _created(chair.view(conference.id), url_for("api.get_conference", conference_id=conference.id))
+
+
+@bp.get("/api/conferences/<id:conference_id>")
+def get_conference(conference_id: int):
+    """The chair's whole view of a conference: invitees, quorum, reports, timescales, warnings, events."""
+    return jsonify(service().view(conference_id))
+
+
+@bp.patch("/api/conferences/<id:conference_id>")
+def update_conference(conference_id: int):
+    """Change some of the conference's fields."""
+    data = body(CONFERENCE_FIELDS)
+    if not data:
+        abort(400, "nothing to change: send one or more of " + ", ".join(CONFERENCE_FIELDS))
+    chair = service()
+    chair.update_conference(conference_id, **data)
+    return jsonify(chair.view(conference_id))
+
+
+@bp.post("/api/conferences/<id:conference_id>/end")
+def end_conference(conference_id: int):
+    """The conference is over (the room's session ends; its counts go back to zero)."""
+    body((), optional_body=True)
+    chair = service()
+    chair.end_conference(conference_id)
+    return jsonify(chair.view(conference_id))
+
+
+@bp.post("/api/conferences/<id:conference_id>/purge")
+def purge_conference(conference_id: int):
+    """``{"confirm": true}``: delete the conference's names and record now; answers the anonymous summary."""
+    data = body(("confirm",), ("confirm",))
+    if data["confirm"] is not True:
+        abort(400, "confirm must be true: purging deletes the names and the record for good")
+    summary = service().purge_conference(conference_id)
+    return jsonify(purged=conference_id, summary=summary)
+
+
+# -- invitees ------------------------------------------------------------------------
+
+@bp.post("/api/conferences/<id:conference_id>/invitees")
+def add_invitee(conference_id: int):
+    """Invite someone."""
+    data = body(INVITEE_FIELDS, INVITEE_REQUIRED)
+    chair = service()
+    invitee = chair.add_invitee(conference_id, **data)
+    return _created({"invitee": invitee_dict(invitee), "view": chair.view(conference_id)})
+
+
+@bp.post("/api/conferences/<id:conference_id>/invitees/csv")
+def import_csv(conference_id: int):
+    """A CSV invitation list: ``text/csv`` body, or JSON ``{"csv": "..."}``. All or nothing."""
+    if request.mimetype in ("text/csv", "text/plain"):
+        raw = request.get_data(cache=True)
+        try:
+            text = raw.decode(request.mimetype_params.get("charset", "utf-8"))
+        except (UnicodeDecodeError, LookupError):
+            abort(400, "the CSV is not UTF-8 text")
+    else:
+        text = _text(body(("csv",), ("csv",)), "csv")
+    chair = service()
+    added = chair.import_csv(conference_id, text)
+    return _created({"added": [invitee_dict(i) for i in added], "view": chair.view(conference_id)})
+
+
+@bp.post("/api/conferences/<id:conference_id>/invitees/copy-previous")
+def copy_previous(conference_id: int):
+    """Copy the invitation list of the case's previous conference (people already listed are skipped)."""
+    body((), optional_body=True)
+    chair = service()
+    added = chair.copy_previous(conference_id)
+    return _created({"added": [invitee_dict(i) for i in added], "view": chair.view(conference_id)})
+
+
+@bp.patch("/api/conferences/<id:conference_id>/invitees/<id:invitee_id>")
+def update_invitee(conference_id: int, invitee_id: int):
+    """Change an invitee (only the name and e-mail once events refer to them: 409 otherwise)."""
+    data = body(INVITEE_FIELDS)
+    if not data:
+        abort(400, "nothing to change: send one or more of " + ", ".join(INVITEE_FIELDS))
+    chair = service()
+    invitee = chair.update_invitee(conference_id, invitee_id, **data)
+    return jsonify({"invitee": invitee_dict(invitee), "view": chair.view(conference_id)})
+
+
+@bp.delete("/api/conferences/<id:conference_id>/invitees/<id:invitee_id>")
+def remove_invitee(conference_id: int, invitee_id: int):
+    """Take someone off the list (409 once events refer to them: correct the events instead)."""
+    chair = service()
+    chair.remove_invitee(conference_id, invitee_id)
+    return jsonify({"removed": invitee_id, "view": chair.view(conference_id)})
+
+
+# -- events --------------------------------------------------------------------------
+
+@bp.post("/api/conferences/<id:conference_id>/events")
+def record_event(conference_id: int):
+    """``{"kind": "...", "invitee_id": n, "details": {...}}``: record an event now (kiosk clock)."""
+    raw = request.get_json(silent=True)
+    if isinstance(raw, dict) and "at" in raw:
+        abort(400, "events are time-stamped by the kiosk's clock: do not send 'at'")
+    data = body(EVENT_FIELDS, ("kind",))
+    invitee_id = data.get("invitee_id")
+    if invitee_id is not None and (isinstance(invitee_id, bool) or not isinstance(invitee_id, int)):
+        abort(400, "invitee_id must be a whole number or null")
+    details = data.get("details")
+    details = {} if details is None else details
+    if not isinstance(details, dict):
+        abort(400, "details must be a JSON object")
+    chair = service()
+    event = chair.record_event(conference_id, _text(data, "kind"), invitee_id, details)
+    return _created({"event": event_dict(event), "view": chair.view(conference_id)})
+
+
+@bp.post("/api/conferences/<id:conference_id>/events/<id:event_id>/correction")
+def correct_event(conference_id: int, event_id: int):
+    """``{"reason": "..."}``: void an event recorded in error (a new event; the log keeps both)."""
+    data = body(("reason",), ("reason",))
+    chair = service()
+    event = chair.correct_event(conference_id, event_id, _text(data, "reason"))
+    return _created({"event": event_dict(event), "view": chair.view(conference_id)})
+
+
+@bp.get("/api/conferences/<id:conference_id>/quorum")
+def get_quorum(conference_id: int):
+    """Quorum now with its reason, and when it was lost and regained."""
+    view = service().view(conference_id)
+    return jsonify(quorum=view["quorum"], timeline=view["timeline"])
+
+
+# -- the record ----------------------------------------------------------------------
+
+@bp.get("/api/conferences/<id:conference_id>/record")
+def get_record(conference_id: int):
+    """The attendance record for the minutes."""
+    return jsonify(service().record(conference_id))
+
+
+@bp.get("/api/conferences/<id:conference_id>/record.csv")
+def get_record_csv(conference_id: int):
+    """The attendance record as a CSV attachment."""
+    return csv_response(service(), conference_id)
+
+
+def csv_response(chair, conference_id: int) -> Response:
+    """The record as ``text/csv`` to save (file named by conference id and date, never by the case)."""
+    conference = chair.get_conference(conference_id)
+    text = chair.record_csv(conference_id)
+    filename = f"conference-{conference.id}-{conference.date.isoformat()}-attendance.csv"
+    response = Response("\ufeff" + text, mimetype="text/csv")  # the BOM makes Excel read UTF-8
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
