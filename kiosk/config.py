@@ -39,7 +39,8 @@ def _opt(default, doc, *, min=None, max=None, choices=None, check=None):
 def _host_port(values):
     for v in values:
         host, sep, port = v.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+        if not sep or not host or not re.fullmatch(r"[0-9]{1,5}", port) or not 0 < int(port) < 65536:
             return f"{v!r} is not a host:port pair (e.g. \"broker.local:1883\")"
     return None
 
@@ -68,7 +69,7 @@ def _timezone(value):
 
 def _pin(value):
     # gpiozero accepts BCM numbers and names such as "GPIO17" or "BOARD11".
-    if not re.fullmatch(r"(GPIO|BCM|BOARD|J8:)?\d{1,2}|", str(value)):
+    if not re.fullmatch(r"(GPIO|BCM|BOARD|J8:)?[0-9]{1,2}|", str(value)):
         return f"{value!r} is not a GPIO pin (e.g. \"GPIO17\" or \"17\")"
     return None
 
@@ -351,8 +352,9 @@ def _coerce(value, tp):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+        # NaN is refused: it compares false with every limit, so it would pass any range check.
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+            return float(value)  # OverflowError for an integer too large for a float
     elif tp is str:
         if isinstance(value, str):
             return value
@@ -378,6 +380,8 @@ def _build_section(name, values, source):
             value = _coerce(value, tp)
         except TypeError:
             raise _error(f"must be {_type_name(tp)}, not {value!r}", name, key, source) from None
+        except OverflowError:
+            raise _error("is far too large a number", name, key, source) from None
         meta = fields[key].metadata
         if meta["choices"] and value not in meta["choices"]:
             raise _error(f"must be one of {', '.join(meta['choices'])}, not {value!r}", name, key, source)
@@ -396,6 +400,10 @@ def parse(text: str, path: str = "<config>") -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=path) from None
+    except RecursionError:
+        raise ConfigError("not valid TOML: arrays or tables nested too deeply", path=path) from None
+    except ValueError as exc:  # tomllib's own int(): more digits than Python converts
         raise ConfigError(f"not valid TOML: {exc}", path=path) from None
     source = _Source(path, text)
     sections = {}

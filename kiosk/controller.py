@@ -30,6 +30,8 @@ log = logging.getLogger("kiosk.controller")
 #: Where a start time may come from, strongest first.
 START_SOURCES = ("chair", "command line", "calendar")
 TICK_S = 0.25
+#: The display's connectors have not been read yet (distinct from None: they could not be read).
+_UNREAD = object()
 
 
 def _colour_hex(colour) -> str:
@@ -71,15 +73,20 @@ class RoomController:
         self._calendar_mtime: float | None = None
         self._calendar_checked = 0.0
         self._session_started: datetime | None = None
+        #: time.monotonic() at the start of the session: auto-end counts real time, so NTP stepping
+        #: the wall clock (a Pi has no real-time clock) cannot end a conference early.
+        self._session_started_mono: float | None = None
         self._ended_at: float | None = None
         self._next_periodic = time.monotonic() + cfg.checks.interval_s if cfg.checks.interval_s else None
-        self._display_signature = None
+        self._display_signature = _UNREAD
         self._identify_until = 0.0
         self._attendance: dict | None = None
         self._last_label = None
         self._check_wanted = threading.Event()
         self._check_trigger = "start"
         self._checking = False
+        #: How many times the room has entered the checking state.
+        self._entered_checking = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         #: Called at the end of every healthy main-loop tick (the systemd watchdog hooks in here).
@@ -199,15 +206,17 @@ class RoomController:
                 self._check_wanted.clear()
                 trigger = self._check_trigger
                 self._checking = True
+                entered = self._entered_checking
             self.bus.publish(ChecksStarted(trigger))
             try:
                 cycle = self.runner.run()
             finally:
                 with self._lock:
                     self._checking = False
-            self._apply_cycle(cycle)
+            self._apply_cycle(cycle, entered)
 
-    def _apply_cycle(self, cycle: Cycle) -> None:
+    def _apply_cycle(self, cycle: Cycle, entered: int | None = None) -> None:
+        """Take a cycle's results; ``entered`` is :attr:`_entered_checking` when the cycle began."""
         with self._lock:
             was_ready, had_cycle = self._ready, self._cycle is not None
             self._cycle = cycle
@@ -216,8 +225,12 @@ class RoomController:
             if had_cycle and was_ready != cycle.ready or not had_cycle and not cycle.ready:
                 failing = tuple(n for n, r in cycle.results.items() if r.status is Status.FAIL)
                 self.bus.publish(ReadinessChanged(cycle.ready, failing))
-            if self._check_wanted.is_set() and self.machine.state is State.CHECKING:
-                return  # another cycle is queued (e.g. a hold during this one): let it decide
+            if (self._check_wanted.is_set() and self.machine.state is State.CHECKING
+                    and entered is not None and entered != self._entered_checking):
+                # The button put the room (back) into checking during this cycle (a hold): the
+                # cycle it queued decides. Other queued re-checks (periodic, hot-plug, MQTT) do
+                # not hold the room in checking: they could keep coming for ever.
+                return
             self.machine.fire(Trigger.CHECKS_PASSED if cycle.ready else Trigger.CHECKS_FAILED)
             if self.cfg.checks.interval_s:
                 self._next_periodic = time.monotonic() + self.cfg.checks.interval_s
@@ -227,8 +240,8 @@ class RoomController:
         try:
             signature = tuple((c.name, c.status) for c in self.hardware.display.connectors())
         except Exception:
-            signature = None
-        if self._display_signature is not None and signature != self._display_signature:
+            signature = None  # unreadable (driver gone): a change too, and so is its return
+        if self._display_signature is not _UNREAD and signature != self._display_signature:
             log.info("Display connection changed: re-checking")
             self.request_check("display hot-plug")
         self._display_signature = signature
@@ -237,10 +250,11 @@ class RoomController:
 
     def _begin_session(self) -> None:
         self._session_started = self._now()
+        self._session_started_mono = time.monotonic()
         self.bus.publish(SessionStarted())
 
     def _end_session(self) -> None:
-        self._session_started = None
+        self._session_started = self._session_started_mono = None
         self._ended_at = time.monotonic()
         # A start time that has been used is done with: the calendar's next booking takes over.
         self._starts["chair"] = self._starts["command line"] = None
@@ -255,8 +269,8 @@ class RoomController:
             if state is State.COUNTDOWN and (start is None or now >= start):
                 if self.machine.fire(Trigger.START_TIME):
                     self._begin_session()
-            elif state is State.IN_SESSION and self._session_started is not None:
-                if now - self._session_started >= timedelta(minutes=self.cfg.schedule.auto_end_min):
+            elif state is State.IN_SESSION and self._session_started_mono is not None:
+                if time.monotonic() - self._session_started_mono >= self.cfg.schedule.auto_end_min * 60:
                     if self.machine.fire(Trigger.END, reason="conference ended automatically (time limit)"):
                         self._end_session()
             elif state is State.ENDED and self._ended_at is not None:
@@ -283,8 +297,15 @@ class RoomController:
     # -- state for others ---------------------------------------------------------------
 
     def countdown(self):
-        """The countdown view for now (see :func:`kiosk.schedule.countdown`)."""
-        return schedule.countdown(self._now(), self.start_at(), self.cfg.schedule, end_at=self._booking_end)
+        """The countdown view for now (see :func:`kiosk.schedule.countdown`).
+
+        Once the session has begun it never counts down again: if the wall clock is stepped
+        back before the start (NTP), the view stays at the start (elapsed 0, not negative).
+        """
+        now, start = self._now(), self.start_at()
+        if start is not None and now < start and self.machine.state is State.IN_SESSION:
+            now = start
+        return schedule.countdown(now, start, self.cfg.schedule, end_at=self._booking_end)
 
     def light_pattern(self) -> str:
         """The lights' pattern for the current state, readiness and countdown phase."""
@@ -314,6 +335,8 @@ class RoomController:
                 elif event.new == "not_ready":
                     self.lights.beep(3)
         if isinstance(event, StateChanged):
+            if event.new == State.CHECKING.value:
+                self._entered_checking += 1
             log.info("Room %s: %s -> %s (%s)", self.cfg.room.id, event.old, event.new, event.reason)
         with self._changed:
             self._version += 1
@@ -381,6 +404,8 @@ class RoomController:
 
     def start(self, initial_check: bool = True) -> "RoomController":
         """Start the main loop and the check worker; optionally check the room once at start."""
+        with self._lock:
+            self._watch_display()  # the hot-plug baseline, before anything can change unseen
         for target, name in ((self._main_loop, "room-main"), (self._check_loop, "room-checks")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()

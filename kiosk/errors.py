@@ -30,9 +30,10 @@ class ConfigError(KioskError, ValueError):
         where = ""
         if path:
             where = f"{path}:{line}: " if line else f"{path}: "
-        if section and key:
+        # "is not None": a TOML file may name a section or key "" (quoted), and it must still be named.
+        if section is not None and key is not None:
             where += f"[{section}] {key}: "
-        elif section:
+        elif section is not None:
             where += f"[{section}]: "
         super().__init__(where + message)
 

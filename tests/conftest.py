@@ -23,3 +23,19 @@ def cfg():
     """The all-defaults configuration, with periodic re-checks off so tests decide when checks run,
     and a short microphone capture (the simulated microphone takes real time, like a real one)."""
     return Config().replace("checks", interval_s=0).replace("microphone", capture_s=0.2)
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_restored():
+    """Tests that run ``kiosk`` commands in-process (``cli.main``) set up the process's logging: the root
+    level, and a handler on that test's captured stderr, closed afterwards. Undo it, so that the next
+    tests see the default level and no "I/O operation on closed file" errors."""
+    import logging
+
+    root = logging.getLogger()
+    level, before = root.level, set(root.handlers)
+    yield
+    root.setLevel(level)
+    for handler in root.handlers[:]:
+        if type(handler) is logging.StreamHandler and handler not in before:
+            root.removeHandler(handler)

@@ -274,3 +274,40 @@ def test_conference_quorum_property_an_arrival_never_makes_a_quorate_conference_
         before = after
     # and the same outcome as the pure function on the whole list
     assert assess(s.invitees, s.events, s.at(len(order)), settings) == before
+
+
+# -- property: the timeline's single pass agrees with assess() at every moment ---------------------------------
+
+_MOVES = st.lists(st.tuples(st.integers(0, 11), st.sampled_from(
+    ["arrived_in_person", "arrived_virtual", "left", "lost_connection", "rejoined", "could_not_rejoin"]),
+    st.integers(0, 2)), max_size=40)
+
+
+@hsettings(database=None, deadline=None, max_examples=150)
+@given(people=_PEOPLE, moves=_MOVES)
+def test_conference_quorum_property_timeline_agrees_with_assess(people, moves):
+    s = Scenario()
+    invited = [s.invite(f"P{n}", role, role.agency or agency, direct_contact=contact)
+               for n, (role, agency, contact, _mode) in enumerate(people)]
+    minute = 0
+    for who, move, gap in moves:  # random taps; those that do not fit the person's state are refused
+        minute += gap
+        invitee = invited[who % len(invited)]
+        kind, details = {"arrived_in_person": ("arrived", {"mode": "in_person"}),
+                         "arrived_virtual": ("arrived", {"mode": "virtual"}),
+                         "left": ("left", {"agreed": False})}.get(move, (move, {}))
+        if move == "could_not_rejoin":
+            details = {"emailed_chair": True}
+        try:
+            s.add(kind, invitee, minute, **details)
+        except InvalidInput:
+            pass
+    changes = s.timeline().changes
+    # Quorum recomputed from scratch at every minute flips exactly where the timeline says it does.
+    quorate, flips = False, []
+    for m in range(minute + 1):
+        now = s.assess(m).quorate
+        if now != quorate:
+            flips.append((s.at(m), now))
+            quorate = now
+    assert [(c.at, c.quorate) for c in changes] == flips

@@ -182,8 +182,8 @@ def test_conference_service_actions_follow_the_presence_rules(service):
 def test_conference_service_view_shape(service):
     cid, p = _conference(service, strategy_date="2026-11-02")
     view = service.view(cid)
-    assert set(view) == {"conference", "now", "quorum", "timeline", "people", "counts", "reports", "timescales",
-                         "warnings", "events"}
+    assert set(view) == {"conference", "now", "revision", "quorum", "timeline", "people", "counts", "reports",
+                         "timescales", "warnings", "events"}
     assert view["now"] == "09:30:00"
     assert view["quorum"]["state"] == "waiting" and view["quorum"]["started"] is False
     assert view["reports"] == {"due": "2026-11-18", "overdue": True, "needed": 4, "received": 0, "missing": 4,
@@ -199,3 +199,16 @@ def test_conference_service_record_csv_round_trip(service):
     service.record_report(cid, p["Pat Police"])
     text = service.record_csv(cid)
     assert "Sam Social" in text and "2026-11-23" in text
+
+
+def test_conference_service_view_is_reused_until_data_or_time_changes(service):
+    cid, p = _conference(service, strategy_date="2026-11-02")
+    first = service.view(cid)
+    assert service.view(cid)["revision"] == first["revision"]  # nothing changed: the same computation
+    service._now.advance(seconds=20)
+    again = service.view(cid)
+    assert again["revision"] == first["revision"] and again["now"] == "09:30:20"  # the clock still moves
+    service.record_action(cid, p["Sam Social"], "arrived_in_person")
+    changed = service.view(cid)
+    assert changed["revision"] != first["revision"]
+    assert changed["counts"] != first["counts"] or changed["people"] != first["people"]

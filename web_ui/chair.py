@@ -12,9 +12,11 @@ room display or the logs (D15).
 
 from __future__ import annotations
 
+import collections
 import urllib.parse
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
-from flask_wtf.csrf import CSRFError
+
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFError, generate_csrf
 from werkzeug.exceptions import HTTPException
 
 from kiosk import __version__
@@ -135,11 +137,36 @@ def _failed(conference_id: int | None, exc: ConferenceError, anchor: str = "atte
     return redirect(url_for("chair.conference", conference_id=conference_id) + "#" + anchor, code=303)
 
 
+def _render_view(template: str, view: dict, **context) -> str:
+    """``template`` rendered for ``view``, reusing the last rendering of the same view.
+
+    Every tablet and the page's own refreshes ask for the same conference again and again;
+    rendering it is most of the cost of a request. A rendering is reused only for the
+    same view revision, the same minute on the page's clock, the same session (its CSRF
+    token is in the forms) and no one-off message.
+    """
+    if context.get("message") is not None or session.get("_flashes"):
+        return render_template(template, view=view, **context)
+    key = (template, view["revision"], view["now"][:5], generate_csrf(), auth.signed_in())
+    version = _service().store.version
+    cached_version, cache = current_app.extensions.get("chair_renderings", (None, None))
+    if cached_version != version:  # any change (a purge too) drops every old rendering, names and all
+        cache = collections.OrderedDict()
+        current_app.extensions["chair_renderings"] = (version, cache)
+    html = cache.get(key)
+    if html is None:
+        html = render_template(template, view=view, **context)
+        cache[key] = html
+        while len(cache) > 64:  # a few tablets and pages at a time
+            cache.popitem(last=False)
+    return html
+
+
 def _live(conference_id: int, message: str | None = None, status: int = 200):
     chair = _service()
     view = chair.view(conference_id)
-    response = current_app.make_response(render_template(
-        "chair_live.html", view=view, message=message, today=chair.today().isoformat(), **_choices()))
+    response = current_app.make_response(_render_view(
+        "chair_live.html", view, message=message, today=chair.today().isoformat(), **_choices()))
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -246,7 +273,13 @@ def conference(conference_id: int):
         view = chair.view(conference_id)
     except ConferenceError as exc:
         abort(api.error_status(exc), str(exc))
-    return _page("chair_conference.html", view=view, message=None, today=chair.today().isoformat(), **_choices())
+    controller = get_controller()
+    html = _render_view("chair_conference.html", view, message=None, today=chair.today().isoformat(),
+                        room_name=controller.cfg.room.name, version=__version__, signed_in=auth.signed_in(),
+                        **_choices())
+    response = current_app.make_response(html)
+    response.headers["Cache-Control"] = "no-store"  # names: never kept in a cache
+    return response
 
 
 @bp.get("/conferences/<id:conference_id>/live")

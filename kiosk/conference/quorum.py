@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from typing import Iterable
 
 from kiosk.conference.model import HEALTH_ROLES, Agency, Event, EventKind, Invitee, Mode, unit_label
-from kiosk.conference.presence import effective, replay
+from kiosk.conference.presence import TRANSITIONS, Person, effective, problem, replay, step
 from kiosk.conference.settings import ConferenceSettings
 
 CSC = Agency.CHILDRENS_SOCIAL_CARE.value
@@ -78,10 +78,15 @@ def assess(invitees: Iterable[Invitee], events: Iterable[Event], at: datetime,
 
     Events of people not in ``invitees`` are ignored.
     """
-    by_id = {i.id: i for i in invitees}
+    return _judge({i.id: i for i in invitees}, replay(events, until=at), at, settings)
+
+
+def _judge(by_id: dict[int, Invitee], people: dict[int, Person], at: datetime,
+           settings: ConferenceSettings) -> QuorumView:
+    """Quorum at ``at`` given each invitee's state then."""
     in_person = virtual = 0
     units: set[str] = set()
-    for invitee_id, person in replay(events, until=at).items():
+    for invitee_id, person in people.items():
         invitee = by_id.get(invitee_id)
         if invitee is None or not person.present:
             continue
@@ -186,6 +191,34 @@ class QuorumTimeline:
         return None
 
 
+def _views_at_changes(invitees: list[Invitee], standing: list[Event], settings: ConferenceSettings):
+    """(time, quorum) after each moment at which someone's state changed, in one pass over ``standing``.
+
+    The same as :func:`assess` at each of those times (it steps people exactly as
+    :func:`~kiosk.conference.presence.replay` does), without replaying the whole log each
+    time: a long conference's record stays quick to build.
+    """
+    by_id = {i.id: i for i in invitees}
+    people: dict[int, Person] = {}
+    i, n = 0, len(standing)
+    while i < n:
+        at = standing[i].at
+        changed = False
+        while i < n and standing[i].at == at:  # events at the same instant count together
+            event = standing[i]
+            i += 1
+            if event.invitee_id is None or event.kind not in TRANSITIONS:
+                continue
+            person = people.get(event.invitee_id, Person())
+            if problem(person, event.kind, event.details) is None:
+                after = step(person, event)
+                if after != person:
+                    people[event.invitee_id] = after
+                    changed = True
+        if changed:
+            yield at, _judge(by_id, people, at, settings)
+
+
 def timeline(invitees: Iterable[Invitee], events: Iterable[Event],
              settings: ConferenceSettings = ConferenceSettings(), *,
              start: datetime | None = None, end: datetime | None = None) -> QuorumTimeline:
@@ -203,8 +236,7 @@ def timeline(invitees: Iterable[Invitee], events: Iterable[Event],
         standing = [e for e in standing if e.at <= end]
     changes: list[QuorumChange] = []
     quorate, ever = False, False
-    for at in sorted({e.at for e in standing}):
-        view = assess(invitees, standing, at, settings)
+    for at, view in _views_at_changes(invitees, standing, settings):
         if view.quorate != quorate:
             label = "quorum lost" if not view.quorate else ("quorum regained" if ever else "quorate")
             changes.append(QuorumChange(at, view.quorate, label, view.reason, view.agencies))

@@ -37,7 +37,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Callable
 from zoneinfo import ZoneInfo
 
@@ -157,6 +157,8 @@ class ChairService:
         self.pins = pins or PinStore(self.state_dir, min_length=self.settings.pin_min_length)
         self.lockout = Lockout.from_settings(self.settings, clock=monotonic)
         self._lock = threading.RLock()
+        self._views: dict[int, tuple[int, datetime, dict]] = {}  # conference id -> (version, valid until, view)
+        self._building = threading.Lock()
         self._pairing: tuple[str, float] | None = None
         self._live_id: int | None = None
         self._announced: tuple[int, datetime] | None = None  # the start time we gave the controller
@@ -497,12 +499,43 @@ class ChairService:
         return record_mod.to_csv(self.store.record(conference_id))
 
     def view(self, conference_id: int) -> dict:
-        """Everything the chair's page shows about one conference, as plain data (names included)."""
+        """Everything the chair's page shows about one conference, as plain data (names included).
+
+        A view changes only when the data changes or the clock passes the scheduled start,
+        midnight or an event time: until then the one computed before is served (a page
+        with a few hundred events costs tens of milliseconds to compute, and every tablet
+        and API client asks for it).
+        """
+        now = self._now()
+        view = self._cached_view(conference_id, now)
+        if view is None:
+            # One thread builds; the others asking at the same moment (every tablet after a tap) wait for it.
+            with self._building:
+                view = self._cached_view(conference_id, now)
+                if view is None:
+                    with self._lock:
+                        version = self.store.version
+                    view, valid_until = self._build_view(conference_id, now)
+                    with self._lock:
+                        self._views[conference_id] = (version, valid_until, view)
+        return {**view, "now": self._clock(now, seconds=True)}
+
+    def _cached_view(self, conference_id: int, now: datetime) -> dict | None:
+        with self._lock:
+            version = self.store.version
+            if any(v != version for v, _, _ in self._views.values()):
+                self._views.clear()  # after any change (a purge too) no old view, names and all, is kept
+            cached = self._views.get(conference_id)
+        if cached is not None and cached[0] == version and now < cached[1]:
+            return cached[2]
+        return None
+
+    def _build_view(self, conference_id: int, now: datetime) -> tuple[dict, datetime]:
+        """The view at ``now``, and until when it stays true if the data does not change."""
         with self._lock:
             conference = self.store.get_conference(conference_id)
             invitees = self.store.invitees(conference_id)
             events = self.store.events(conference_id)
-        now = self._now()
         today = now.astimezone(self.tz).date()
         rec = record_mod.build_record(conference, invitees, events, self.settings, tz=self.tz)
         standing, voided = presence.effective(events)
@@ -589,9 +622,12 @@ class ChairService:
                     reconvene_by=reconvene,
                     previous_available=any(c.date < conference.date or (c.date == conference.date
                                                                           and c.id < conference.id) for c in case))
+        midnight = datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=self.tz)
+        valid_until = min([midnight] + [t for t in [scheduled] + [e.at for e in events] if t > now])
         return {
             "conference": info,
-            "now": self._clock(now, seconds=True),
+            # Names this computation: the same revision means the same view (apart from "now").
+            "revision": f"{self.store.version}-{int(now.timestamp() * 1000)}",
             "quorum": q.to_dict() | {
                 "state": state, "started": started,
                 "decision": decision,
@@ -606,7 +642,7 @@ class ChairService:
             "timescales": timescales,
             "warnings": warnings,
             "events": log_rows,
-        }
+        }, valid_until
 
     @staticmethod
     def _decision_in_force(timeline: dict) -> dict | None:

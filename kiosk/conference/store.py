@@ -111,6 +111,8 @@ class ConferenceStore:
         self.tz = ZoneInfo(tz) if isinstance(tz, str) else tz
         self._now = now or (lambda: datetime.now(timezone.utc))
         self._lock = threading.RLock()
+        #: Goes up with every saved change, so views computed from the data can be cached.
+        self.version = 0
         self._conn: sqlite3.Connection | None = None
         self._conn = self._open(timeout_s)
 
@@ -195,6 +197,7 @@ class ConferenceStore:
                 conn.execute("BEGIN IMMEDIATE")
                 yield conn
                 conn.execute("COMMIT")
+                self.version += 1
             except BaseException as exc:
                 if conn.in_transaction:  # SQLite has already rolled back after some errors (SQLITE_FULL)
                     try:

@@ -185,6 +185,9 @@ class FileCamera(Camera):
             self._cap = self._open_video()
 
     def _open_video(self):
+        # Also when a capture starts the video again: the file may have gone since _prepare.
+        if not os.path.isfile(self.path):
+            raise DeviceMissing(f"Camera file {self.path} is missing")
         cap = cv2.VideoCapture(self.path)
         if not cap.isOpened():
             cap.release()

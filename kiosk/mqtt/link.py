@@ -224,8 +224,19 @@ class RequestError(Exception):
     """A request that gets an error reply; the message is sent to the requester."""
 
 
-def describe_connect_error(exc: BaseException | None, host: str, port: int) -> tuple[int, str]:
-    """A log level and a line saying why connecting to the broker failed, with what to check."""
+def _finite_number(value) -> bool:
+    """True for an int (of any size: JSON allows them) or a finite float, not for a bool."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or isinstance(value, float) and math.isfinite(value)
+
+
+def describe_connect_error(exc: BaseException | None, host: str, port: int, tls: bool = False) -> tuple[int, str]:
+    """A log level and a line saying why connecting to the broker failed, with what to check.
+
+    ``tls`` says the connection was made with TLS: a connection the broker then drops was
+    refused in the handshake (typically a port that does not speak TLS), not unreachable.
+    """
     where = f"{host}:{port}"
     if isinstance(exc, ssl.SSLCertVerificationError):
         return logging.ERROR, (f"MQTT broker {where}: TLS certificate not accepted: {exc.verify_message} "
@@ -233,6 +244,9 @@ def describe_connect_error(exc: BaseException | None, host: str, port: int) -> t
     if isinstance(exc, ssl.SSLError):
         return logging.ERROR, (f"MQTT broker {where}: TLS handshake failed: {exc.reason or exc} "
                                "(is it a TLS port? check [mqtt] tls_ca, tls_cert, tls_key)")
+    if tls and isinstance(exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
+        return logging.ERROR, (f"MQTT broker {where} closed the connection during the TLS handshake "
+                               "(is it a TLS port? check [mqtt] port and tls_ca)")
     if isinstance(exc, socket.gaierror):
         return logging.WARNING, f"MQTT broker host name {host!r} does not resolve ({exc.strerror})"
     if isinstance(exc, ConnectionRefusedError):
@@ -286,6 +300,8 @@ class MqttLink:
         self._problem: str | None = None
         self._connected_at = 0.0
         self._quick_losses = 0
+        #: A connection attempt got as far as an open socket, and whether the broker then answered it (CONNACK).
+        self._socket_opened = self._answered = False
         #: How many times a connection was made (1 after the first).
         self.connections = 0
 
@@ -356,6 +372,7 @@ class MqttLink:
         client.max_queued_messages_set(MAX_QUEUED)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
+        client.on_socket_open = self._on_socket_open
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         return client
@@ -404,10 +421,15 @@ class MqttLink:
 
     def _on_connect_fail(self, client, userdata) -> None:
         # paho calls this inside its `except OSError:` block, so the exception is still current.
-        level, text = describe_connect_error(sys.exception(), self.settings.host, self.settings.port)
+        s = self.settings
+        level, text = describe_connect_error(sys.exception(), s.host, s.port, tls=bool(s.tls_ca or s.tls_cert))
         self._report(level, text)
 
+    def _on_socket_open(self, client, userdata, sock) -> None:
+        self._socket_opened, self._answered = True, False
+
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._answered = True
         if reason_code.is_failure:
             hint = ""
             if reason_code.value in (4, 5, 134, 135):  # bad user name or password / not authorised
@@ -432,6 +454,15 @@ class MqttLink:
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         with self._cond:
             was, self._connected = self._connected, False
+        # paho may report one loss more than once: only the first report of an attempt counts.
+        opened, self._socket_opened = self._socket_opened, False
+        if opened and not self._answered and not was and not self._stopping:
+            # Dropped before the broker said yes or no: a TLS listener hanging up on plain MQTT, or a
+            # broker that turns this client away. Without this line the kiosk would retry in silence.
+            tls = bool(self.settings.tls_ca or self.settings.tls_cert)
+            hint = "the broker's log says why" if tls else "is it a TLS port? Then set [mqtt] tls_ca"
+            self._report(logging.WARNING, f"MQTT broker {self.broker} closed the connection before accepting it "
+                         f"({reason_code}; {hint})")
         if not was or self._stopping:
             return
         s = self.settings
@@ -453,22 +484,30 @@ class MqttLink:
 
     def _on_message(self, client, userdata, msg) -> None:
         try:
-            if msg.topic == self._ha_status:
+            try:
+                topic = msg.topic
+            except UnicodeDecodeError:  # MQTT requires UTF-8; a broker that does not check could pass it on
+                topic = None
+            if topic == self._ha_status:
                 if msg.payload == topics.ONLINE.encode():
                     log.info("Home Assistant is online: sending discovery again")
                     with self._cond:
                         self._want_discovery = self._want_state = self._want_checks = True
                         self._cond.notify_all()
                 return
-            try:
-                parsed = topics.parse(msg.topic, self.settings.prefix)
-            except ValueError:
-                log.info("MQTT: ignored a message on a malformed topic (%d characters)", len(msg.topic))
-                return
-            if parsed.room != self.cfg.room.id or parsed.kind != topics.REQUEST:
-                return
+            # Before parsing: a flood of malformed topics is limited (and logged) like one of requests.
             if not self._bucket.take():
                 self._note_dropped()
+                return
+            if topic is None:
+                log.info("MQTT: ignored a message on a topic that is not UTF-8")
+                return
+            try:
+                parsed = topics.parse(topic, self.settings.prefix)
+            except ValueError:
+                log.info("MQTT: ignored a message on a malformed topic (%d characters)", len(topic))
+                return
+            if parsed.room != self.cfg.room.id or parsed.kind != topics.REQUEST:
                 return
             with self._cond:
                 self._requests.append((parsed.name, bytes(msg.payload)))
@@ -584,14 +623,13 @@ class MqttLink:
             try:
                 text = raw.decode("utf-8")
                 body = json.loads(text) if text.strip() else {}
-            except (UnicodeDecodeError, ValueError):
+            except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deeply
                 raise RequestError("payload is not valid JSON") from None
             if not isinstance(body, dict):
                 raise RequestError("payload must be a JSON object")
             transaction = body.get("transaction")
             if not (transaction is None or isinstance(transaction, str) and len(transaction) <= MAX_TRANSACTION_CHARS
-                    or isinstance(transaction, (int, float)) and not isinstance(transaction, bool)
-                    and math.isfinite(transaction)):
+                    or _finite_number(transaction)):
                 transaction = None
                 raise RequestError(f"transaction must be a number or a string of at most "
                                    f"{MAX_TRANSACTION_CHARS} characters")
@@ -605,6 +643,13 @@ class MqttLink:
             log.info("MQTT request %s refused: %s", action if action in topics.ACTIONS else "(unknown action)", exc)
             self._publish(self.topics.response(action), dumps(response_payload("error", None, str(exc), transaction)))
             return
+        except Exception as exc:  # a bug must not cost the publisher thread its batch of events and state
+            # Only the exception's type: its text could quote the request.
+            log.error("MQTT request %s failed: %s", action if action in topics.ACTIONS else "(unknown action)",
+                      type(exc).__name__)
+            self._publish(self.topics.response(action),
+                          dumps(response_payload("error", None, "the kiosk could not handle this request", None)))
+            return
         log.info("MQTT request %s done", action)
         self._publish(self.topics.response(action), dumps(response_payload("ok", data, None, transaction)))
 
@@ -614,8 +659,7 @@ class MqttLink:
 
     def _do_identify(self, body: dict) -> dict:
         seconds = body.get("seconds", IDENTIFY_DEFAULT_S)
-        if (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds)
-                or not 1 <= seconds <= IDENTIFY_MAX_S):
+        if not _finite_number(seconds) or not 1 <= seconds <= IDENTIFY_MAX_S:
             raise RequestError(f"seconds must be a number from 1 to {IDENTIFY_MAX_S:g}")
         self.controller.identify(float(seconds))
         return {"seconds": seconds}
