@@ -39,6 +39,7 @@ setup(
             "pytest-timeout>=2.2,<3",
             "playwright>=1.40,<2",
             "hypothesis>=6.100,<7",
+            "schemathesis>=4.0,<5",
         ],
     },
     entry_points={"console_scripts": ["kiosk=kiosk.cli:main"]},
