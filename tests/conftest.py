@@ -1,5 +1,7 @@
 """Shared fixtures: mock GPIO pins and a config built without any file."""
 
+import socket
+
 import pytest
 
 from kiosk.config import Config
@@ -39,3 +41,20 @@ def _root_logger_restored():
     for handler in root.handlers[:]:
         if type(handler) is logging.StreamHandler and handler not in before:
             root.removeHandler(handler)
+
+
+@pytest.fixture
+def listening_port():
+    """A loopback port with a real listening socket (connections are accepted by the kernel)."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        yield server.getsockname()[1]
+
+
+@pytest.fixture
+def closed_port():
+    """A loopback port that was just free: nothing listens there, so connecting is refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -12,22 +12,6 @@ from kiosk.checks.result import Status
 from kiosk.config import NetworkConfig
 
 
-@pytest.fixture
-def listening_port():
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        yield server.getsockname()[1]
-
-
-@pytest.fixture
-def closed_port():
-    # A port that was just free: nothing listens there, so connecting is refused.
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_network_probe_open_port(listening_port):
     ok, latency, error = probe("127.0.0.1", listening_port, 1.0)
     assert ok and error is None

@@ -10,6 +10,7 @@ from kiosk.controller import RoomController
 from kiosk.events import ChecksFinished, ReadinessChanged, SessionStarted
 from kiosk.factory import build_hardware
 from kiosk.lights import Lights
+from waiting import wait_for
 
 LONDON = ZoneInfo("Europe/London")
 BUTTON_PIN, RED_PIN, GREEN_PIN = 17, 22, 27
@@ -23,15 +24,6 @@ class WallClock:
 
     def __call__(self):
         return self.now
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 @pytest.fixture

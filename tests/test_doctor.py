@@ -102,21 +102,6 @@ def healthy_runner(**overrides) -> Runner:
 
 
 @pytest.fixture
-def broker_port():
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-        yield server.getsockname()[1]
-
-
-@pytest.fixture
-def closed_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
 def pi(tmp_path):
     return make_pi_tree(tmp_path / "pi")
 
@@ -129,9 +114,9 @@ def by_name(findings: list[Finding]) -> dict[str, Finding]:
     return {f.name: f for f in findings}
 
 
-def test_doctor_healthy_pi_is_all_ok(pi, broker_port):
+def test_doctor_healthy_pi_is_all_ok(pi, listening_port):
     run = healthy_runner()
-    findings = gather(config_for(broker_port), root=pi, run=run)
+    findings = gather(config_for(listening_port), root=pi, run=run)
     assert [f.name for f in findings] == ["config", "model", "boot config", "camera", "microphone", "display",
                                           "gpio", "clock", "broker", "kiosk", "kiosk-display"]
     assert [f for f in findings if f.status != OK] == []
@@ -143,16 +128,16 @@ def test_doctor_healthy_pi_is_all_ok(pi, broker_port):
     assert found["display"].detail == "Screen connected on HDMI-A-1: Room TV (SAM), 1920x1080"
     assert found["gpio"].detail == "gpiochip0, gpiochip4 (pinctrl-rp1)"
     assert found["clock"].detail == "Synchronised to network time (time zone Europe/London)"
-    assert found["broker"].detail.startswith(f"MQTT broker 127.0.0.1:{broker_port} answered")
+    assert found["broker"].detail.startswith(f"MQTT broker 127.0.0.1:{listening_port} answered")
     assert "hardware watchdog present" in found["boot config"].detail
     # Every command is bounded in time, and none is run through a shell.
     assert run.calls and all(kw["timeout"] == doctor.COMMAND_TIMEOUT_S for _, kw in run.calls)
     assert ["systemctl", "is-active", "kiosk.service", "kiosk-display.service"] in [a for a, _ in run.calls]
 
 
-def test_doctor_main_exit_code_and_json(pi, broker_port):
+def test_doctor_main_exit_code_and_json(pi, listening_port):
     out = io.StringIO()
-    assert main(config_for(broker_port), pi, json=True, run=healthy_runner(), out=out) == 0
+    assert main(config_for(listening_port), pi, json=True, run=healthy_runner(), out=out) == 0
     data = json.loads(out.getvalue())
     assert data["ok"] is True and data["room"] == "suite-1"
     assert {f["status"] for f in data["findings"]} == {OK}
@@ -180,41 +165,41 @@ def test_doctor_empty_tree_fails_with_hints(tmp_path, closed_port):
     assert text.rstrip().endswith("6 FAIL")
 
 
-def test_doctor_lists_cameras_with_rpicam_hello(pi, broker_port):
+def test_doctor_lists_cameras_with_rpicam_hello(pi, listening_port):
     run = healthy_runner(**{"rpicam-hello": (0, RPICAM_LIST, "")})
-    camera = by_name(gather(config_for(broker_port), root=pi, run=run))["camera"]
+    camera = by_name(gather(config_for(listening_port), root=pi, run=run))["camera"]
     assert camera.status == OK
     assert camera.detail == "1 camera(s) (rpicam-hello): imx708_wide [4608x2592 10-bit RGGB]"
 
 
-def test_doctor_falls_back_to_libcamera_hello_and_fails_on_no_camera(pi, broker_port):
+def test_doctor_falls_back_to_libcamera_hello_and_fails_on_no_camera(pi, listening_port):
     run = healthy_runner(**{"libcamera-hello": (0, "No cameras available!\n", "")})
-    camera = by_name(gather(config_for(broker_port), root=pi, run=run))["camera"]
+    camera = by_name(gather(config_for(listening_port), root=pi, run=run))["camera"]
     assert camera.status == FAIL
     assert camera.detail == "No camera found (libcamera-hello --list-cameras lists none)"
     assert [a[0] for a, _ in run.calls][:2] == ["rpicam-hello", "libcamera-hello"]
 
 
-def test_doctor_codec_nodes_alone_are_no_camera(pi, broker_port):
+def test_doctor_codec_nodes_alone_are_no_camera(pi, listening_port):
     for node in ("video0", "video1"):
         (pi / "dev" / node).unlink()
         for f in (pi / "sys/class/video4linux" / node).iterdir():
             f.unlink()
         (pi / "sys/class/video4linux" / node).rmdir()
-    camera = by_name(gather(config_for(broker_port), root=pi, run=healthy_runner()))["camera"]
+    camera = by_name(gather(config_for(listening_port), root=pi, run=healthy_runner()))["camera"]
     assert camera.status == FAIL and "codec/ISP video nodes only" in camera.detail
 
 
-def test_doctor_microphone_from_proc_when_arecord_is_missing(pi, broker_port):
+def test_doctor_microphone_from_proc_when_arecord_is_missing(pi, listening_port):
     run = healthy_runner()
     del run.answers["arecord"]  # not installed
-    mic = by_name(gather(config_for(broker_port), root=pi, run=run))["microphone"]
+    mic = by_name(gather(config_for(listening_port), root=pi, run=run))["microphone"]
     assert mic.status == OK and "plughw:CARD=Microphone,DEV=0" in mic.detail
 
 
-def test_doctor_microphone_default_device_on_hdmi_card_warns(pi, broker_port):
+def test_doctor_microphone_default_device_on_hdmi_card_warns(pi, listening_port):
     (pi / "etc/asound.conf").unlink()
-    mic = by_name(gather(config_for(broker_port), root=pi, run=healthy_runner()))["microphone"]
+    mic = by_name(gather(config_for(listening_port), root=pi, run=healthy_runner()))["microphone"]
     assert mic.status == WARN
     assert mic.detail.startswith('"default" records from card 0 (vc4hdmi0)')
     assert "asound.conf" in mic.hint
@@ -226,91 +211,91 @@ def test_doctor_microphone_default_device_on_hdmi_card_warns(pi, broker_port):
     ("plughw:CARD=Webcam,DEV=0", FAIL),
     ("hw:0,0", FAIL),
 ])
-def test_doctor_microphone_configured_card_must_record(pi, broker_port, device, status):
-    cfg = config_for(broker_port).replace("microphone", device=device)
+def test_doctor_microphone_configured_card_must_record(pi, listening_port, device, status):
+    cfg = config_for(listening_port).replace("microphone", device=device)
     assert by_name(gather(cfg, root=pi, run=healthy_runner()))["microphone"].status == status
 
 
-def test_doctor_microphone_without_capture_fails(pi, broker_port):
+def test_doctor_microphone_without_capture_fails(pi, listening_port):
     run = healthy_runner(arecord=(0, "**** List of CAPTURE Hardware Devices ****\n", ""))
-    mic = by_name(gather(config_for(broker_port), root=pi, run=run))["microphone"]
+    mic = by_name(gather(config_for(listening_port), root=pi, run=run))["microphone"]
     assert mic.status == FAIL
     assert mic.detail == "No microphone: no sound card can record (cards: 0 vc4hdmi0, 1 vc4hdmi1, 2 Microphone)"
 
 
-def test_doctor_display_unplugged_fails(tmp_path, broker_port):
+def test_doctor_display_unplugged_fails(tmp_path, listening_port):
     pi = make_pi_tree(tmp_path / "pi")
     drm = pi / "sys/class/drm"
     for path in sorted(drm.rglob("*"), reverse=True):
         path.unlink() if path.is_file() else path.rmdir()
     make_drm_tree(drm, [connector("HDMI-A-1", "disconnected"), connector("HDMI-A-2", "disconnected")])
-    display = by_name(gather(config_for(broker_port), root=pi, run=healthy_runner()))["display"]
+    display = by_name(gather(config_for(listening_port), root=pi, run=healthy_runner()))["display"]
     assert display.status == FAIL
     assert display.detail == "No screen connected (HDMI-A-1 disconnected, HDMI-A-2 disconnected)"
     assert "HDMI cable" in display.hint
 
 
-def test_doctor_display_forced_on_without_edid_fails(tmp_path, broker_port):
+def test_doctor_display_forced_on_without_edid_fails(tmp_path, listening_port):
     # video=HDMI-A-1:...D makes the kernel report "connected" with no screen: only the missing EDID tells.
     pi = make_pi_tree(tmp_path / "pi")
     (pi / "sys/class/drm/card1-HDMI-A-1/edid").write_bytes(b"")
-    display = by_name(gather(config_for(broker_port), root=pi, run=healthy_runner()))["display"]
+    display = by_name(gather(config_for(listening_port), root=pi, run=healthy_runner()))["display"]
     assert display.status == WARN
     write(pi / "proc/cmdline", "console=tty1 consoleblank=0 video=HDMI-A-1:1920x1080@60D\n")
-    display = by_name(gather(config_for(broker_port), root=pi, run=healthy_runner()))["display"]
+    display = by_name(gather(config_for(listening_port), root=pi, run=healthy_runner()))["display"]
     assert display.status == FAIL and "forced on" in display.detail
 
 
-def test_doctor_display_named_connector_missing(pi, broker_port):
-    cfg = config_for(broker_port).replace("display", connector="DSI-1")
+def test_doctor_display_named_connector_missing(pi, listening_port):
+    cfg = config_for(listening_port).replace("display", connector="DSI-1")
     display = by_name(gather(cfg, root=pi, run=healthy_runner()))["display"]
     assert display.status == FAIL
     assert display.detail == "[display] connector DSI-1 not found (this Pi has HDMI-A-1, HDMI-A-2)"
 
 
-def test_doctor_display_reads_the_edid_name(tmp_path, broker_port):
+def test_doctor_display_reads_the_edid_name(tmp_path, listening_port):
     pi = make_pi_tree(tmp_path / "pi")
     (pi / "sys/class/drm/card1-HDMI-A-1/edid").write_bytes(edid("Board Room", "PHL"))
-    display = by_name(gather(config_for(broker_port), root=pi, run=healthy_runner()))["display"]
+    display = by_name(gather(config_for(listening_port), root=pi, run=healthy_runner()))["display"]
     assert display.detail == "Screen connected on HDMI-A-1: Board Room (PHL), 1920x1080"
 
 
-def test_doctor_clock_not_synchronised(pi, broker_port):
+def test_doctor_clock_not_synchronised(pi, listening_port):
     run = healthy_runner(timedatectl=(0, "NTP=no\nNTPSynchronized=no\n", ""))
-    clock = by_name(gather(config_for(broker_port), root=pi, run=run))["clock"]
+    clock = by_name(gather(config_for(listening_port), root=pi, run=run))["clock"]
     assert clock.status == FAIL and clock.hint == "Network time is switched off: `sudo timedatectl set-ntp true`"
 
 
-def test_doctor_services_failed(pi, broker_port):
+def test_doctor_services_failed(pi, listening_port):
     run = healthy_runner(systemctl=(3, "failed\nactive\n", ""))
-    found = by_name(gather(config_for(broker_port), root=pi, run=run))
+    found = by_name(gather(config_for(listening_port), root=pi, run=run))
     assert found["kiosk"].status == FAIL and "journalctl -u kiosk -b" in found["kiosk"].hint
     assert found["kiosk-display"].status == OK
 
 
-def test_doctor_services_without_systemd_running(pi, broker_port):
+def test_doctor_services_without_systemd_running(pi, listening_port):
     run = healthy_runner(systemctl=(1, "", "System has not been booted with systemd as init system (PID 1).\n"))
-    services = by_name(gather(config_for(broker_port), root=pi, run=run))["services"]
+    services = by_name(gather(config_for(listening_port), root=pi, run=run))["services"]
     assert services.status == WARN and "System has not been booted with systemd" in services.detail
 
 
-def test_doctor_hung_command_is_a_warning_and_the_rest_still_run(pi, broker_port):
+def test_doctor_hung_command_is_a_warning_and_the_rest_still_run(pi, listening_port):
     hung = subprocess.TimeoutExpired(["timedatectl", "show"], doctor.COMMAND_TIMEOUT_S)
-    found = by_name(gather(config_for(broker_port), root=pi, run=healthy_runner(timedatectl=hung)))
+    found = by_name(gather(config_for(listening_port), root=pi, run=healthy_runner(timedatectl=hung)))
     assert found["clock"].status == WARN
     assert found["clock"].detail == "`timedatectl show` did not answer within 10 s"
     assert found["kiosk"].status == OK
 
 
-def test_doctor_boot_settings_not_yet_active(pi, broker_port):
+def test_doctor_boot_settings_not_yet_active(pi, listening_port):
     write(pi / "proc/cmdline", "console=tty1 root=PARTUUID=1234-02 rootwait\n")
-    boot = by_name(gather(config_for(broker_port), root=pi, run=healthy_runner()))["boot config"]
+    boot = by_name(gather(config_for(listening_port), root=pi, run=healthy_runner()))["boot config"]
     assert boot.status == WARN and boot.hint == "Reboot the Pi to apply them"
 
 
-def test_doctor_boot_settings_missing(pi, broker_port):
+def test_doctor_boot_settings_missing(pi, listening_port):
     write(pi / "boot/firmware/config.txt", "dtparam=audio=on\n")
-    boot = by_name(gather(config_for(broker_port), root=pi, run=healthy_runner()))["boot config"]
+    boot = by_name(gather(config_for(listening_port), root=pi, run=healthy_runner()))["boot config"]
     assert boot.status == WARN and "install-pi.sh" in boot.hint
 
 

@@ -20,6 +20,7 @@ from kiosk.controller import TICK_S, RoomController
 from kiosk.events import SessionEnded, SessionStarted
 from kiosk.factory import build_hardware
 from kiosk.mqtt.link import state_payload
+from waiting import wait_for
 
 LONDON = ZoneInfo("Europe/London")
 START = datetime(2026, 11, 23, 14, 0, tzinfo=LONDON)
@@ -36,15 +37,6 @@ class SteppedClock:
 
     def step(self, delta: timedelta) -> None:
         self.now += delta
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 class Room:

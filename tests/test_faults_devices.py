@@ -27,19 +27,11 @@ from kiosk.config import Config
 from kiosk.controller import RoomController
 from kiosk.events import ChecksFinished, ChecksStarted, ReadinessChanged
 from kiosk.factory import build_hardware
+from waiting import wait_for
 
 #: Periodic re-checks this often, so a fault and its recovery are both seen without a press.
 INTERVAL_S = 0.25
 MIC = "roommic"
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 class Devices:

@@ -28,17 +28,9 @@ from kiosk.config import Config
 from kiosk.controller import RoomController
 from kiosk.factory import build_hardware
 from kiosk.mqtt.link import MqttLink
+from waiting import wait_for
 
 STATE = "kiosk/suite-1/state"
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 class Room:

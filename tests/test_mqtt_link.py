@@ -21,20 +21,12 @@ from kiosk.controller import RoomController
 from kiosk.factory import build_hardware
 from kiosk.mqtt import link as link_module
 from kiosk.mqtt.link import MqttLink
+from waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_KEYS = {"schema", "room", "state", "ready", "checks", "start_at", "seconds_to_start", "attendance",
               "checked_at", "version"}
 LONDON = ZoneInfo("Europe/London")
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 #: Quick check cycles (the simulated microphone records in real time).

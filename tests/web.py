@@ -21,6 +21,7 @@ from kiosk.controller import RoomController
 from kiosk.factory import build_hardware
 from kiosk.lights import Lights
 from web_ui import create_app
+from waiting import wait_for  # noqa: F401 - the web tests import it from here
 
 #: Chromium as Debian ships it; Playwright cannot download browsers here.
 CHROMIUM = "/usr/bin/chromium"
@@ -34,16 +35,6 @@ def fast_config() -> Config:
             .replace("checks", interval_s=0, timeout_s=5)
             .replace("camera", frame_interval_s=0.0)
             .replace("microphone", capture_s=0.2))
-
-
-def wait_for(predicate, timeout: float = 5.0, step: float = 0.01) -> bool:
-    """Poll ``predicate`` until it is true or ``timeout`` passes; return whether it became true."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return bool(predicate())
 
 
 def start_room(cfg: Config | None = None):
