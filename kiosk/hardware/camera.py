@@ -17,6 +17,7 @@ import numpy as np
 
 from kiosk.config import CameraConfig
 from kiosk.errors import ConfigError, DeviceError, DeviceMissing
+from kiosk.hardware.base import Device, Faults
 
 BACKENDS = ("picamera2", "opencv", "file", "simulated")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -28,7 +29,7 @@ _WARMUP_FRAMES = 5
 _STALE_FRAMES = 2
 
 
-class Camera(ABC):
+class Camera(Device, ABC):
     """A camera the readiness check can take frames from.
 
     Contract for backends:
@@ -82,15 +83,6 @@ class Camera(ABC):
     @abstractmethod
     def describe(self) -> str:
         """A short description of the device, e.g. "USB camera /dev/video0"."""
-
-    def close(self) -> None:
-        """Release the device (idempotent)."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.describe()}>"
@@ -266,7 +258,7 @@ class Picamera2Camera(Camera):
             self._cam = None
 
 
-class SimulatedCamera(Camera):
+class SimulatedCamera(Faults, Camera):
     """A synthetic meeting room with sensor noise and a person slowly moving.
 
     Set ``fault`` at any time to one of :data:`FAULTS` to change the frames produced:
@@ -275,6 +267,7 @@ class SimulatedCamera(Camera):
     """
 
     backend = "simulated"
+    DEVICE, FAULTS = "camera", FAULTS
     _NOISE_SIGMA = 1.5
     _NOISE_MARGIN = 32
 
@@ -288,19 +281,9 @@ class SimulatedCamera(Camera):
         self._dark = (self._base // 40).astype(np.uint8)
         self._tick = 0
         self._frozen = None
-        self._fault = "none"
 
-    @property
-    def fault(self) -> str:
-        """The simulated fault: one of :data:`FAULTS`."""
-        return self._fault
-
-    @fault.setter
-    def fault(self, value: str) -> None:
-        if value not in FAULTS:
-            raise ValueError(f"unknown camera fault {value!r} (known: {', '.join(FAULTS)})")
-        self._frozen = None
-        self._fault = value
+    def _fault_changed(self) -> None:
+        self._frozen = None  # a new "frozen" fault freezes a fresh frame
 
     def describe(self) -> str:
         return f"simulated camera {self.width}x{self.height}"

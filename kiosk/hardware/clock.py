@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from kiosk.config import ClockConfig
 from kiosk.errors import DeviceError
+from kiosk.hardware.base import Device
 
 #: timex.status bit set while the kernel clock is not synchronised.
 STA_UNSYNC = 0x40
@@ -61,30 +62,16 @@ class ClockStatus:
     source: str
 
 
-class ClockSource(ABC):
+class ClockSource(Device, ABC):
     """The clock backend contract: subclasses set ``backend`` and override :meth:`read`.
 
     ``close()`` is idempotent; clock sources are context managers.
     """
 
-    backend: str = ""
-
     @abstractmethod
     def read(self) -> ClockStatus:
         """The clock's current state. Raises DeviceError when it cannot be found out."""
 
-    def describe(self) -> str:
-        """One line saying what this backend reads, for logs and ``kiosk devices``."""
-        return self.backend
-
-    def close(self) -> None:
-        """Release what the backend holds."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def _adjtimex() -> ClockStatus:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from kiosk.config import DisplayConfig
 from kiosk.errors import DeviceError, DeviceMissing
+from kiosk.hardware.base import Device
 
 EDID_HEADER = bytes.fromhex("00ffffffffffff00")
 EDID_BLOCK = 128
@@ -69,15 +70,13 @@ class Connector:
         return {"manufacturer": manufacturer, "name": name}
 
 
-class Display(ABC):
+class Display(Device, ABC):
     """The display backend contract.
 
     Subclasses must set ``backend`` and override :meth:`connectors`; they may override
     :meth:`wake` (default: nothing to do), :meth:`describe` and :meth:`close`.
     ``close()`` is idempotent and displays are context managers.
     """
-
-    backend: str = ""
 
     @abstractmethod
     def connectors(self) -> list[Connector]:
@@ -87,18 +86,6 @@ class Display(ABC):
         """Try to wake the screen; returns a note for the check's reason, or None. Never raises."""
         return None
 
-    def describe(self) -> str:
-        """One line saying what this backend reads, for logs and ``kiosk devices``."""
-        return self.backend
-
-    def close(self) -> None:
-        """Release what the backend holds."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def _read_text(path: Path) -> str | None:

@@ -21,6 +21,7 @@ import numpy as np
 
 from kiosk.config import MicrophoneConfig
 from kiosk.errors import ConfigError, DeviceError, DeviceMissing
+from kiosk.hardware.base import Device, Faults
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Recording:
         return _count(self.rate, self.requested_seconds)
 
 
-class Microphone(ABC):
+class Microphone(Device, ABC):
     """A microphone that records a few seconds of mono audio on demand.
 
     Backend contract:
@@ -73,16 +74,6 @@ class Microphone(ABC):
     @abstractmethod
     def describe(self) -> str:
         """A short description of the device for logs and the status page."""
-
-    def close(self) -> None:
-        """Release the device; safe to call twice."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
 
 def _count(rate: float, seconds: float) -> int:
     return max(0, round(rate * seconds))
@@ -256,7 +247,7 @@ SPEAKER_GAIN = 0.1
 SPEAKER_DELAY_S = 0.02
 
 
-class SimulatedMicrophone(Microphone):
+class SimulatedMicrophone(Faults, Microphone):
     """A synthetic quiet room: band-limited noise around -50 dBFS, now and then faint speech.
 
     ``fault`` may be changed at any time (from the simulator page): "none", "muted"
@@ -267,24 +258,13 @@ class SimulatedMicrophone(Microphone):
     """
 
     backend = "simulated"
-    FAULTS = ("none", "muted", "clipping")
+    DEVICE, FAULTS = "microphone", ("none", "muted", "clipping")
 
     def __init__(self, seed: int | None = None, realtime: bool = False):
         self.realtime = realtime
         self._rng = np.random.default_rng(seed)
-        self._fault = "none"
         self._lock = threading.Lock()
         self._pending: list[tuple[np.ndarray, int]] = []
-
-    @property
-    def fault(self) -> str:
-        return self._fault
-
-    @fault.setter
-    def fault(self, value: str) -> None:
-        if value not in self.FAULTS:
-            raise ValueError(f"unknown microphone fault {value!r} (choose from {', '.join(self.FAULTS)})")
-        self._fault = value
 
     def inject(self, samples: np.ndarray, rate: int) -> None:
         """Sound played into the room; it is heard, quieter and slightly late, in the next recording."""

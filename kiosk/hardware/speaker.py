@@ -15,10 +15,11 @@ import numpy as np
 
 from kiosk.config import SpeakerConfig
 from kiosk.errors import ConfigError
+from kiosk.hardware.base import Device, Faults
 from kiosk.hardware.microphone import SimulatedMicrophone, alsa_error, start_alsa_tool
 
 
-class Speaker(ABC):
+class Speaker(Device, ABC):
     """A speaker that plays a short sound in the background.
 
     Backend contract:
@@ -56,12 +57,6 @@ class Speaker(ABC):
     def close(self) -> None:
         """Stop playback; safe to call twice."""
         self.stop()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def _to_s16le(samples: np.ndarray) -> bytes:
@@ -127,7 +122,7 @@ class AlsaSpeaker(Speaker):
         return f"ALSA playback device '{self.device}'"
 
 
-class SimulatedSpeaker(Speaker):
+class SimulatedSpeaker(Faults, Speaker):
     """A speaker in the simulated room: what it plays, ``microphone`` hears.
 
     ``fault`` may be changed at any time: "none" or "muted" (plays nothing). Without a
@@ -135,21 +130,10 @@ class SimulatedSpeaker(Speaker):
     """
 
     backend = "simulated"
-    FAULTS = ("none", "muted")
+    DEVICE, FAULTS = "speaker", ("none", "muted")
 
     def __init__(self, microphone: SimulatedMicrophone | None = None):
         self.microphone = microphone
-        self._fault = "none"
-
-    @property
-    def fault(self) -> str:
-        return self._fault
-
-    @fault.setter
-    def fault(self, value: str) -> None:
-        if value not in self.FAULTS:
-            raise ValueError(f"unknown speaker fault {value!r} (choose from {', '.join(self.FAULTS)})")
-        self._fault = value
 
     def play(self, samples: np.ndarray, rate: int) -> None:
         if self._fault != "muted" and self.microphone is not None:
