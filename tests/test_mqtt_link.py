@@ -374,6 +374,23 @@ def test_link_tls_password_and_acl(secure_broker, make_room, pki, tmp_path):
     assert not [t for t, p, *_ in it.messages if p == b"spoofed"]
 
 
+def test_link_acl_confines_what_a_kiosk_login_can_read(secure_broker, make_room, pki):
+    """A kiosk's credentials read only the requests addressed to it (and Home Assistant's status): not
+    another room's state, checks, events, requests or replies, nor discovery."""
+    make_room(secure_broker, host="localhost", username="suite-2", password="pw-suite-2", tls_ca=str(pki.ca),
+              sections={"room": {"id": "suite-2"}})
+    it = Subscriber(secure_broker, "kiosk/#", username="it-monitor", password="pw-it", tls_ca=pki.ca)
+    nosy = Subscriber(secure_broker, "#", "kiosk/suite-1/request/+", username="suite-1", password="pw-suite-1",
+                      tls_ca=pki.ca, client_id="nosy-suite-1")
+    assert state_of(it, "suite-2") is not None
+    for room in ("suite-2", "suite-1"):  # a request to each room; suite-2 answers its own
+        it.client.publish(f"kiosk/{room}/request/state", json.dumps({"transaction": room}), qos=1).wait_for_publish(2)
+    assert it.wait_for(lambda t, p: t == "kiosk/suite-2/response/state") is not None
+    assert nosy.wait_for(lambda t, p: t == "kiosk/suite-1/request/state") is not None  # its own: allowed
+    time.sleep(0.2)
+    assert {t for t, *_ in nosy.messages} == {"kiosk/suite-1/request/state"}
+
+
 def test_fleet_view_over_tls_with_the_it_login(secure_broker, make_room, pki):
     import io
 

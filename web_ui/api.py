@@ -23,6 +23,7 @@ import json
 import math
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
+from werkzeug.exceptions import NotFound as NotFoundError
 from werkzeug.routing import IntegerConverter
 
 from kiosk.conference.errors import (ConferenceError, CsvImportError, InvalidInput, NotAllowed, NotFound,
@@ -34,10 +35,24 @@ bp = Blueprint("api", __name__)
 
 
 class IdConverter(IntegerConverter):
-    """A record id in a URL: a whole number that SQLite can hold (a larger one is simply not found)."""
+    """A record id in a URL: a whole number; one larger than SQLite can hold is simply not found (404).
+
+    The range is checked here rather than by the converter's ``max``: a value the converter refuses
+    makes Werkzeug answer 405 with the *other* methods of the path (``PATCH /api/conferences/<huge>``
+    would say only GET is allowed), where the truth is that there is no such record.
+    """
+
+    #: The largest id SQLite can store (a signed 64-bit integer).
+    MAX_ID = 2 ** 63 - 1
 
     def __init__(self, url_map, *args, **kwargs):
-        super().__init__(url_map, min=0, max=2 ** 63 - 1)
+        super().__init__(url_map)
+
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        if number > self.MAX_ID:
+            raise NotFoundError("No such conference, invitee or event")
+        return number
 
 CONFERENCE_FIELDS = ("type", "date", "start_time", "case_ref", "strategy_date", "previous_icpc_date")
 CONFERENCE_REQUIRED = ("type", "date", "start_time", "case_ref")
@@ -117,6 +132,11 @@ def body(allowed, required=(), *, optional_body: bool = False) -> dict:
         data = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         abort(400, "the body is not valid JSON")
+    try:
+        # JSON may escape half a character ("\ud800"), which no UTF-8 text (nor the database) can hold.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError):
+        abort(400, "the body is not valid JSON text: it escapes a lone surrogate (\\ud800-\\udfff)")
     if not isinstance(data, dict):
         abort(400, "the body must be a JSON object")
     unknown = sorted(set(data) - set(allowed))

@@ -308,6 +308,10 @@ def guard():
         return redirect(url_for("chair.login", **flag), code=303)
     if request.method in STATE_CHANGING and not csrf_exempt():
         _check_origin()
+        # A multipart part without a name is a form field named None, which Flask-WTF's token lookup
+        # cannot handle (a 500 for anyone, signed in or not): refuse the form first.
+        if any(not isinstance(key, str) for key in request.form.keys()):
+            abort(400, "the form has a field without a name")
         if current_app.config.get("WTF_CSRF_ENABLED", True):
             csrf.protect()
     return None

@@ -98,9 +98,10 @@ def _choices() -> dict:
     return {"roles": list(Role), "agencies": list(Agency), "modes": list(Mode), "types": list(ConferenceType)}
 
 
-def _form(*names) -> dict:
-    """The named form fields that were sent (blank ones as empty text)."""
-    return {n: request.form[n] for n in names if n in request.form}
+def _form(*names, required=()) -> dict:
+    """The named form fields that were sent (blank ones as empty text); ``required`` ones are always there
+    (as empty text when missing, so that validation names what is missing rather than the call failing)."""
+    return {n: request.form.get(n, "") for n in names if n in request.form or n in required}
 
 
 def _int(name: str) -> int:
@@ -258,7 +259,7 @@ def create_conference():
     """Create a conference from the form, then open it."""
     chair = _service()
     try:
-        conference = chair.create_conference(**_form(*api.CONFERENCE_FIELDS))
+        conference = chair.create_conference(**_form(*api.CONFERENCE_FIELDS, required=api.CONFERENCE_REQUIRED))
     except ConferenceError as exc:
         return _failed(None, exc)
     flash("Conference created. Add the invitation list below.", "ok")
@@ -343,7 +344,7 @@ def purge_conference(conference_id: int):
 def add_invitee(conference_id: int):
     """Add one person to the invitation list."""
     try:
-        _service().add_invitee(conference_id, **_form(*api.INVITEE_FIELDS))
+        _service().add_invitee(conference_id, **_form(*api.INVITEE_FIELDS, required=api.INVITEE_REQUIRED))
     except ConferenceError as exc:
         return _failed(conference_id, exc, "invitees")
     return _done(conference_id, "Added to the invitation list.", "invitees")

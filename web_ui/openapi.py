@@ -268,6 +268,8 @@ SCHEMAS = {
 RESPONSES = {
     "BadRequest": _json(_ref("Error"), "Bad input (or a missing or wrong CSRF token); nothing was changed."),
     "Unauthorized": _json(_ref("Error"), "Not signed in, or the session has ended: sign in with POST /api/login."),
+    "WrongPin": _json(_ref("Error"), "Wrong PIN, or a wrong, used or expired pairing code (it counts towards the "
+                                     "lockout)."),
     "Forbidden": _json(_ref("Error"), "A cross-site request."),
     "NotFound": _json(_ref("Error"), "No such conference, invitee or event (or it was purged)."),
     "Conflict": _json(_ref("Error"), "The record's state does not allow this (e.g. it already ended)."),
@@ -297,7 +299,7 @@ def _op(summary: str, ok: dict, *, body: dict | None = None, status: str = "200"
         responses["415"] = _error("UnsupportedMediaType")
     responses["503"] = _error("Unavailable")
     for code in extra:
-        responses[code] = _error({"429": "TooManyRequests"}[code])
+        responses[code] = _error({"401": "WrongPin", "429": "TooManyRequests"}[code])
     op = {"summary": summary, "responses": responses}
     if path_ids:
         op["parameters"] = list(path_ids)
@@ -321,7 +323,7 @@ PATHS = {
     "/api/login": {"post": _op("Sign in with the chair's PIN or a pairing code", _json(_ref("LoginResponse"),
                                                                                         "Signed in; the session "
                                                                                         "cookie is set."),
-                               body=_json_body("LoginRequest"), public=True, not_found=False, extra=("429",))},
+                               body=_json_body("LoginRequest"), public=True, not_found=False, extra=("401", "429"))},
     "/api/logout": {"post": _op("Sign out (the session cookie is refused from then on)",
                                 _json(_ref("Status"), "Signed out."), not_found=False)},
     "/api/openapi.json": {"get": _op("This document", _json({"type": "object"}, "The OpenAPI document."),

@@ -16,7 +16,12 @@ class WebServer:
         self.app = app
         self._map: dict = {}
         # Long-polling displays each hold a worker thread while they wait, so allow plenty.
-        self.server = create_server(app, host=host, port=port, threads=threads, map=self._map, ident="kiosk")
+        # clear_untrusted_proxy_headers=False: waitress would otherwise delete X-Forwarded-Proto/-For from every
+        # request, so behind the TLS terminator of the README cookies would never be Secure and every client
+        # would share the proxy's PIN lockout. The app trusts them from a loopback peer only
+        # (web_ui.auth.LoopbackProxyFix) and ignores them from anyone else.
+        self.server = create_server(app, host=host, port=port, threads=threads, map=self._map, ident="kiosk",
+                                    clear_untrusted_proxy_headers=False)
         self.port = self.server.effective_port
         self.thread = threading.Thread(target=self.server.run, name="web", daemon=True)
 

@@ -1,0 +1,233 @@
+"""The record survives the kiosk being killed mid-save and the disk filling up, through a real ``kiosk run``.
+
+- ``kill -9`` while the chair (two tablets) saves attendance as fast as the kiosk takes it,
+  at a random moment, round after round: after a restart on the same state directory every
+  save the kiosk acknowledged (2xx with the event's id) is there, at most the saves that were
+  in flight are added, earlier rounds are untouched, and ``PRAGMA integrity_check`` is ok.
+- A full disk (a real tmpfs that the test fills, as root): saving answers 507 with a message
+  (API) or shows the message (page, with or without JavaScript), nothing saved before is lost,
+  the room display keeps answering, and once space is freed saving works again.
+"""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import os
+import random
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from kiosk_process import KioskProcess, create_conference, integrity_check
+
+ROUNDS = 8
+#: The whole kill -9 test stops starting new rounds after this long (it still needs 3 rounds to pass).
+CRASH_TIME_LIMIT_S = 35.0
+WRITERS = 2
+
+
+class Writer(threading.Thread):
+    """One tablet tapping attendance for its own people as fast as the kiosk answers: lost connection /
+    rejoined for those online, left / arrived again for those in the room.
+
+    Every acknowledged save (2xx with the event's id) is in ``acknowledged``; the thread ends at the
+    first connection error (the kiosk was killed) and keeps any other failure in ``failures``.
+    """
+
+    def __init__(self, kiosk: KioskProcess, cookie: str, token: str, conference_id: int, people: list[dict]):
+        super().__init__(daemon=True)
+        self.client = kiosk.http(timeout=10)
+        self.client.cookie, self.client.token = cookie, token
+        self.path = f"/api/conferences/{conference_id}/events"
+        self.people = people
+        self.acknowledged: list[int] = []
+        self.failures: list[str] = []
+        self.in_flight = 0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        present = {p["id"]: True for p in self.people}
+        n = 0
+        while not self.stopped.is_set():
+            person = self.people[n % len(self.people)]
+            who = person["id"]
+            if person["expected_mode"] == "virtual":
+                kind, details = ("lost_connection", {}) if present[who] else ("rejoined", {})
+            else:
+                kind, details = ("left", {"agreed": True}) if present[who] else ("arrived", {"mode": "in_person"})
+            self.in_flight = 1
+            try:
+                reply = self.client.json("POST", self.path, {"kind": kind, "invitee_id": who, "details": details})
+            except (OSError, http.client.HTTPException):
+                return  # killed: this save may or may not have landed
+            if reply.status != 201:
+                self.failures.append(f"{reply.status} {reply.text[:300]}")
+                return
+            event = reply.json()["event"]
+            assert event["kind"] == kind and event["invitee_id"] == who
+            self.acknowledged.append(event["id"])
+            self.in_flight = 0
+            present[who] = not present[who]
+            n += 1
+
+
+def _stored_event_ids(client, conference_id: int) -> list[int]:
+    reply = client.get(f"/api/conferences/{conference_id}")
+    assert reply.status == 200, reply.text
+    return [e["id"] for e in reply.json()["events"]]
+
+
+def test_faults_crash_kill_9_while_saving_attendance_loses_no_acknowledged_save(tmp_path):
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    print(f"kill -9 rounds: seed {seed}")
+    kiosk = KioskProcess(tmp_path).start()
+    began = time.monotonic()
+    #: conference id -> the event ids stored after its round (checked again after every later restart)
+    settled: dict[int, list[int]] = {}
+    rounds = 0
+    try:
+        while rounds < ROUNDS and time.monotonic() - began < CRASH_TIME_LIMIT_S:
+            chair = kiosk.http()
+            assert chair.login().status == 200
+            conference_id, invitees = create_conference(chair, case_ref=f"CP-2026-{rounds:04d}")
+            for person in invitees:
+                reply = chair.json("POST", f"/api/conferences/{conference_id}/events",
+                                   {"kind": "arrived", "invitee_id": person["id"],
+                                    "details": {"mode": person["expected_mode"]}})
+                assert reply.status == 201, reply.text
+            writers = [Writer(kiosk, chair.cookie, chair.token, conference_id, invitees[n::WRITERS])
+                       for n in range(WRITERS)]
+            for w in writers:
+                w.start()
+            time.sleep(rng.uniform(0.05, 0.8))
+            kiosk.kill()
+            for w in writers:
+                w.join(15)
+                assert not w.is_alive()
+                assert w.failures == [], w.failures
+            acknowledged = [i for w in writers for i in w.acknowledged]
+            in_flight = sum(w.in_flight for w in writers)
+            assert integrity_check(kiosk.database) == "ok"  # before any recovery by the kiosk
+
+            kiosk.start()
+            chair = kiosk.http()
+            assert chair.login().status == 200  # the PIN and the session key survived too
+            stored = _stored_event_ids(chair, conference_id)
+            assert set(acknowledged) <= set(stored), f"lost: {sorted(set(acknowledged) - set(stored))}"
+            arrivals = len(invitees)
+            assert len(stored) - arrivals - len(acknowledged) <= in_flight  # nothing invented
+            assert len(set(stored)) == len(stored)
+            for earlier, events in settled.items():
+                assert _stored_event_ids(chair, earlier) == events, f"conference {earlier} changed"
+            settled[conference_id] = stored
+            assert integrity_check(kiosk.database) == "ok"
+            print(f"round {rounds + 1}: {len(acknowledged)} saves acknowledged, "
+                  f"{len(stored) - arrivals} stored, killed with {in_flight} in flight")
+            rounds += 1
+            chair.close()
+        assert rounds >= 3, f"only {rounds} rounds in {CRASH_TIME_LIMIT_S} s"
+        assert sum(len(v) for v in settled.values()) > rounds * 5  # the kiosk was really saving when killed
+        assert kiosk.stop() == 0
+        assert integrity_check(kiosk.database) == "ok"
+    finally:
+        kiosk.kill()
+
+
+# -- a full disk ----------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB tmpfs mounted for the test (needs root, as on the CI machines)."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs to fill needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m,mode=0700", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        if subprocess.run(["umount", str(mount)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def fill(directory: Path) -> Path:
+    """Fill the file system holding ``directory`` to the last byte; returns the filler file."""
+    filler = directory / "filler"
+    with open(filler, "wb", buffering=0) as f:
+        for chunk in (1 << 16, 4096, 512, 1):
+            try:
+                while True:
+                    f.write(b"\0" * chunk)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+    return filler
+
+
+def test_faults_crash_disk_full_while_saving_is_a_clear_error_and_loses_nothing(tmp_path, small_disk):
+    kiosk = KioskProcess(tmp_path / "kiosk", state_dir=small_disk / "state").start()
+    try:
+        chair = kiosk.http()
+        assert chair.login().status == 200
+        conference_id, invitees = create_conference(chair)
+        events = f"/api/conferences/{conference_id}/events"
+        for person in invitees[:3]:
+            reply = chair.json("POST", events, {"kind": "arrived", "invitee_id": person["id"],
+                                                "details": {"mode": person["expected_mode"]}})
+            assert reply.status == 201, reply.text
+        saved = _stored_event_ids(chair, conference_id)
+        record_before = chair.get(f"/api/conferences/{conference_id}/record").json()
+
+        filler = fill(small_disk)
+        # Reports with long notes until the disk refuses one (the database's last free pages go first).
+        person = invitees[3]["id"]
+        full = None
+        for n in range(400):
+            reply = chair.json("POST", events, {"kind": "report_received", "invitee_id": person,
+                                                "details": {"received_on": "2026-11-20", "note": f"{n} " + "x" * 1900}})
+            if reply.status == 201:
+                saved.append(reply.json()["event"]["id"])
+                continue
+            full = reply
+            break
+        assert full is not None, "the disk never filled up"
+        assert full.status == 507, full.text
+        assert full.header("Content-Type") == "application/json"
+        assert "storage is full" in full.json()["error"] and "nothing was saved" in full.json()["error"]
+
+        # The page, with JavaScript (the live fragment's JSON) and without (the message after the redirect).
+        tap = f"/chair/conferences/{conference_id}/tap"
+        someone = invitees[4]["id"]
+        reply = chair.form(tap, {"tap": f"{someone}:arrived_in_person"}, {"X-Chair-Fragment": "live"})
+        assert reply.status == 507 and "storage is full" in reply.json()["error"]
+        reply = chair.form(tap, {"tap": f"{someone}:arrived_in_person"})
+        assert reply.status == 303
+        page = chair.get(reply.header("Location").split("#")[0])
+        assert page.status == 200 and "storage is full" in page.text.replace("&#39;", "'")
+
+        # Reading still works while the disk is full, and the room display is unaffected.
+        assert _stored_event_ids(chair, conference_id) == saved
+        assert kiosk.http().get("/api/state").status == 200
+        assert kiosk.http().get("/display").status == 200
+        assert kiosk.alive()
+
+        filler.unlink()
+        assert _stored_event_ids(chair, conference_id) == saved
+        record_after = chair.get(f"/api/conferences/{conference_id}/record").json()
+        assert [p["name"] for p in record_after["people"]] == [p["name"] for p in record_before["people"]]
+        reply = chair.form(tap, {"tap": f"{someone}:arrived_in_person"}, {"X-Chair-Fragment": "live"})
+        assert reply.status == 200, reply.text
+        assert len(_stored_event_ids(chair, conference_id)) == len(saved) + 1
+        assert integrity_check(kiosk.database) == "ok"
+        assert kiosk.stop() == 0
+        assert integrity_check(kiosk.database) == "ok"
+        assert "Traceback" not in kiosk.log()
+    finally:
+        kiosk.kill()
