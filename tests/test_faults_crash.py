@@ -62,8 +62,10 @@ class Writer(threading.Thread):
             self.in_flight = 1
             try:
                 reply = self.client.json("POST", self.path, {"kind": kind, "invitee_id": who, "details": details})
-            except (OSError, http.client.HTTPException):
-                return  # killed: this save may or may not have landed
+            except (OSError, http.client.HTTPException, AttributeError):
+                # Killed: this save may or may not have landed. (When the peer dies mid-response,
+                # http.client can fail with AttributeError: its socket file is already gone.)
+                return
             if reply.status != 201:
                 self.failures.append(f"{reply.status} {reply.text[:300]}")
                 return
