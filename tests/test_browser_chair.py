@@ -8,7 +8,6 @@ test-artifacts/chair-*.png; the time from each tap to its result on screen is pr
 
 from __future__ import annotations
 
-import os
 import statistics
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 
 from chair_web import PIN
 from kiosk.conference.service import ChairService
-from web import CHROMIUM, CHROMIUM_ARGS, fast_config, room, serve  # noqa: F401  (fixture)
+from web import fast_config, room, serve  # noqa: F401  (fixture)
 from web_ui import create_app
 
 pytestmark = pytest.mark.browser
@@ -31,20 +30,6 @@ CSV = ("name,role,agency,direct_contact,expected_mode\n"
        "Hana Visitor,health visitor,,yes,virtual\n"
        "Ella School,school,,yes,virtual\n"
        "Gil Green,GP,health,yes,virtual\n")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

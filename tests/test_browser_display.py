@@ -5,7 +5,6 @@ Screenshots go to test-artifacts/ (git-ignored) so that the pages can be looked 
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from datetime import datetime, timedelta
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from web import (CHROMIUM, CHROMIUM_ARGS, app, live_server, room,  # noqa: F401  (fixtures)
+from web import (app, live_server, room,  # noqa: F401  (fixtures)
                  serve, start_room, stop_room, wait_for)
 from web_ui import create_app
 
@@ -21,21 +20,6 @@ pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 FULL_HD = {"width": 1920, "height": 1080}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """One headless Chromium for the module (Debian's, driven by Playwright)."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 class Page:
