@@ -13,7 +13,6 @@ Run: .venv/bin/python benchmarks/bench_room.py
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time

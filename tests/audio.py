@@ -70,11 +70,11 @@ def _speech(rate: int) -> np.ndarray:
 def speech(peak_dbfs: float = -6.0, rate: int = RATE) -> np.ndarray:
     """A spoken sentence from espeak-ng, resampled by sox, with its peak at ``peak_dbfs``.
 
-    Skips the test when espeak-ng or sox is not installed.
+    Fails the test when espeak-ng or sox is missing: ./scripts/run-tests installs both.
     """
     missing = [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
     if missing:
-        pytest.skip(f"needs {' and '.join(missing)} to make speech (apt install espeak-ng sox)")
+        pytest.fail(f"needs {' and '.join(missing)} to make speech (./scripts/run-tests installs them)")
     x = _speech(rate)
     return (x * (level(peak_dbfs) / np.max(np.abs(x)))).astype(np.float32)
 

@@ -68,7 +68,7 @@ def browser():
     from web import CHROMIUM, CHROMIUM_ARGS
 
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+        pytest.fail(f"{CHROMIUM} is not installed: run ./scripts/run-tests, which installs it")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 from mqtt_broker import Broker, Subscriber, make_pki

@@ -338,8 +338,8 @@ def secure_broker(tmp_path, pki):
 def test_link_tls_password_and_acl(secure_broker, make_room, pki, tmp_path):
     password = tmp_path / "mqtt-password"
     password.write_text("pw-suite-1\n")
-    room = make_room(secure_broker, host="localhost", username="suite-1", password_file=str(password),
-                     tls_ca=str(pki.ca))
+    make_room(secure_broker, host="localhost", username="suite-1", password_file=str(password),
+               tls_ca=str(pki.ca))
     it = Subscriber(secure_broker, "kiosk/#", "homeassistant/#", username="it-monitor", password="pw-it",
                     tls_ca=pki.ca)
     assert state_of(it) is not None

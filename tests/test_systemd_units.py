@@ -385,12 +385,6 @@ def test_service_notifier_without_systemd_adds_no_hook(controller):
     service.stopping()
 
 
-def _service_sends_ready() -> bool:
-    return "sdnotify" in (REPO / "kiosk" / "service.py").read_text()
-
-
-@pytest.mark.skipif(not _service_sends_ready(),
-                    reason="kiosk/service.py does not use kiosk.sdnotify yet, so `kiosk run` sends no READY=1")
 def test_kiosk_run_notifies_systemd(tmp_path, notify_socket):
     config = tmp_path / "kiosk.toml"
     config.write_text('[web]\nhost = "127.0.0.1"\nport = 0\n\n[mqtt]\nenabled = false\n\n[checks]\ninterval_s = 0\n')
