@@ -9,7 +9,8 @@ from hypothesis import given, settings as hsettings, strategies as st
 
 from kiosk.conference.errors import InvalidInput
 from kiosk.conference.model import Agency, Role
-from kiosk.conference.quorum import assess
+from kiosk.conference.presence import replay
+from kiosk.conference.quorum import assess, judge
 from kiosk.conference.scenario import Scenario
 from kiosk.conference.settings import ConferenceSettings
 from kiosk.errors import ConfigError
@@ -311,3 +312,8 @@ def test_conference_quorum_property_timeline_agrees_with_assess(people, moves):
             flips.append((s.at(m), now))
             quorate = now
     assert [(c.at, c.quorate) for c in changes] == flips
+    # The shortcuts the chair's view takes agree with assess(): judging a replay made already, and the
+    # timeline's quorum at the start.
+    for m in range(minute + 1):
+        assert judge(s.invitees, replay(s.events, until=s.at(m)), s.at(m)) == s.assess(m)
+    assert s.timeline().start_view == s.assess(0)

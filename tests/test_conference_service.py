@@ -201,6 +201,43 @@ def test_conference_service_record_csv_round_trip(service):
     assert "Sam Social" in text and "2026-11-23" in text
 
 
+def test_conference_service_tap_computes_the_view_for_after_it_once(service, monkeypatch):
+    """A tap computes the chair's view itself, for the clock after the tap; a request that was waiting
+    meanwhile gets that view instead of computing one for the moment before (which would be out of
+    date at the tap's time, and computed again by every next request)."""
+    cid, p = _conference(service)
+    service.view(cid)
+    service.add_invitee(cid, name="Gail Practitioner", role="gp", direct_contact=True)  # the view computed before is out of date
+    builds = []
+    build = service._build_view
+    monkeypatch.setattr(service, "_build_view", lambda *a: builds.append(a[1]) or build(*a))
+    answers = []
+    with service._building:                        # another request is computing a view
+        waiting = threading.Thread(target=lambda: answers.append(service.view(cid)))
+        waiting.start()
+        time.sleep(0.05)
+        service._now.advance(seconds=5)
+        service.record_action(cid, p["Sam Social"], "arrived_in_person")
+    waiting.join(timeout=5)
+    state = {person["name"]: person["state"] for person in answers[0]["people"]}
+    assert state["Sam Social"] == "present" and "Gail Practitioner" in state and answers[0]["now"] == "09:30:05"
+    assert builds == [service._now()]              # once, by the tap, for the clock after it
+    service.record_action(cid, p["Pat Police"], "arrived_virtual")
+    assert service.view(cid)["quorum"]["virtual"] == 1 and len(builds) == 2
+
+
+def test_conference_service_purge_drops_computed_views(service):
+    cid, p = _conference(service)
+    service.record_action(cid, p["Sam Social"], "arrived_in_person")
+    service.view(cid)
+    service.end_conference(cid)
+    service.view(cid)
+    service.purge_conference(cid)
+    assert service._views == {}
+    with pytest.raises(NotFound):
+        service.view(cid)
+
+
 def test_conference_service_view_is_reused_until_data_or_time_changes(service):
     cid, p = _conference(service, strategy_date="2026-11-02")
     first = service.view(cid)

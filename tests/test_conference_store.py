@@ -378,6 +378,50 @@ def test_conference_store_refuses_a_newer_schema_and_a_damaged_file(tmp_path):
         ConferenceStore(damaged)
 
 
+def test_conference_store_events_kept_in_memory_match_the_file(store, meeting, tmp_path):
+    """Events are read once and new ones added in place: what the store answers is what a fresh reader of the
+    file sees, through back-dated events, refused events, corrections and failed saves."""
+    c, p = meeting
+
+    def from_disk():
+        with ConferenceStore(store.path) as other:
+            return other.events(c.id)
+
+    assert store.events(c.id) == [] == from_disk()
+    arrive(store, c, p["po"], 10)
+    late = arrive(store, c, p["hv"], 12)
+    arrive(store, c, p["sw"], -5, "in_person")                       # back-dated: goes first
+    assert store.events(c.id) == from_disk()
+    with pytest.raises(InvalidInput):
+        arrive(store, c, p["po"], 15)                                 # already here: refused, nothing kept
+    store.correct_event(c.id, late.id, "wrong row", at=at(13))
+    store.events(c.id).clear()                                        # a caller's copy, not the store's list
+    assert store.events(c.id) == from_disk() and len(from_disk()) == 4
+    conn = store._conn
+    conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+    with pytest.raises(StorageError):
+        for n in range(300):
+            store.append_event(c.id, "camera_off" if n % 2 == 0 else "camera_on", invitee_id=p["po"].id,
+                               at=at(20 + n), details={"note": "x" * 400})
+    conn.execute("PRAGMA max_page_count = 1073741823")
+    assert store.events(c.id) == from_disk()                          # the save that failed is not listed
+    store.purge(c.id)
+    with pytest.raises(NotFound):
+        store.events(c.id)
+    assert store._loaded == {}                                        # nothing of the purged record in memory
+
+
+def test_conference_store_conferences_of_a_case_follow_every_change(store, meeting):
+    c, p = meeting
+    assert [x.id for x in store.conferences_for_case("CP-2026-0142")] == [c.id]
+    arrive(store, c, p["sw"], -5, "in_person")
+    review = store.create_conference("review", "2027-02-15", "10:00", "CP-2026-0142")
+    assert [x.id for x in store.conferences_for_case(" CP-2026-0142 ")] == [c.id, review.id]
+    store.update_conference(review.id, case_ref="CP-2026-0999")
+    assert [x.id for x in store.conferences_for_case("CP-2026-0142")] == [c.id]
+    assert [x.date for x in store.conferences_for_case("CP-2026-0999")] == [date(2027, 2, 15)]
+
+
 def test_conference_store_concurrent_appends_from_threads_all_land(store):
     c = store.create_conference("initial", "2026-11-23", "10:00", "CP-1")
     people = [store.add_invitee(c.id, f"Person {n}", "gp", direct_contact=True) for n in range(8)]

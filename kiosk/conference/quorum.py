@@ -81,6 +81,13 @@ def assess(invitees: Iterable[Invitee], events: Iterable[Event], at: datetime,
     return _judge({i.id: i for i in invitees}, replay(events, until=at), at, settings)
 
 
+def judge(invitees: Iterable[Invitee], people: dict[int, Person], at: datetime,
+          settings: ConferenceSettings = ConferenceSettings()) -> QuorumView:
+    """Quorum at ``at`` given each invitee's state then (:func:`~kiosk.conference.presence.replay` up to
+    ``at``): :func:`assess` for a caller that has replayed the events already."""
+    return _judge({i.id: i for i in invitees}, people, at, settings)
+
+
 def _judge(by_id: dict[int, Invitee], people: dict[int, Person], at: datetime,
            settings: ConferenceSettings) -> QuorumView:
     """Quorum at ``at`` given each invitee's state then."""
@@ -162,6 +169,8 @@ class QuorumTimeline:
     inquorate_periods: tuple[InquoratePeriod, ...]
     quorate_at_start: bool | None = None
     _stretches: tuple = field(default=(), repr=False, compare=False)
+    #: Quorum at ``start`` with its reason (None without a start).
+    start_view: QuorumView | None = field(default=None, repr=False, compare=False)
 
     @property
     def proceeded_inquorate(self) -> bool:
@@ -264,5 +273,6 @@ def timeline(invitees: Iterable[Invitee], events: Iterable[Event],
             e2 = e if end is None or (e is not None and e < end) else end
             if (e2 is None or s2 < e2) and (start is not None or s is not None):
                 periods.append(InquoratePeriod(s2, e2, decision))
-    at_start = assess(invitees, standing, start, settings).quorate if start is not None else None
-    return QuorumTimeline(tuple(changes), decisions, tuple(periods), at_start, tuple(stretches))
+    at_start = assess(invitees, standing, start, settings) if start is not None else None
+    return QuorumTimeline(tuple(changes), decisions, tuple(periods), at_start.quorate if at_start else None,
+                          tuple(stretches), at_start)

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from kiosk.conference import presence
 from kiosk.conference.model import Agency, Conference, Event, EventKind, Invitee, Mode
-from kiosk.conference.quorum import assess, timeline
+from kiosk.conference.quorum import timeline
 from kiosk.conference.settings import ConferenceSettings
 from kiosk.conference.workdays import report_due
 
@@ -174,7 +174,7 @@ def build_record(conference: Conference, invitees: Iterable[Invitee], events: It
 
     start = started or scheduled
     tl = timeline(invitees, events, settings, start=start, end=end)
-    at_start = assess(invitees, events, start, settings)
+    at_start = tl.start_view
     names = {i.id: i.name for i in invitees}
     by_id = {e.id: e for e in events}
     corrections = []

@@ -42,7 +42,7 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from kiosk.conference import presence, quorum, record as record_mod, workdays
-from kiosk.conference.errors import InvalidInput, NotAllowed, NotFound
+from kiosk.conference.errors import ConferenceError, InvalidInput, NotAllowed, NotFound
 from kiosk.conference.model import Conference, ConferenceType, EventKind, Invitee, Mode, Status
 from kiosk.conference.pin import Lockout, PinStore
 from kiosk.conference.store import ConferenceStore
@@ -93,6 +93,9 @@ ACTIONS: dict[str, Action] = {a.code: a for a in (
 
 #: Kinds that change who is present: recording one makes its conference the live one.
 _ATTENDANCE_KINDS = frozenset(k for k in presence.TRANSITIONS if k is not EventKind.REPORT_RECEIVED)
+
+#: How long a request waits for the view a tap is computing (milliseconds, normally) before computing it.
+_WAIT_FOR_TAP_S = 5.0
 
 _PRESENCE_TEXT = {
     presence.Presence.ABSENT: "Not arrived",
@@ -158,7 +161,8 @@ class ChairService:
         self.lockout = Lockout.from_settings(self.settings, clock=monotonic)
         self._lock = threading.RLock()
         self._views: dict[int, tuple[int, datetime, dict]] = {}  # conference id -> (version, valid until, view)
-        self._building = threading.Lock()
+        self._building = threading.RLock()
+        self._computing: threading.Event | None = None  # set when the tap being saved has computed its view
         self._pairing: tuple[str, float] | None = None
         self._live_id: int | None = None
         self._announced: tuple[int, datetime] | None = None  # the start time we gave the controller
@@ -390,6 +394,7 @@ class ChairService:
         """Delete the conference's names and record now, keeping only anonymous counts (returned)."""
         with self._lock:
             summary = self.store.purge(conference_id)
+            self._views.clear()  # no computed view keeps the names a purge deleted
             self._publish(conference_id)
             if self._announced is not None and self._announced[0] == conference_id and self.controller is not None:
                 self.controller.set_start(None, "chair")
@@ -401,6 +406,7 @@ class ChairService:
         with self._lock:
             ids = self.store.purge_due()
             if ids:
+                self._views.clear()
                 log.info("Purged %d conference(s) past the %d-day retention period", len(ids),
                          self.settings.retention_days)
             for conference_id in ids:
@@ -456,16 +462,30 @@ class ChairService:
     # -- events ---------------------------------------------------------------------
 
     def record_event(self, conference_id: int, kind, invitee_id: int | None = None, details: dict | None = None):
-        """Record an event now (kiosk clock); the room's counts follow at once."""
-        with self._lock:
-            event = self.store.append_event(conference_id, kind, invitee_id=invitee_id, details=details)
-            log.info("Conference %d: event %d recorded (%s)", conference_id, event.id, event.kind.value)
-            if event.kind in _ATTENDANCE_KINDS:
-                conference = self.store.get_conference(conference_id)
-                if conference.date == self.today() and conference.status is Status.SCHEDULED:
-                    self._live_id = conference_id
-            self._publish(conference_id)
-            return event
+        """Record an event now (kiosk clock); the room's counts follow at once, and so does the chair's view."""
+        # A tap is what the chair is watching, so it computes the new view itself, and requests that see
+        # the new event wait for that (on an Event of their own, not in a queue for the lock the next
+        # tap needs) instead of computing it first while the tap waits behind them.
+        with self._building:
+            done = threading.Event()
+            try:
+                with self._lock:
+                    self._computing = done
+                    event = self.store.append_event(conference_id, kind, invitee_id=invitee_id, details=details)
+                    log.info("Conference %d: event %d recorded (%s)", conference_id, event.id, event.kind.value)
+                    if event.kind in _ATTENDANCE_KINDS:
+                        conference = self.store.get_conference(conference_id)
+                        if conference.date == self.today() and conference.status is Status.SCHEDULED:
+                            self._live_id = conference_id
+                    self._publish(conference_id)
+                try:
+                    self._compute_view(conference_id, self._now())
+                except ConferenceError:
+                    pass  # saved all the same; view() gives the reason to whoever asks for it
+            finally:
+                self._computing = None
+                done.set()
+        return event
 
     def record_action(self, conference_id: int, invitee_id: int, action: str):
         """One tap of the attendance table (a code of :data:`ACTIONS`)."""
@@ -503,31 +523,44 @@ class ChairService:
 
         A view changes only when the data changes or the clock passes the scheduled start,
         midnight or an event time: until then the one computed before is served (a page
-        with a few hundred events costs tens of milliseconds to compute, and every tablet
-        and API client asks for it).
+        with a few hundred events costs milliseconds to compute, and every tablet and API
+        client asks for it). A recorded event computes it at once (:meth:`record_event`).
         """
+        computing = self._computing
+        if computing is not None:
+            # A tap is being saved: wait for it (milliseconds) rather than compete with it for the
+            # interpreter. The tap is what the chair is watching, and its view is the news anyway.
+            computing.wait(_WAIT_FOR_TAP_S)
         now = self._now()
         view = self._cached_view(conference_id, now)
         if view is None:
-            # One thread builds; the others asking at the same moment (every tablet after a tap) wait for it.
+            # One thread computes; the others asking at the same moment (every tablet after a change) wait for it.
             with self._building:
-                view = self._cached_view(conference_id, now)
-                if view is None:
-                    with self._lock:
-                        version = self.store.version
-                    view, valid_until = self._build_view(conference_id, now)
-                    with self._lock:
-                        self._views[conference_id] = (version, valid_until, view)
+                # Read the clock again: a view computed for the moment before a change saved while this
+                # thread waited would end at that change's time, and the next request would compute it again.
+                now = self._now()
+                view = self._cached_view(conference_id, now) or self._compute_view(conference_id, now)
         return {**view, "now": self._clock(now, seconds=True)}
 
-    def _cached_view(self, conference_id: int, now: datetime) -> dict | None:
+    def _compute_view(self, conference_id: int, now: datetime) -> dict:
+        """Compute the view at ``now`` and keep it; the caller holds ``self._building``."""
         with self._lock:
             version = self.store.version
-            if any(v != version for v, _, _ in self._views.values()):
-                self._views.clear()  # after any change (a purge too) no old view, names and all, is kept
-            cached = self._views.get(conference_id)
+        view, valid_until = self._build_view(conference_id, now)
+        with self._lock:
+            self._views[conference_id] = (version, valid_until, view)
+        return view
+
+    def _cached_view(self, conference_id: int, now: datetime) -> dict | None:
+        # No lock to find a current view (an int and a dict entry, each read at once): every request
+        # comes here, and a lock taken by all of them is one the next tap would queue for.
+        version = self.store.version
+        cached = self._views.get(conference_id)
         if cached is not None and cached[0] == version and now < cached[1]:
             return cached[2]
+        with self._lock:
+            if any(v != self.store.version for v, _, _ in self._views.values()):
+                self._views.clear()  # after any change (a purge too) no old view, names and all, is kept
         return None
 
     def _build_view(self, conference_id: int, now: datetime) -> tuple[dict, datetime]:
@@ -543,8 +576,10 @@ class ChairService:
         scheduled = conference.starts_at(self.tz)
         started_event = next((e for e in standing if e.kind is EventKind.STARTED), None)
         started = started_event is not None or now >= scheduled
-        at = min(now, conference.ended_at) if conference.ended_at else now
-        q = quorum.assess(invitees, events, at, self.settings)
+        if conference.ended_at is not None and conference.ended_at < now:
+            q = quorum.assess(invitees, events, conference.ended_at, self.settings)
+        else:
+            q = quorum.judge(invitees, people_now, now, self.settings)
         decision = None if q.quorate else self._decision_in_force(rec["quorum"])
         if q.quorate:
             state = "quorate"

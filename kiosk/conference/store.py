@@ -6,8 +6,10 @@ when the disk is full or fails, the change is rolled back, a
 :class:`~kiosk.conference.errors.StorageError` says so, and what was stored before is
 intact.
 
-Threads: one connection shared under a lock (the web server is multi-threaded; the
-chair's page makes a few requests a second at most, so serialising them costs nothing).
+Threads: one connection shared under a lock (the web server is multi-threaded). The
+conferences read are kept in memory until the next change, so the many reads of a
+conference's view (every tablet and API client) do not touch SQLite; a new event is
+added to its conference in memory once it is saved.
 
 Events are append-only: there is no method to edit or delete one, and triggers in the
 database refuse it too (:mod:`kiosk.conference.schema`). A mistake is voided by a
@@ -113,6 +115,13 @@ class ConferenceStore:
         self._lock = threading.RLock()
         #: Goes up with every saved change, so views computed from the data can be cached.
         self.version = 0
+        # Conferences as last read: (conference, invitees, events by time then id). Every web
+        # request for a conference's view reads it, and each SQLite call lets other threads
+        # take the interpreter, so reads come from memory. The event log is append-only, so
+        # a new event joins its list; any other change drops them all (this process is the
+        # database's only writer).
+        self._loaded: dict[int, tuple[Conference, list[Invitee], list[Event]]] = {}
+        self._cases: dict[str, list[Conference]] = {}  # case reference -> its conferences, the same way
         self._conn: sqlite3.Connection | None = None
         self._conn = self._open(timeout_s)
 
@@ -173,6 +182,8 @@ class ConferenceStore:
     def close(self) -> None:
         """Close the database (idempotent)."""
         with self._lock:
+            self._loaded.clear()
+            self._cases.clear()
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
@@ -189,16 +200,31 @@ class ConferenceStore:
         return self._conn
 
     @contextmanager
-    def _write(self):
-        """One transaction: everything in the block is saved, or (on any error) nothing is."""
+    def _write(self, keep_loaded: bool = False, one_statement: bool = False):
+        """One transaction: everything in the block is saved, or (on any error) nothing is.
+
+        ``keep_loaded``: the block changes nothing the conferences kept in memory hold (it
+        may append an event, and add it to them itself after this commits).
+        ``one_statement``: the block runs a single statement, which SQLite saves as a
+        transaction of its own (with the lock held, nothing can come between the caller's
+        reads and it): two calls into SQLite fewer, each a moment other threads can take the
+        interpreter and keep it.
+        """
         with self._lock:
             conn = self._connection()
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                if not one_statement:
+                    conn.execute("BEGIN IMMEDIATE")
                 yield conn
-                conn.execute("COMMIT")
+                if not one_statement:
+                    conn.execute("COMMIT")
                 self.version += 1
+                if not keep_loaded:
+                    self._loaded.clear()
+                    self._cases.clear()
             except BaseException as exc:
+                self._loaded.clear()
+                self._cases.clear()
                 if conn.in_transaction:  # SQLite has already rolled back after some errors (SQLITE_FULL)
                     try:
                         conn.execute("ROLLBACK")
@@ -242,14 +268,25 @@ class ConferenceStore:
         return [_invitee(r) for r in conn.execute("SELECT * FROM invitee WHERE conference_id = ? ORDER BY id",
                                                   (conference_id,))]
 
-    @staticmethod
-    def _get_events(conn, conference_id: int) -> list[Event]:
-        return [_event(r) for r in conn.execute("SELECT * FROM event WHERE conference_id = ? ORDER BY at, id",
-                                                (conference_id,))]
+    def _load(self, conn, conference_id: int) -> tuple[Conference, list[Invitee], list[Event]]:
+        """The conference, its invitees and its events (from memory once read); the lists are the caller's."""
+        loaded = self._loaded.get(conference_id)
+        if loaded is None:
+            events = [_event(r) for r in conn.execute("SELECT * FROM event WHERE conference_id = ? ORDER BY at, id",
+                                                      (conference_id,))]
+            loaded = (self._get_conference(conn, conference_id), self._get_invitees(conn, conference_id), events)
+            self._loaded[conference_id] = loaded
+        conference, invitees, events = loaded
+        return conference, list(invitees), list(events)
 
-    def _load(self, conn, conference_id: int):
-        return (self._get_conference(conn, conference_id), self._get_invitees(conn, conference_id),
-                self._get_events(conn, conference_id))
+    def _snapshot(self, conference_id: int) -> tuple[Conference, list[Invitee], list[Event]]:
+        """:meth:`_load` outside a transaction: no SQLite call at all for a conference in memory."""
+        with self._lock:
+            conn = self._connection()  # closed is closed, memory or not
+            if conference_id not in self._loaded:
+                with self._read() as conn:
+                    return self._load(conn, conference_id)
+            return self._load(conn, conference_id)
 
     # -- conferences ------------------------------------------------------------------
 
@@ -285,8 +322,7 @@ class ConferenceStore:
 
     def get_conference(self, conference_id: int) -> Conference:
         """The conference; NotFound if there is none (or it was purged)."""
-        with self._read() as conn:
-            return self._get_conference(conn, conference_id)
+        return self._snapshot(conference_id)[0]
 
     def list_conferences(self, status: Status | str | None = None) -> list[Conference]:
         """All stored conferences (optionally of one status), by date and start time."""
@@ -298,10 +334,14 @@ class ConferenceStore:
 
     def conferences_for_case(self, case_ref: str) -> list[Conference]:
         """The stored conferences with this case reference, oldest first (for timescales and copying)."""
-        with self._read() as conn:
-            return [_conference(r) for r in conn.execute(
-                "SELECT * FROM conference WHERE case_ref = ? AND status != 'purging' ORDER BY date, id",
-                (str(case_ref).strip(),))]
+        case_ref = str(case_ref).strip()
+        with self._lock:
+            if case_ref not in self._cases:
+                with self._read() as conn:
+                    self._cases[case_ref] = [_conference(r) for r in conn.execute(
+                        "SELECT * FROM conference WHERE case_ref = ? AND status != 'purging' ORDER BY date, id",
+                        (case_ref,))]
+            return list(self._cases[case_ref])
 
     def end_conference(self, conference_id: int, at: datetime | None = None) -> Conference:
         """Mark the conference ended at ``at`` (now by default). Events can still be added to correct the record."""
@@ -359,9 +399,7 @@ class ConferenceStore:
 
     def invitees(self, conference_id: int) -> list[Invitee]:
         """The invitation list, in the order people were added."""
-        with self._read() as conn:
-            self._get_conference(conn, conference_id)
-            return self._get_invitees(conn, conference_id)
+        return self._snapshot(conference_id)[1]
 
     def update_invitee(self, invitee_id: int, **changes) -> Invitee:
         """Change an invitee's name, role, agency, direct_contact, expected_mode or email.
@@ -442,16 +480,21 @@ class ConferenceStore:
         """Record an event (``at`` defaults to now). Checked against the record so far
         (:func:`~kiosk.conference.validation.check_event`); InvalidInput and nothing written if it does not fit."""
         now = self._now()
-        with self._write() as conn:
-            conference, invitees, events = self._load(conn, conference_id)
+        with self._lock:
+            conference, invitees, events = self._snapshot(conference_id)
             kind, at, details = check_event(conference, invitees, events, kind, invitee_id,
                                             at if at is not None else now, details, now=now, settings=self.settings)
-            cur = conn.execute(
-                "INSERT INTO event (conference_id, invitee_id, kind, at, details, recorded_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (conference_id, invitee_id, kind.value, _ts(at),
-                 json.dumps(details, sort_keys=True, ensure_ascii=False), _ts(now)))
-            return _event(conn.execute("SELECT * FROM event WHERE id = ?", (cur.lastrowid,)).fetchone())
+            row = {"conference_id": conference_id, "invitee_id": invitee_id, "kind": kind.value, "at": _ts(at),
+                   "details": json.dumps(details, sort_keys=True, ensure_ascii=False), "recorded_at": _ts(now)}
+            with self._write(keep_loaded=True, one_statement=True) as conn:
+                cur = conn.execute("INSERT INTO event (conference_id, invitee_id, kind, at, details, recorded_at) "
+                                   "VALUES (:conference_id, :invitee_id, :kind, :at, :details, :recorded_at)", row)
+                event = _event(row | {"id": cur.lastrowid})   # as it reads back from the file
+            # Saved: the conference in memory (loaded above) takes the new event in its place.
+            events.append(event)
+            events.sort(key=lambda e: (e.at, e.id))
+            self._loaded[conference_id] = (conference, invitees, events)
+            return event
 
     def correct_event(self, conference_id: int, event_id: int, reason: str, *, at: datetime | None = None) -> Event:
         """Void an earlier event (recorded in error), with the reason. The voided event stays in the log."""
@@ -467,30 +510,25 @@ class ConferenceStore:
 
     def events(self, conference_id: int) -> list[Event]:
         """Every event of the conference, corrections and voided ones included, by time then id."""
-        with self._read() as conn:
-            self._get_conference(conn, conference_id)
-            return self._get_events(conn, conference_id)
+        return self._snapshot(conference_id)[2]
 
     # -- views ------------------------------------------------------------------------
 
     def quorum(self, conference_id: int, at: datetime | None = None) -> quorum.QuorumView:
         """Quorum now (or at ``at``): see :func:`kiosk.conference.quorum.assess`."""
-        with self._read() as conn:
-            _, invitees, events = self._load(conn, conference_id)
+        _, invitees, events = self._snapshot(conference_id)
         return quorum.assess(invitees, events, utc(at) if at is not None else utc(self._now()), self.settings)
 
     def timeline(self, conference_id: int) -> quorum.QuorumTimeline:
         """When quorum was reached, lost and regained, and the chair's decisions (D4, D5)."""
-        with self._read() as conn:
-            conference, invitees, events = self._load(conn, conference_id)
+        conference, invitees, events = self._snapshot(conference_id)
         started = next((e.at for e in events if e.kind is EventKind.STARTED), None)
         return quorum.timeline(invitees, events, self.settings, start=started or conference.starts_at(self.tz),
                                end=conference.ended_at)
 
     def record(self, conference_id: int) -> dict:
         """The attendance record for the minutes (:func:`kiosk.conference.record.build_record`)."""
-        with self._read() as conn:
-            conference, invitees, events = self._load(conn, conference_id)
+        conference, invitees, events = self._snapshot(conference_id)
         return record_mod.build_record(conference, invitees, events, self.settings, tz=self.tz)
 
     # -- retention --------------------------------------------------------------------
