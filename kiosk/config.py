@@ -257,6 +257,12 @@ class ConferenceConfig:
     lockout_max_delay_s: float = _opt(900.0, "Longest wait after wrong PINs.", min=1.0, max=86400.0)
     lockout_global_attempts: int = _opt(20, "Wrong PINs from all devices together before everyone must wait.",
                                         min=1, max=1000)
+    session_idle_min: float = _opt(30.0, "Minutes without a request after which the chair must sign in again.",
+                                   min=1.0, max=720.0)
+    session_max_hours: float = _opt(12.0, "Hours after signing in after which the chair must sign in again, "
+                                          "however active.", min=0.5, max=72.0)
+    secure_cookies: bool = _opt(False, "Always mark the session cookie Secure (set when the page is served only "
+                                       "over HTTPS); false marks it Secure on HTTPS requests only.")
 
 
 @dataclass(frozen=True)

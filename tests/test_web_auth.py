@@ -255,9 +255,28 @@ def test_web_auth_cookie_is_secure_behind_a_local_tls_terminator(chair):
 
 
 def test_web_auth_cookie_is_always_secure_when_configured(tmp_path, cold_room):  # noqa: F811
-    env = make_chair(tmp_path, cold_room, config={"SESSION_COOKIE_SECURE": True})
+    env = make_chair(tmp_path, cold_room, conference={"secure_cookies": True})   # [conference] secure_cookies
     try:
         assert "Secure" in _set_cookie(env.client.post("/api/login", json={"pin": PIN}))
+    finally:
+        env.service.stop()
+
+
+def test_web_auth_session_limits_come_from_the_config(tmp_path, cold_room):  # noqa: F811
+    env = make_chair(tmp_path, cold_room, conference={"session_idle_min": 5, "session_max_hours": 0.5})
+    try:
+        body = env.client.post("/api/login", json={"pin": PIN}).get_json()
+        assert body["idle_timeout_s"] == 300
+        env.seconds.advance(4 * 60)
+        assert env.client.get("/api/conferences").status_code == 200
+        env.seconds.advance(5 * 60 + 1)
+        assert env.client.get("/api/conferences").status_code == 401      # idle for over 5 minutes
+        env.client.post("/api/login", json={"pin": PIN})
+        for _ in range(7):
+            env.seconds.advance(4 * 60)
+            assert env.client.get("/api/conferences").status_code == 200
+        env.seconds.advance(4 * 60)
+        assert env.client.get("/api/conferences").status_code == 401      # 32 minutes in all
     finally:
         env.service.stop()
 

@@ -77,6 +77,8 @@ def create_app(controller, test_config: dict | None = None, *, chair=None) -> Fl
     app = Flask(__name__)
     app.config.from_mapping(DEFAULTS)
     app.config.from_mapping(auth.DEFAULTS)
+    if chair is not None:
+        app.config.update(auth.config_from(chair.settings))
     if test_config:
         app.config.update(test_config)
     # Keep the controller's order (camera, microphone, display...): the display lists checks in it.

@@ -9,9 +9,9 @@ One ``before_request`` guard (:func:`guard`) decides for every request, deny by 
   call without a session gets 401 and ``{"error": ...}``, never data; a page redirects
   to the sign-in form.
 - **Sessions** are Flask's signed cookie (``HttpOnly``, ``SameSite=Strict``, and
-  ``Secure`` when the request came over HTTPS or ``SESSION_COOKIE_SECURE`` is set). A
-  session ends after ``CHAIR_IDLE_TIMEOUT_S`` (30 min) without a request, after
-  ``CHAIR_SESSION_MAX_S`` (12 h) in all, on sign-out (the session id is refused from
+  ``Secure`` when the request came over HTTPS or ``secure_cookies`` is set). A
+  session ends after ``[conference] session_idle_min`` (30 min) without a request, after
+  ``session_max_hours`` (12 h) in all, on sign-out (the session id is refused from
   then on, until a restart), and when a new PIN is set (sessions carry a fingerprint of
   the PIN hash). The key that signs them is random, kept in the state directory
   (``web-secret-key``, 0600), so sessions survive a restart.
@@ -166,6 +166,13 @@ class _Revoked:
         with self._lock:
             for sid in [s for s, until in self._ids.items() if until < now]:
                 del self._ids[sid]
+
+
+def config_from(settings) -> dict:
+    """The app settings for sessions from the ``[conference]`` section of the kiosk's config."""
+    return {"CHAIR_IDLE_TIMEOUT_S": settings.session_idle_min * 60,
+            "CHAIR_SESSION_MAX_S": settings.session_max_hours * 3600,
+            "SESSION_COOKIE_SECURE": settings.secure_cookies}
 
 
 def init_app(app, service) -> None:
