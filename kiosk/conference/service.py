@@ -297,8 +297,11 @@ class ChairService:
 
     # -- the room's share (counts only) -----------------------------------------------
 
-    def _publish(self, conference_id: int) -> None:
-        """Give the controller the live conference's counts (never names), or zeros once it is over."""
+    def _publish(self, conference_id: int, counts: dict | None = None) -> None:
+        """Give the controller the live conference's counts (never names), or zeros once it is over.
+
+        ``counts``: the quorum part of a view computed just now, if there is one (saves computing it again).
+        """
         if self.controller is None or self._live_id != conference_id:
             return
         try:
@@ -309,8 +312,9 @@ class ChairService:
             self._live_id = None
             self.controller.set_attendance(0, 0, False)
             return
-        view = self.store.quorum(conference_id)
-        self.controller.set_attendance(view.in_person, view.virtual, view.quorate)
+        if counts is None:
+            counts = self.store.quorum(conference_id).to_dict()
+        self.controller.set_attendance(counts["in_person"], counts["virtual"], counts["quorate"])
 
     def _announce(self, conference: Conference) -> None:
         """Give the controller the start time of today's conference the chair just saved, unless another
@@ -477,11 +481,12 @@ class ChairService:
                         conference = self.store.get_conference(conference_id)
                         if conference.date == self.today() and conference.status is Status.SCHEDULED:
                             self._live_id = conference_id
-                    self._publish(conference_id)
                 try:
-                    self._compute_view(conference_id, self._now())
+                    counts = self._compute_view(conference_id, self._now())["quorum"]
                 except ConferenceError:
-                    pass  # saved all the same; view() gives the reason to whoever asks for it
+                    counts = None  # saved all the same; view() gives the reason to whoever asks for it
+                with self._lock:
+                    self._publish(conference_id, counts)
             finally:
                 self._computing = None
                 done.set()
