@@ -13,7 +13,7 @@ import time
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
 
 from kiosk import __version__
-from web_ui import get_controller
+from web_ui import admission, get_controller
 
 bp = Blueprint("display", __name__)
 
@@ -71,7 +71,9 @@ def _wait(controller, since: int, timeout: float) -> None:
             return
         wait = min(remaining, WAIT_SLICE_S)
         began = time.monotonic()
-        if controller.wait_for_change(since, wait) > since:
+        with admission.waiting():
+            changed = controller.wait_for_change(since, wait) > since
+        if changed:
             return
         if time.monotonic() - began < wait / 2:
             return  # woken with no change: the controller is stopping; do not spin

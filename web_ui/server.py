@@ -5,12 +5,18 @@ from __future__ import annotations
 import threading
 
 from web_ui import stop_long_polls
+from web_ui.admission import DEFAULT_SLOTS, Admission
 
 
 class WebServer:
-    """The Flask ``app`` under waitress. ``port`` 0 picks a free port (see :attr:`port`)."""
+    """The Flask ``app`` under waitress. ``port`` 0 picks a free port (see :attr:`port`).
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, threads: int = 32):
+    ``threads`` workers take requests; at most ``slots`` of them run the app at once
+    (:class:`web_ui.admission.Admission`), the rest wait their turn in arrival order.
+    """
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, threads: int = 32,
+                 slots: int = DEFAULT_SLOTS):
         from waitress import create_server
 
         self.app = app
@@ -20,8 +26,8 @@ class WebServer:
         # request, so behind the TLS terminator of the README cookies would never be Secure and every client
         # would share the proxy's PIN lockout. The app trusts them from a loopback peer only
         # (web_ui.auth.LoopbackProxyFix) and ignores them from anyone else.
-        self.server = create_server(app, host=host, port=port, threads=threads, map=self._map, ident="kiosk",
-                                    clear_untrusted_proxy_headers=False)
+        self.server = create_server(Admission(app, slots), host=host, port=port, threads=threads, map=self._map,
+                                    ident="kiosk", clear_untrusted_proxy_headers=False)
         self.port = self.server.effective_port
         self.thread = threading.Thread(target=self.server.run, name="web", daemon=True)
 
