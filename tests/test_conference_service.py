@@ -3,6 +3,7 @@ checks, pairing codes, the chair's view, and retention."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import datetime, timezone
@@ -249,3 +250,19 @@ def test_conference_service_view_is_reused_until_data_or_time_changes(service):
     changed = service.view(cid)
     assert changed["revision"] != first["revision"]
     assert changed["counts"] != first["counts"] or changed["people"] != first["people"]
+
+
+def test_conference_service_view_json_is_the_view_encoded_once_per_computation(service, monkeypatch):
+    cid, p = _conference(service, strategy_date="2026-11-02")
+    encodings = []
+    dumps = json.dumps
+    monkeypatch.setattr(json, "dumps", lambda obj, **kw: encodings.append(obj) or dumps(obj, **kw))
+    assert json.loads(service.view_json(cid)) == service.view(cid)
+    service._now.advance(seconds=20)
+    again = json.loads(service.view_json(cid))
+    assert again == service.view(cid) and again["now"] == "09:30:20"  # the clock moves; the rest is reused
+    assert sum(isinstance(e, dict) and "people" in e for e in encodings) == 1
+    service.record_action(cid, p["Sam Social"], "arrived_in_person")
+    after = json.loads(service.view_json(cid))
+    assert after == service.view(cid) and "present" in {person["state"] for person in after["people"]}
+    assert sum(isinstance(e, dict) and "people" in e for e in encodings) == 2

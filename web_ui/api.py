@@ -176,6 +176,12 @@ def _created(payload: dict, location: str | None = None):
     return response
 
 
+def _event_and_view(chair, event, conference_id: int):
+    """201 with ``{"event": ..., "view": ...}``; the view's JSON is the text its readers are served next."""
+    text = f'{{"event":{json.dumps(event_dict(event), separators=(",", ":"))},"view":{chair.view_json(conference_id)}}}'
+    return Response(text, status=201, mimetype="application/json")
+
+
 # -- sign-in -------------------------------------------------------------------------
 
 @bp.post("/api/login")
@@ -231,7 +237,7 @@ def create_conference():
 @bp.get("/api/conferences/<id:conference_id>")
 def get_conference(conference_id: int):
     """The chair's whole view of a conference: invitees, quorum, reports, timescales, warnings, events."""
-    return jsonify(service().view(conference_id))
+    return Response(service().view_json(conference_id), mimetype="application/json")
 
 
 @bp.patch("/api/conferences/<id:conference_id>")
@@ -337,7 +343,7 @@ def record_event(conference_id: int):
         abort(400, "details must be a JSON object")
     chair = service()
     event = chair.record_event(conference_id, _text(data, "kind"), invitee_id, details)
-    return _created({"event": event_dict(event), "view": chair.view(conference_id)})
+    return _event_and_view(chair, event, conference_id)
 
 
 @bp.post("/api/conferences/<id:conference_id>/events/<id:event_id>/correction")
@@ -346,7 +352,7 @@ def correct_event(conference_id: int, event_id: int):
     data = body(("reason",), ("reason",))
     chair = service()
     event = chair.correct_event(conference_id, event_id, _text(data, "reason"))
-    return _created({"event": event_dict(event), "view": chair.view(conference_id)})
+    return _event_and_view(chair, event, conference_id)
 
 
 @bp.get("/api/conferences/<id:conference_id>/quorum")

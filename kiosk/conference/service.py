@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import secrets
 import threading
@@ -61,6 +62,16 @@ MAX_SECRET_LENGTH = 64
 
 class PinNotSet(NotAllowed):
     """No chair PIN has been set on this kiosk (``kiosk set-pin``)."""
+
+
+@dataclass(slots=True)
+class _ComputedView:
+    """A chair's view as computed at one store version, true until ``valid_until``; its JSON once asked for."""
+
+    version: int
+    valid_until: datetime
+    view: dict
+    json: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,7 +171,7 @@ class ChairService:
         self.pins = pins or PinStore(self.state_dir, min_length=self.settings.pin_min_length)
         self.lockout = Lockout.from_settings(self.settings, clock=monotonic)
         self._lock = threading.RLock()
-        self._views: dict[int, tuple[int, datetime, dict]] = {}  # conference id -> (version, valid until, view)
+        self._views: dict[int, _ComputedView] = {}  # conference id -> its view, while it holds
         self._building = threading.RLock()
         self._computing: threading.Event | None = None  # set when the tap being saved has computed its view
         self._pairing: tuple[str, float] | None = None
@@ -482,7 +493,7 @@ class ChairService:
                         if conference.date == self.today() and conference.status is Status.SCHEDULED:
                             self._live_id = conference_id
                 try:
-                    counts = self._compute_view(conference_id, self._now())["quorum"]
+                    counts = self._compute_view(conference_id, self._now()).view["quorum"]
                 except ConferenceError:
                     counts = None  # saved all the same; view() gives the reason to whoever asks for it
                 with self._lock:
@@ -531,40 +542,54 @@ class ChairService:
         with a few hundred events costs milliseconds to compute, and every tablet and API
         client asks for it). A recorded event computes it at once (:meth:`record_event`).
         """
+        computed, now = self._current_view(conference_id)
+        return {**computed.view, "now": now}
+
+    def view_json(self, conference_id: int) -> str:
+        """:meth:`view` as JSON text, for the API: encoded once per computed view, not once per request."""
+        computed, now = self._current_view(conference_id)
+        encoded = computed.json
+        if encoded is None:  # two threads may both encode it the first time: the same text either way
+            encoded = computed.json = json.dumps(computed.view, separators=(",", ":"))
+        return f'{encoded[:-1]},"now":{json.dumps(now)}}}'
+
+    def _current_view(self, conference_id: int) -> tuple[_ComputedView, str]:
+        """The view computed for this moment (computed now if none is) and the time it is for."""
         computing = self._computing
         if computing is not None:
             # A tap is being saved: wait for it (milliseconds) rather than compete with it for the
             # interpreter. The tap is what the chair is watching, and its view is the news anyway.
             computing.wait(_WAIT_FOR_TAP_S)
         now = self._now()
-        view = self._cached_view(conference_id, now)
-        if view is None:
+        computed = self._cached_view(conference_id, now)
+        if computed is None:
             # One thread computes; the others asking at the same moment (every tablet after a change) wait for it.
             with self._building:
                 # Read the clock again: a view computed for the moment before a change saved while this
                 # thread waited would end at that change's time, and the next request would compute it again.
                 now = self._now()
-                view = self._cached_view(conference_id, now) or self._compute_view(conference_id, now)
-        return {**view, "now": self._clock(now, seconds=True)}
+                computed = self._cached_view(conference_id, now) or self._compute_view(conference_id, now)
+        return computed, self._clock(now, seconds=True)
 
-    def _compute_view(self, conference_id: int, now: datetime) -> dict:
+    def _compute_view(self, conference_id: int, now: datetime) -> _ComputedView:
         """Compute the view at ``now`` and keep it; the caller holds ``self._building``."""
         with self._lock:
             version = self.store.version
         view, valid_until = self._build_view(conference_id, now)
+        computed = _ComputedView(version, valid_until, view)
         with self._lock:
-            self._views[conference_id] = (version, valid_until, view)
-        return view
+            self._views[conference_id] = computed
+        return computed
 
-    def _cached_view(self, conference_id: int, now: datetime) -> dict | None:
+    def _cached_view(self, conference_id: int, now: datetime) -> _ComputedView | None:
         # No lock to find a current view (an int and a dict entry, each read at once): every request
         # comes here, and a lock taken by all of them is one the next tap would queue for.
         version = self.store.version
         cached = self._views.get(conference_id)
-        if cached is not None and cached[0] == version and now < cached[1]:
-            return cached[2]
+        if cached is not None and cached.version == version and now < cached.valid_until:
+            return cached
         with self._lock:
-            if any(v != self.store.version for v, _, _ in self._views.values()):
+            if any(c.version != self.store.version for c in self._views.values()):
                 self._views.clear()  # after any change (a purge too) no old view, names and all, is kept
         return None
 
