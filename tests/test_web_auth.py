@@ -449,3 +449,10 @@ def test_web_auth_kiosk_set_pin_refuses_weak_pins(tmp_path, text, message):
     assert result.returncode == 2
     assert message in result.stderr
     assert not (tmp_path / "state" / "chair-pin").exists()
+
+
+def test_web_auth_a_replaced_session_key_refuses_the_old_cookies(signed_in):
+    chair = signed_in
+    assert chair.client.get("/api/conferences").status_code == 200
+    chair.app.secret_key = "another key"  # the signing serializer is kept per key: the new key must be used
+    assert chair.client.get("/api/conferences").status_code == 401
