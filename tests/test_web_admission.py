@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from web import cold_app, cold_room, serve, wait_for  # noqa: F401 - fixtures
+from chair_web import PIN, chair  # noqa: F401 - fixture
+from web import cold_app, cold_room, wait_for  # noqa: F401 - fixtures
 from web_ui.admission import Admission, waiting
 
 
@@ -162,4 +163,43 @@ def test_open_displays_never_hold_up_other_requests(cold_app, cold_room):
             t.join(10)
         assert answered == [200, 200, 200]
     finally:
+        server.close()
+
+
+@pytest.mark.parametrize("path", ["/api/login", "/chair/login"])
+def test_a_pin_being_checked_never_holds_up_other_requests(chair, path):  # noqa: F811
+    """The PIN's slow hash (and guesses queued behind it) run with the slot given back."""
+    import json
+
+    from web_ui.server import WebServer
+
+    checking, finish = threading.Event(), threading.Event()
+    verify = chair.service.pins.verify
+    chair.service.pins.verify = lambda pin: checking.set() or finish.wait(10) and verify(pin)
+    chair.app.config["WTF_CSRF_ENABLED"] = False  # the form's token is not what this test is about
+    server = WebServer(chair.app, port=0, threads=8, slots=1).start()
+    url = f"http://127.0.0.1:{server.port}"
+    answers = []
+
+    def login():
+        if path == "/api/login":
+            request = urllib.request.Request(url + path, data=json.dumps({"pin": PIN}).encode(), method="POST",
+                                             headers={"Content-Type": "application/json"})
+        else:
+            request = urllib.request.Request(url + path, data=f"pin={PIN}".encode(), method="POST")
+        with urllib.request.urlopen(request, timeout=20) as response:
+            answers.append(response.status)
+
+    signing_in = threading.Thread(target=login)
+    try:
+        signing_in.start()
+        assert checking.wait(5)
+        with urllib.request.urlopen(f"{url}/api/state", timeout=2) as response:
+            assert response.status == 200
+        assert answers == []  # still checking
+        finish.set()
+        signing_in.join(10)
+        assert answers == [200]
+    finally:
+        finish.set()
         server.close()

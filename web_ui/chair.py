@@ -23,7 +23,7 @@ from kiosk import __version__
 from kiosk.conference.errors import ConferenceError, CsvImportError, PinLockedOut
 from kiosk.conference.model import Agency, ConferenceType, Mode, Role
 from kiosk.conference.service import ACTIONS
-from web_ui import api, auth, get_controller
+from web_ui import admission, api, auth, get_controller
 
 bp = Blueprint("chair", __name__, url_prefix="/chair")
 
@@ -203,12 +203,13 @@ def login_post():
     pin, code = request.form.get("pin"), request.form.get("code")
     status, error = 401, None
     try:
-        if code is not None and pin is None:
-            ok = chair.check_pairing_code(auth.client_key(), code)
-            error = None if ok else "That pairing code is wrong, used or expired: ask for a new one."
-        else:
-            ok = chair.check_pin(auth.client_key(), pin or "")
-            error = None if ok else "Wrong PIN. Try again."
+        with admission.waiting():  # see api.login
+            if code is not None and pin is None:
+                ok = chair.check_pairing_code(auth.client_key(), code)
+                error = None if ok else "That pairing code is wrong, used or expired: ask for a new one."
+            else:
+                ok = chair.check_pin(auth.client_key(), pin or "")
+                error = None if ok else "Wrong PIN. Try again."
     except PinLockedOut as exc:
         ok, status, error = False, 429, str(exc)
     except ConferenceError as exc:
