@@ -136,7 +136,7 @@ def test_slots_must_be_at_least_one():
         Admission(Recorder(), slots=0)
 
 
-def test_open_displays_never_hold_up_other_requests(cold_app, cold_room):
+def test_open_displays_never_hold_up_other_requests(cold_app, cold_room):  # noqa: F811
     """More long-polls than slots, on the real server: a plain request still answers at once."""
     from web_ui.server import WebServer
 
