@@ -203,3 +203,55 @@ def test_a_pin_being_checked_never_holds_up_other_requests(chair, path):  # noqa
     finally:
         finish.set()
         server.close()
+
+
+def test_a_request_waiting_for_a_tap_gives_its_slot_back(chair):  # noqa: F811
+    """A tap held up by the disk keeps its own slot; the readers waiting for it do not keep theirs."""
+    import http.client
+    import json
+
+    from chair_web import CSV, DAY
+    from web_ui.server import WebServer
+
+    server = WebServer(chair.app, port=0, threads=8, slots=2).start()
+
+    def call(method, path, payload=None, headers=None):
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+        try:
+            conn.request(method, path, body=json.dumps(payload) if payload is not None else None,
+                         headers={"Content-Type": "application/json", **(headers or {})})
+            response = conn.getresponse()
+            return response, json.loads(response.read() or b"null")
+        finally:
+            conn.close()
+
+    try:
+        response, answer = call("POST", "/api/login", {"pin": PIN})
+        signed = {"Cookie": response.getheader("Set-Cookie").split(";", 1)[0], "X-CSRFToken": answer["csrf_token"]}
+        _, answer = call("POST", "/api/conferences", {"type": "initial", "date": DAY, "start_time": "10:00",
+                                                      "case_ref": "CP-2026-0142"}, signed)
+        cid = answer["conference"]["id"]
+        _, answer = call("POST", f"/api/conferences/{cid}/invitees/csv", {"csv": CSV}, signed)
+        someone = answer["added"][0]["id"]
+
+        saving, disk_back = threading.Event(), threading.Event()
+        append = chair.service.store.append_event
+        chair.service.store.append_event = lambda *a, **k: saving.set() or disk_back.wait(10) and append(*a, **k)
+        answers = {}
+        tap = threading.Thread(target=lambda: answers.setdefault("tap", call(
+            "POST", f"/api/conferences/{cid}/events", {"kind": "arrived", "invitee_id": someone,
+                                                       "details": {"mode": "in_person"}}, signed)[0].status))
+        read = threading.Thread(target=lambda: answers.setdefault("read", call(
+            "GET", f"/api/conferences/{cid}", headers=signed)[0].status))
+        tap.start()
+        assert saving.wait(5)
+        read.start()
+        assert wait_for(lambda: server.server.task_dispatcher.active_count == 2)
+        response, state = call("GET", "/api/state")  # the room's display is not held up by the disk
+        assert response.status == 200 and answers == {}
+        disk_back.set()
+        tap.join(10)
+        read.join(10)
+        assert answers == {"tap": 201, "read": 200}
+    finally:
+        server.close()

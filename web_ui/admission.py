@@ -62,14 +62,18 @@ class _FifoSlots:
         self._waiters: deque[threading.Lock] = deque()
         self._mutex = threading.Lock()
 
-    def acquire(self) -> None:
+    def acquire(self, first: bool = False) -> None:
+        """Take a slot, waiting behind those who came before (``first``: in front of them)."""
         with self._mutex:
             if self._free and not self._waiters:
                 self._free -= 1
                 return
             turn = threading.Lock()
             turn.acquire()
-            self._waiters.append(turn)
+            if first:
+                self._waiters.appendleft(turn)
+            else:
+                self._waiters.append(turn)
         turn.acquire()  # released by release(), which has passed its slot to this thread
 
     def release(self) -> None:
@@ -95,5 +99,5 @@ def waiting():
     try:
         yield
     finally:
-        admission._free.acquire()
+        admission._free.acquire(first=True)  # it was admitted once: it finishes before newcomers start
         _held.slots = admission

@@ -34,6 +34,8 @@ CSV_ENCODINGS = ("utf-8-sig", "cp1252")
 def init_app(app, service) -> None:
     """Register the page, the API and sign-in for ``service`` (a ChairService, or None)."""
     auth.init_app(app, service)
+    if service is not None:
+        service.waiting = admission.waiting  # a request waiting for a tap gives its slot back to the room
     app.url_map.converters["id"] = api.IdConverter
     app.register_blueprint(bp)
     app.register_blueprint(api.bp)

@@ -30,6 +30,7 @@ Log lines carry ids, kinds and counts, never names, notes or case references (D1
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -39,7 +40,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Callable
+from typing import Callable, ContextManager
 from zoneinfo import ZoneInfo
 
 from kiosk.conference import presence, quorum, record as record_mod, workdays
@@ -107,6 +108,8 @@ _ATTENDANCE_KINDS = frozenset(k for k in presence.TRANSITIONS if k is not EventK
 
 #: How long a request waits for the view a tap is computing (milliseconds, normally) before computing it.
 _WAIT_FOR_TAP_S = 5.0
+#: A tap is saved within this (seconds) unless the disk stalls.
+_TAP_IS_QUICK_S = 0.02
 
 _PRESENCE_TEXT = {
     presence.Presence.ABSENT: "Not arrived",
@@ -174,6 +177,9 @@ class ChairService:
         self._views: dict[int, _ComputedView] = {}  # conference id -> its view, while it holds
         self._building = threading.RLock()
         self._computing: threading.Event | None = None  # set when the tap being saved has computed its view
+        #: Entered around a wait for another request's tap to be saved (milliseconds; longer if the disk
+        #: stalls). The web server sets it so that the waiting request gives its place back meanwhile.
+        self.waiting: Callable[[], ContextManager] = contextlib.nullcontext
         self._pairing: tuple[str, float] | None = None
         self._live_id: int | None = None
         self._announced: tuple[int, datetime] | None = None  # the start time we gave the controller
@@ -559,7 +565,9 @@ class ChairService:
         if computing is not None:
             # A tap is being saved: wait for it (milliseconds) rather than compete with it for the
             # interpreter. The tap is what the chair is watching, and its view is the news anyway.
-            computing.wait(_WAIT_FOR_TAP_S)
+            if not computing.wait(_TAP_IS_QUICK_S):
+                with self.waiting():  # the disk is slow: let other requests (the room's display) go meanwhile
+                    computing.wait(_WAIT_FOR_TAP_S)
         now = self._now()
         computed = self._cached_view(conference_id, now)
         if computed is None:
