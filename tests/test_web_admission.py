@@ -126,6 +126,26 @@ def test_a_long_poll_gives_its_slot_back_while_it_waits_and_takes_one_again_to_a
     assert results == {"poll": b"poll", "other": b"other"}
 
 
+def test_a_request_taking_its_slot_back_goes_before_newcomers():
+    recorder, results = Recorder(), {}
+    admission = Admission(recorder, slots=1)
+    poll = _request(admission, recorder, "poll", results, long_poll=True)
+    assert wait_for(lambda: admission._free._free == 1)
+    other = _request(admission, recorder, "other", results)
+    assert wait_for(lambda: "other" in recorder.inside)
+    late = _request(admission, recorder, "late", results)
+    assert wait_for(lambda: _queued(admission) == 1)
+    recorder.leave["poll"].set()  # the long-poll's wait ends: it queues again, in front of "late"
+    assert wait_for(lambda: _queued(admission) == 2)
+    recorder.leave["other"].set()
+    # Had "late" gone first, it would hold the only slot until told to leave, and the long-poll could not answer.
+    assert wait_for(lambda: "poll" in results, timeout=3)
+    recorder.leave["late"].set()
+    for t in (poll, other, late):
+        t.join(10)
+    assert list(results) == ["other", "poll", "late"]
+
+
 def test_waiting_outside_admission_does_nothing():
     with waiting():
         pass
