@@ -4,15 +4,17 @@ The kiosk serves everything from one process, so one interpreter lock: two reque
 never run Python at the same moment. A pool of 32 worker threads all computing at
 once gains nothing in throughput and costs a great deal in the tail. Each thread
 gives up the lock whenever it writes to a socket, commits to SQLite or waits for
-another lock, and then queues behind every other runnable thread to get it back (the
-interpreter hands it over every 5 ms at most), so a request that is unlucky waits
-behind the others several times over. With a few *slots*, the rest of the requests
+another lock, and then queues behind every other runnable thread to get it back (each
+may keep it up to 5 ms, the interpreter's switch interval), so a request that is
+unlucky waits behind the others several times over. With a few *slots*, the rest of the requests
 wait their turn in arrival order, blocked, and a request, once admitted, finishes
 quickly. Measured in ``benchmarks/bench_web.py`` (see the README).
 
 The threads stay: the room display's long-poll holds one for up to 30 s. It gives
 its slot back while it waits (:func:`waiting`), so any number of open displays never
-hold up the chair.
+hold up the chair; so do a PIN being checked (a deliberately slow hash) and a request
+waiting for a tap that the disk is holding up. Taking a slot back, a request goes
+before those that have not started.
 """
 
 from __future__ import annotations
