@@ -21,7 +21,7 @@ import pytest
 from chair_web import PIN, make_chair
 from kiosk_process import KioskProcess, today
 from mqtt_broker import Broker, Subscriber
-from web import cold_room  # noqa: F401  (fixture)
+from web import cold_app, cold_room  # noqa: F401  (fixtures)
 
 # -- headers on every route -----------------------------------------------------------------------------------
 
@@ -361,3 +361,31 @@ def assert_hardened_reply(reply, where: str) -> None:
     assert "'unsafe-inline'" not in csp.get("script-src", ["'unsafe-inline'"]), where
     assert csp.get("frame-ancestors") == ["'none'"], where
     assert reply.header("X-Content-Type-Options") == "nosniff", where
+
+
+@pytest.mark.parametrize("request_bytes, status", [
+    (b"GET / HTTP/1.1\r\nHost: kiosk\r\nA header without a colon\r\n\r\n", 400),
+    (b"POST /api/login HTTP/1.1\r\nHost: kiosk\r\nContent-Length: lots\r\n\r\n", 400),
+    (b"POST /api/login HTTP/1.1\r\nHost: kiosk\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+])
+def test_security_waitress_own_error_answers_carry_the_hardening_headers(cold_app, request_bytes, status):  # noqa: F811
+    """A request too malformed to reach the app is refused by waitress itself: with the same headers."""
+    import socket
+
+    from web_ui import SECURITY_HEADERS
+    from web_ui.server import WebServer
+
+    server = WebServer(cold_app, port=0, threads=2).start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(request_bytes)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+    finally:
+        server.close()
+    head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    assert re.match(rf"HTTP/1\.[01] {status} ", head[0]), head[0]
+    headers = {name.lower(): value for name, value in (line.split(": ", 1) for line in head[1:])}
+    for name, value in SECURITY_HEADERS.items():
+        assert headers.get(name.lower()) == value, name

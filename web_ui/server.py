@@ -4,8 +4,24 @@ from __future__ import annotations
 
 import threading
 
-from web_ui import stop_long_polls
+from waitress.channel import HTTPChannel
+from waitress.task import ErrorTask
+
+from web_ui import SECURITY_HEADERS, stop_long_polls
 from web_ui.admission import DEFAULT_SLOTS, Admission
+
+
+class _HardenedErrorTask(ErrorTask):
+    """waitress's own answer to a request too malformed to reach the app (400, 431...), with the app's
+    hardening headers, so that no answer of the kiosk goes without them."""
+
+    def execute(self):
+        self.response_headers.extend(SECURITY_HEADERS.items())
+        super().execute()
+
+
+class _Channel(HTTPChannel):
+    error_task_class = _HardenedErrorTask
 
 
 class WebServer:
@@ -28,6 +44,7 @@ class WebServer:
         # (web_ui.auth.LoopbackProxyFix) and ignores them from anyone else.
         self.server = create_server(Admission(app, slots), host=host, port=port, threads=threads, map=self._map,
                                     ident="kiosk", clear_untrusted_proxy_headers=False)
+        self.server.channel_class = _Channel
         self.port = self.server.effective_port
         self.thread = threading.Thread(target=self.server.run, name="web", daemon=True)
 
