@@ -119,7 +119,7 @@ def test_web_api_state_is_the_controllers_public_state(client, room):
     assert state.keys() == expected.keys()
     assert state["room"] == expected["room"] and state["revision"] <= room.version
     assert list(state["checks"]) == list(expected["checks"])  # the controller's order, not sorted
-    assert all(c["status"] == "pass" for c in state["checks"].values())
+    assert all(c["status"] == "pass" for c in state["checks"].values()), state["checks"]
 
 
 def test_web_api_state_long_poll_answers_promptly_on_a_change(cold_client, cold_room):
