@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_web import CLIENTS, PIN, Site, _concurrent, _stats  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
-TAPS = 40
+TAPS = 100  # the log passes 100 events: a long conference, and more than the live page shows
 
 
 def _taps(page, n: int) -> list[float]:

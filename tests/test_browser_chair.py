@@ -243,3 +243,38 @@ def test_browser_chair_pairing_page_shows_a_scannable_code(browser, site):
         tablet.context.close()
     finally:
         context.close()
+
+
+def test_browser_chair_a_long_log_on_its_own_page(browser, site):
+    """The live page keeps the latest entries; an older one is corrected from the whole log, without chair.js."""
+    from web_ui.chair import LIVE_LOG_ROWS
+
+    server, service, controller = site
+    today = datetime.now(controller.tz).date().isoformat()
+    conference = service.create_conference(type="initial", date=today, start_time="23:59", case_ref="CP-2026-0143")
+    people = {i.name: i.id for i in service.import_csv(conference.id, CSV)}
+    first = service.record_action(conference.id, people["Pat Police"], "arrived_virtual")
+    for n in range(LIVE_LOG_ROWS + 5):
+        service.record_action(conference.id, people["Pat Police"], "camera_off" if n % 2 == 0 else "camera_on")
+    context = browser.new_context(viewport=VIEWPORTS["portrait"], has_touch=True, locale="en-GB")
+    page = context.new_page()
+    try:
+        page.goto(server.url + "/chair/login")
+        page.fill("#pin", PIN)
+        page.click("#pin-form button[type=submit]")
+        page.wait_for_url("**/chair")
+        page.goto(f"{server.url}/chair/conferences/{conference.id}")
+        assert page.locator("#log .log-row").count() == LIVE_LOG_ROWS
+        page.get_by_role("link", name="The whole log").click()
+        page.wait_for_url(f"**/chair/conferences/{conference.id}/log")
+        assert page.locator("#log .log-row").count() == LIVE_LOG_ROWS + 6
+        row = page.locator(f"#event-{first.id}")
+        row.locator("summary").click()
+        row.get_by_label("Reason").fill("arrived in the room, not online")
+        row.get_by_role("button", name="Void entry").click()
+        page.wait_for_selector("text=Correction recorded.")
+        assert page.url.endswith(f"/chair/conferences/{conference.id}/log")
+        assert "is-voided" in page.locator(f"#event-{first.id}").get_attribute("class")
+        _shot(page, "portrait-whole-log")
+    finally:
+        context.close()

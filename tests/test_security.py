@@ -302,7 +302,8 @@ def run_conference(kiosk: KioskProcess, cookies: list[bytes]) -> int:
     wrong = event(NAMES[3], "not_attended", note=FREE_TEXT[3]).json()["event"]["id"]
     check(chair.form(f"/chair/conferences/{cid}/corrections", {"event_id": wrong, "reason": FREE_TEXT[3]}))
     check(chair.json("POST", f"/api/conferences/{cid}/events/{wrong}/correction", {"reason": FREE_TEXT[3]}), (400,))
-    for path in (f"/chair/conferences/{cid}", f"/chair/conferences/{cid}/live", f"/api/conferences/{cid}/quorum",
+    for path in (f"/chair/conferences/{cid}", f"/chair/conferences/{cid}/live", f"/chair/conferences/{cid}/log",
+                 f"/api/conferences/{cid}/quorum",
                  "/chair/pair", "/chair"):
         check(chair.get(path), (200,))
     check(chair.json("POST", f"/api/conferences/{cid}/end", None))

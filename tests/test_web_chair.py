@@ -338,6 +338,47 @@ def test_web_chair_corrections_void_an_event_and_the_log_keeps_both(signed_in):
     assert signed_in.api("POST", f"/api/conferences/{cid}/events/999/correction", {"reason": "x"}).status_code == 400
 
 
+def test_web_chair_live_page_shows_the_latest_log_entries_and_links_the_whole_log(signed_in):
+    """The live part goes back to the tablet after every tap: its log stays the same length however long
+    the conference runs, and the whole log, each entry correctable, has a page of its own."""
+    from web_ui.chair import LIVE_LOG_ROWS
+
+    cid, ids = _setup(signed_in)
+    signed_in.event(cid, "arrived", ids["Pat Police"], mode="virtual")
+    for n in range(LIVE_LOG_ROWS + 4):
+        assert _tap(signed_in, cid, ids["Pat Police"], "camera_off" if n % 2 == 0 else "camera_on").status_code == 200
+    events = signed_in.api("GET", f"/api/conferences/{cid}").get_json()["events"]
+    assert len(events) == LIVE_LOG_ROWS + 5
+    live = _tap(signed_in, cid, ids["Pat Police"], "camera_off").get_data(as_text=True)
+    assert live.count('class="log-row') == LIVE_LOG_ROWS
+    assert f'id="event-{events[0]["id"] + 1}"' in live  # the newest entry (this tap) first
+    assert f'id="event-{events[-1]["id"]}"' not in live  # the oldest only on the whole log
+    assert f"The latest {LIVE_LOG_ROWS} of {LIVE_LOG_ROWS + 6} entries" in live
+    assert f'href="/chair/conferences/{cid}/log"' in live
+    page = signed_in.client.get(f"/chair/conferences/{cid}/log")
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    html = page.get_data(as_text=True)
+    assert html.count('class="log-row') == LIVE_LOG_ROWS + 6 and f'id="event-{events[-1]["id"]}"' in html
+    assert "data-live" not in html and html.count('name="back" value="log"') == LIVE_LOG_ROWS + 6
+
+
+def test_web_chair_a_correction_from_the_whole_log_returns_to_it(signed_in):
+    cid, ids = _setup(signed_in)
+    first = signed_in.event(cid, "arrived", ids["Pat Police"], mode="virtual").get_json()["event"]["id"]
+    token = signed_in.page_token()
+    missing = signed_in.client.post(f"/chair/conferences/{cid}/corrections",
+                                    data={"csrf_token": token, "event_id": first, "reason": "", "back": "log"})
+    assert missing.status_code == 303 and missing.headers["Location"].endswith(f"/chair/conferences/{cid}/log")
+    refused = signed_in.client.get(f"/chair/conferences/{cid}/log").get_data(as_text=True)
+    assert re.search(r'class="flash flash-error"[^>]*>[^<]*needs a reason', refused), refused[:2000]
+    done = signed_in.client.post(f"/chair/conferences/{cid}/corrections",
+                                 data={"csrf_token": token, "event_id": first, "reason": "wrong row", "back": "log"})
+    assert done.status_code == 303 and done.headers["Location"].endswith(f"/chair/conferences/{cid}/log")
+    html = signed_in.client.get(f"/chair/conferences/{cid}/log").get_data(as_text=True)
+    assert "Correction recorded." in html and f'class="log-row is-voided" id="event-{first}"' in html
+    assert signed_in.client.get(f"/chair/conferences/{cid + 1}/log").status_code == 404
+
+
 def test_web_chair_undo_button_voids_the_last_tap(signed_in):
     cid, ids = _setup(signed_in)
     _tap(signed_in, cid, ids["Pat Police"], "arrived_in_person")

@@ -27,6 +27,10 @@ from web_ui import admission, api, auth, get_controller
 
 bp = Blueprint("chair", __name__, url_prefix="/chair")
 
+#: Log entries on the live page, newest first. The page goes back to the tablet after every tap, so it
+#: stays the same size however long the conference runs; the whole log has a page of its own.
+LIVE_LOG_ROWS = 20
+
 #: Large uploads are refused by MAX_CONTENT_LENGTH; this is only the text limit of a pasted list.
 CSV_ENCODINGS = ("utf-8-sig", "cp1252")
 
@@ -40,7 +44,7 @@ def init_app(app, service) -> None:
     app.register_blueprint(bp)
     app.register_blueprint(api.bp)
     app.register_error_handler(CSRFError, _csrf_error)
-    app.jinja_env.globals.update(chair_actions=ACTIONS)
+    app.jinja_env.globals.update(chair_actions=ACTIONS, live_log_rows=LIVE_LOG_ROWS)
 
 
 @bp.errorhandler(HTTPException)
@@ -119,7 +123,7 @@ def _done(conference_id: int, message: str | None = None, anchor: str = "attenda
         return _live(conference_id, message, status)
     if message:
         flash(message, "ok")
-    return redirect(url_for("chair.conference", conference_id=conference_id) + "#" + anchor, code=303)
+    return redirect(_back_url(conference_id, anchor), code=303)
 
 
 def _failed(conference_id: int | None, exc: ConferenceError, anchor: str = "attendance"):
@@ -137,7 +141,14 @@ def _failed(conference_id: int | None, exc: ConferenceError, anchor: str = "atte
         _service().get_conference(conference_id)
     except ConferenceError:
         return redirect(url_for("chair.index"), code=303)
-    return redirect(url_for("chair.conference", conference_id=conference_id) + "#" + anchor, code=303)
+    return redirect(_back_url(conference_id, anchor), code=303)
+
+
+def _back_url(conference_id: int, anchor: str) -> str:
+    """Where a form sent without chair.js returns: the conference's page, or the whole log it came from."""
+    if request.form.get("back") == "log":
+        return url_for("chair.log", conference_id=conference_id)
+    return url_for("chair.conference", conference_id=conference_id) + "#" + anchor
 
 
 def _render_view(template: str, view: dict, **context) -> str:
@@ -281,6 +292,22 @@ def conference(conference_id: int):
     html = _render_view("chair_conference.html", view, message=None, today=chair.today().isoformat(),
                         room_name=controller.cfg.room.name, version=__version__, signed_in=auth.signed_in(),
                         **_choices())
+    response = current_app.make_response(html)
+    response.headers["Cache-Control"] = "no-store"  # names: never kept in a cache
+    return response
+
+
+@bp.get("/conferences/<id:conference_id>/log")
+def log(conference_id: int):
+    """The whole event log, each entry with its "Correct" form (the live page shows the latest ones)."""
+    chair = _service()
+    try:
+        view = chair.view(conference_id)
+    except ConferenceError as exc:
+        abort(api.error_status(exc), str(exc))
+    controller = get_controller()
+    html = _render_view("chair_log.html", view, message=None, room_name=controller.cfg.room.name,
+                        version=__version__, signed_in=auth.signed_in())
     response = current_app.make_response(html)
     response.headers["Cache-Control"] = "no-store"  # names: never kept in a cache
     return response
