@@ -284,30 +284,23 @@ def create_conference():
 def conference(conference_id: int):
     """The live page of one conference."""
     chair = _service()
-    try:
-        view = chair.view(conference_id)
-    except ConferenceError as exc:
-        abort(api.error_status(exc), str(exc))
-    controller = get_controller()
-    html = _render_view("chair_conference.html", view, message=None, today=chair.today().isoformat(),
-                        room_name=controller.cfg.room.name, version=__version__, signed_in=auth.signed_in(),
-                        **_choices())
-    response = current_app.make_response(html)
-    response.headers["Cache-Control"] = "no-store"  # names: never kept in a cache
-    return response
+    return _view_page("chair_conference.html", conference_id, today=chair.today().isoformat(), **_choices())
 
 
 @bp.get("/conferences/<id:conference_id>/log")
 def log(conference_id: int):
     """The whole event log, each entry with its "Correct" form (the live page shows the latest ones)."""
-    chair = _service()
+    return _view_page("chair_log.html", conference_id)
+
+
+def _view_page(template: str, conference_id: int, **context):
+    """A whole page about one conference, from its view (404 for an unknown one)."""
     try:
-        view = chair.view(conference_id)
+        view = _service().view(conference_id)
     except ConferenceError as exc:
         abort(api.error_status(exc), str(exc))
-    controller = get_controller()
-    html = _render_view("chair_log.html", view, message=None, room_name=controller.cfg.room.name,
-                        version=__version__, signed_in=auth.signed_in())
+    html = _render_view(template, view, message=None, room_name=get_controller().cfg.room.name,
+                        version=__version__, signed_in=auth.signed_in(), **context)
     response = current_app.make_response(html)
     response.headers["Cache-Control"] = "no-store"  # names: never kept in a cache
     return response
