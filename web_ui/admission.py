@@ -37,7 +37,6 @@ class Admission:
         if slots < 1:
             raise ValueError("slots must be at least 1")
         self.app = app
-        self.slots = slots
         self._free = _FifoSlots(slots)
 
     def __call__(self, environ, start_response):

@@ -93,9 +93,16 @@ def _fragment() -> bool:
 
 
 def _page(template: str, **context):
-    controller = get_controller()
-    response = current_app.make_response(render_template(
-        template, room_name=controller.cfg.room.name, version=__version__, signed_in=auth.signed_in(), **context))
+    return _no_store(render_template(template, **_chrome(), **context))
+
+
+def _chrome() -> dict:
+    """What chair_base.html shows on every page: the room's name, the version, whether signed in."""
+    return {"room_name": get_controller().cfg.room.name, "version": __version__, "signed_in": auth.signed_in()}
+
+
+def _no_store(html: str, status: int = 200):
+    response = current_app.make_response((html, status))
     response.headers["Cache-Control"] = "no-store"  # names: never kept in a cache
     return response
 
@@ -179,11 +186,8 @@ def _render_view(template: str, view: dict, **context) -> str:
 def _live(conference_id: int, message: str | None = None, status: int = 200):
     chair = _service()
     view = chair.view(conference_id)
-    response = current_app.make_response(_render_view(
-        "chair_live.html", view, message=message, today=chair.today().isoformat(), **_choices()))
-    response.status_code = status
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _no_store(_render_view("chair_live.html", view, message=message, today=chair.today().isoformat(),
+                                  **_choices()), status)
 
 
 def _safe_next(target: str | None) -> str:
@@ -299,11 +303,7 @@ def _view_page(template: str, conference_id: int, **context):
         view = _service().view(conference_id)
     except ConferenceError as exc:
         abort(api.error_status(exc), str(exc))
-    html = _render_view(template, view, message=None, room_name=get_controller().cfg.room.name,
-                        version=__version__, signed_in=auth.signed_in(), **context)
-    response = current_app.make_response(html)
-    response.headers["Cache-Control"] = "no-store"  # names: never kept in a cache
-    return response
+    return _no_store(_render_view(template, view, message=None, **_chrome(), **context))
 
 
 @bp.get("/conferences/<id:conference_id>/live")
