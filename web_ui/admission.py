@@ -8,7 +8,7 @@ another lock, and then queues behind every other runnable thread to get it back 
 may keep it up to 5 ms, the interpreter's switch interval), so a request that is
 unlucky waits behind the others several times over. With a few *slots*, the rest of the requests
 wait their turn in arrival order, blocked, and a request, once admitted, finishes
-quickly. Measured in ``benchmarks/bench_web.py`` (see the README).
+quickly. Measured in ``benchmarks/bench_web.py`` (see docs/performance.md).
 
 The threads stay: the room display's long-poll holds one for up to 30 s. It gives
 its slot back while it waits (:func:`waiting`), so any number of open displays never

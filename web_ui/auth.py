@@ -26,7 +26,7 @@ One ``before_request`` guard (:func:`guard`) decides for every request, deny by 
 HTTPS: waitress speaks plain HTTP. Put a TLS terminator (Caddy, nginx) on the same
 machine in front of it; requests from a loopback peer may say ``X-Forwarded-Proto:
 https`` and ``X-Forwarded-For`` (:class:`LoopbackProxyFix`), which makes cookies
-``Secure`` and the lockout per real client. See the README.
+``Secure`` and the lockout per real client. See docs/chair.md (HTTPS).
 """
 
 from __future__ import annotations

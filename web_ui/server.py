@@ -39,7 +39,7 @@ class WebServer:
         self._map: dict = {}
         # Long-polling displays each hold a worker thread while they wait, so allow plenty.
         # clear_untrusted_proxy_headers=False: waitress would otherwise delete X-Forwarded-Proto/-For from every
-        # request, so behind the TLS terminator of the README cookies would never be Secure and every client
+        # request, so behind the TLS terminator of docs/chair.md cookies would never be Secure and every client
         # would share the proxy's PIN lockout. The app trusts them from a loopback peer only
         # (web_ui.auth.LoopbackProxyFix) and ignores them from anyone else.
         self.server = create_server(Admission(app, slots), host=host, port=port, threads=threads, map=self._map,
