@@ -28,6 +28,8 @@ setup(
         "Flask-WTF>=1.2,<2",
         "waitress>=3.0,<4",
         "icalendar>=7.0,<8",
+        "recurring-ical-events>=3.8,<4",
+        "x-wr-timezone>=2.0,<3",
         "python-dateutil>=2.8,<3",
         "holidays>=0.50,<1",
         "prometheus-client>=0.19,<1",
