@@ -69,6 +69,8 @@ class CalendarError(ConfigError):
     """The calendar as a whole cannot be used (too large, not iCalendar, unreadable)."""
 
     def __init__(self, message, path=None):
+        #: The message alone, without the file and key (for health reports).
+        self.reason = message
         super().__init__(message, section="schedule", key="ics", path=path)
 
 

@@ -112,6 +112,14 @@ class AttendanceChanged(Event):
 
 
 @dataclass(frozen=True)
+class CalendarChanged(Event):
+    """The calendar's health changed (times only: never a booking's text)."""
+
+    stale: bool
+    events_skipped: int
+
+
+@dataclass(frozen=True)
 class IdentifyRequested(Event):
     """Someone asked the room to blink its lights so it can be found."""
 
@@ -131,6 +139,7 @@ _KINDS = {
     SessionEnded: "session_ended",
     AttendanceChanged: "attendance_changed",
     IdentifyRequested: "identify",
+    CalendarChanged: "calendar_changed",
 }
 
 
