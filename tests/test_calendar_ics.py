@@ -3,6 +3,7 @@
 import dataclasses
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -385,3 +386,78 @@ def test_calendar_ics_x_wr_timezone_is_the_calendars_zone(tmp_path):
         "END:VCALENDAR", ""]))
     [booking] = on(2025, 3, 17, path)  # after the US change (9 March), before the UK one
     assert booking.start.astimezone(ZoneInfo("America/New_York")).hour == 9
+
+
+# --- real-world calendars: the packages' own test files ---------------------------------
+
+def _shipped_calendars():
+    import icalendar as ical_pkg
+    import recurring_ical_events as rie_pkg
+
+    roots = [Path(rie_pkg.__file__).parent / "test" / "calendars", Path(ical_pkg.__file__).parent / "tests" / "calendars"]
+    return sorted(p for root in roots for p in root.glob("*.ics"))
+
+
+def _first_timed_start(calendars):
+    for cal in calendars:
+        for event in cal.walk("VEVENT"):
+            try:
+                start = event["DTSTART"].dt
+            except (KeyError, ValueError, AttributeError, TypeError):
+                continue
+            if isinstance(start, datetime):
+                return start
+    return None
+
+
+def _reference(data: bytes, lo: datetime, hi: datetime, tz) -> set:
+    """recurring-ical-events' own answer: timed, not cancelled occurrences overlapping [lo, hi)."""
+    import icalendar
+    import recurring_ical_events
+    import x_wr_timezone
+
+    found = set()
+    for cal in icalendar.Calendar.from_ical(data, multiple=True):
+        for occ in recurring_ical_events.of(x_wr_timezone.to_standard(cal)).between(lo, hi):
+            start = occ["DTSTART"].dt
+            if not isinstance(start, datetime) or str(occ.get("STATUS", "")).upper() == "CANCELLED":
+                continue
+            start = start if start.tzinfo else start.replace(tzinfo=tz)
+            end = occ["DTEND"].dt if "DTEND" in occ else None
+            end = (end if end.tzinfo else end.replace(tzinfo=tz)) if isinstance(end, datetime) else None
+            if end is not None and end <= start:
+                end = None
+            if end is None and not lo <= start < hi or end is not None and not (start < hi and end > lo):
+                continue
+            found.add((start.astimezone(UTC), end.astimezone(UTC) if end else None))
+    return found
+
+
+@pytest.mark.filterwarnings("ignore::icalendar.error.GloballyUniqueTZIDGuessed")  # a TZID guessed: says so
+@pytest.mark.parametrize("path", _shipped_calendars(), ids=lambda p: f"{p.parent.parent.name}/{p.name}")
+def test_calendar_ics_shipped_calendars_give_recurring_ical_events_own_times(path):
+    import icalendar
+
+    data = path.read_bytes()
+    try:
+        start = _first_timed_start(icalendar.Calendar.from_ical(data, multiple=True))
+    except ValueError:
+        start = None
+    day = (start if start and start.tzinfo else (start or datetime(2025, 4, 2)).replace(tzinfo=LONDON)).astimezone(
+        LONDON)
+    lo, hi = day_bounds(day)[0], day_bounds(day)[0] + timedelta(days=2)
+    try:  # whatever the file, our parser answers or refuses the whole with a reason: never another error
+        parsed = parse_calendar(data, lo, hi, "Europe/London")
+    except CalendarError:
+        pytest.skip("refused as a whole")
+    if start is None:
+        pytest.skip("no timed event")
+    try:
+        expected = _reference(data, lo, hi, LONDON)
+    except Exception as exc:  # the package itself cannot read it (some are deliberately broken)
+        assert parsed.skipped, "recurring-ical-events fails on it: we must have skipped the culprit"
+        pytest.skip(f"recurring-ical-events cannot read it ({type(exc).__name__}); we skipped {parsed.skipped}")
+    if parsed.skipped:
+        pytest.skip(f"{parsed.skipped} events skipped: {parsed.reasons[0]}")
+    got = {(b.start.astimezone(UTC), b.end.astimezone(UTC) if b.end else None) for b in parsed.bookings}
+    assert got == expected

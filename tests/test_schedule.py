@@ -1,37 +1,17 @@
 """The start time that matters now, start times typed by staff, and the countdown."""
 
-import dataclasses
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from kiosk.config import ScheduleConfig
-from kiosk.errors import ConfigError
 from kiosk.schedule import (Booking, CountdownView, countdown, day_bounds, next_start,
                             parse_hhmm)
 
 LONDON = ZoneInfo("Europe/London")
 UTC = timezone.utc
 CFG = ScheduleConfig()  # joining 3 min before, overrun after 90 min
-
-
-def write_ics(tmp_path, *events):
-    """A calendar file holding the given VEVENT bodies (property lines without BEGIN/END)."""
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//kiosk tests//EN"]
-    for number, body in enumerate(events):
-        lines += ["BEGIN:VEVENT", f"UID:event-{number}@test", "DTSTAMP:20250101T000000Z"]
-        lines += [line.strip() for line in body.strip().splitlines()]
-        lines.append("END:VEVENT")
-    lines.append("END:VCALENDAR")
-    path = tmp_path / "room.ics"
-    path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
-    return path
-
-
-def on(year, month, day, path):
-    """The bookings of one London day."""
-    return load_bookings(path, *day_bounds(datetime(year, month, day, 12, tzinfo=LONDON)), "Europe/London")
 
 
 def starts(bookings):
