@@ -302,12 +302,6 @@ def test_calendar_ics_unknown_timezone_raises_config_error(tmp_path):
         load_bookings(path, *day_bounds(at(12)), "Mars/Olympus")
 
 
-def test_calendar_ics_day_bounds_follow_the_clock_change():
-    start, end = day_bounds(datetime(2025, 3, 30, 12, tzinfo=LONDON))
-    assert (start.hour, end.hour, end.day) == (0, 0, 31)
-    assert end.astimezone(UTC) - start.astimezone(UTC) == timedelta(hours=23)  # the short day
-
-
 def test_calendar_ics_floating_series_with_floating_until(tmp_path):
     path = write_ics(tmp_path, """
         DTSTART:20250324T090000

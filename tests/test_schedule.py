@@ -23,6 +23,12 @@ def at(hour, minute=0, second=0, day=2):
     return datetime(2025, 4, day, hour, minute, second, tzinfo=LONDON)
 
 
+def test_schedule_day_bounds_follow_the_clock_change():
+    start, end = day_bounds(datetime(2025, 3, 30, 12, tzinfo=LONDON))
+    assert (start.hour, end.hour, end.day) == (0, 0, 31)
+    assert end.astimezone(UTC) - start.astimezone(UTC) == timedelta(hours=23)  # the short day
+
+
 # --- The booking that matters now ----------------------------------------------------
 
 
