@@ -25,7 +25,7 @@ from waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_KEYS = {"schema", "room", "state", "ready", "checks", "start_at", "seconds_to_start", "attendance",
-              "checked_at", "version"}
+              "checked_at", "version", "calendar"}
 LONDON = ZoneInfo("Europe/London")
 
 
@@ -588,8 +588,12 @@ def test_link_publishes_no_personal_data(cfg, broker, make_room, tmp_path, caplo
         "END:VEVENT", "END:VCALENDAR"]) + "\r\n", encoding="utf-8")
 
     everything = Subscriber(broker, "#")
-    room = make_room(broker, now=lambda: now, sections={"schedule": {"ics": str(calendar)}})
+    room = make_room(broker, now=lambda: now, sections={"schedule": {"ics": str(calendar)},
+                                                        "storage": {"state_dir": str(tmp_path / "state")}})
     c = room.controller
+    from kiosk.calendar_watcher import CalendarWatcher
+
+    CalendarWatcher(c.cfg, c.set_bookings, now=lambda: now).poll()  # as the kiosk's watcher thread does
     assert c.start_source() == "calendar"
     c.press()
     assert wait_for(lambda: c.machine.state.value == "ready")

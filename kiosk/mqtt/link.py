@@ -137,7 +137,17 @@ def state_payload(public: dict) -> dict:
         },
         "checked_at": public.get("checked_at"),
         "version": public.get("version"),
+        "calendar": _calendar_payload(public.get("calendar")),
     }
+
+
+def _calendar_payload(health: dict | None) -> dict | None:
+    """The calendar's health for ``state``: named fields only (never a booking's text)."""
+    if not health:
+        return None
+    return {"source": health.get("source"), "stale": bool(health.get("stale")),
+            "last_good_at": health.get("last_good_at"), "events_skipped": int(health.get("events_skipped") or 0),
+            "error": health.get("error")}
 
 
 def check_payload(result, checked_at: datetime | None, required: bool = True) -> dict:
