@@ -42,6 +42,7 @@ setup(
             "playwright>=1.40,<2",
             "hypothesis>=6.100,<7",
             "schemathesis>=4.0,<5",
+            "PyYAML>=6.0,<7",
         ],
     },
     entry_points={"console_scripts": ["kiosk=kiosk.cli:main"]},
