@@ -43,6 +43,7 @@ setup(
             "hypothesis>=6.100,<7",
             "schemathesis>=4.0,<5",
             "PyYAML>=6.0,<7",
+            "jsonschema>=4.18,<5",
         ],
     },
     entry_points={"console_scripts": ["kiosk=kiosk.cli:main"]},
