@@ -18,13 +18,20 @@ and these bound how long that thread is busy):
   needing more than :data:`MAX_EVENT_STEPS` (e.g. ``FREQ=MINUTELY`` since 1990) is skipped,
   and once the calendar's events together need more than :data:`MAX_CALENDAR_STEPS`, the
   remaining recurring events are skipped;
-- an event that cannot be read (a broken DTSTART, an invalid RRULE) is skipped.
+- an event that cannot be read (a broken DTSTART, an invalid RRULE) is skipped;
+- the kiosk reads with :func:`parse_isolated`: the parse runs in a child process at a lower
+  priority, so the room's threads never wait for it (they share no interpreter lock with it),
+  and one that takes longer than :data:`PARSE_TIMEOUT_S` is killed and refused.
 
 Skipped events are counted with a reason; the others are used.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -45,6 +52,8 @@ MAX_EVENT_STEPS = 100_000
 MAX_CALENDAR_STEPS = 500_000
 #: Reasons kept for skipped events (the count is always complete).
 MAX_REASONS = 10
+#: A reading in its child process that takes longer is stopped and refused.
+PARSE_TIMEOUT_S = 120.0
 
 _PERIOD_S = {"SECONDLY": 1, "MINUTELY": 60, "HOURLY": 3600, "DAILY": 86400, "WEEKLY": 7 * 86400,
              "MONTHLY": 31 * 86400, "YEARLY": 366 * 86400}
@@ -328,3 +337,63 @@ def window(now: datetime) -> tuple[datetime, datetime]:
     return (datetime.combine(today, datetime.min.time(), tzinfo=now.tzinfo),
             datetime.combine(today + timedelta(days=2), datetime.min.time(), tzinfo=now.tzinfo))
 
+
+
+# --- in a child process -----------------------------------------------------------------
+
+
+def parse_isolated(data: bytes, window_start: datetime, window_end: datetime, tz: str,
+                   timeout: float = PARSE_TIMEOUT_S) -> ParsedCalendar:
+    """:func:`parse_calendar` in a child process (``python -m kiosk.calendar_ics``, at a lower priority).
+
+    The kiosk's threads share one interpreter lock, so a parse on one of its threads would still
+    slow the room's button and web server; in its own process it runs on another core and its
+    memory goes back to the system when it ends. Raises :class:`CalendarError` as
+    :func:`parse_calendar` does, and when the child takes longer than ``timeout`` seconds (it is
+    killed) or fails (its output, which could quote the calendar, is never shown).
+    """
+    if len(data) > MAX_CALENDAR_BYTES:
+        raise CalendarError(too_large())
+    command = [sys.executable, "-m", "kiosk.calendar_ics", window_start.isoformat(), window_end.isoformat(), tz]
+    try:
+        done = subprocess.run(command, input=data, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise CalendarError(f"reading the calendar took longer than {timeout:g} s: refused") from None
+    except OSError as exc:
+        raise CalendarError(f"the calendar reader could not start ({exc.strerror})") from None
+    try:
+        answer = json.loads(done.stdout)
+    except ValueError:
+        answer = None
+    if done.returncode != 0 or not isinstance(answer, dict):
+        raise CalendarError(f"the calendar reader failed (exit code {done.returncode})")
+    if "error" in answer:
+        raise CalendarError(answer["error"])
+    room = zone(tz)
+    bookings = tuple(Booking(datetime.fromisoformat(start).astimezone(room),
+                             datetime.fromisoformat(end).astimezone(room) if end else None, source="calendar")
+                     for start, end in answer["bookings"])
+    return ParsedCalendar(bookings, answer["events"], answer["skipped"], tuple(answer["reasons"]))
+
+
+def _main(argv: list[str]) -> int:
+    """The child of :func:`parse_isolated`: calendar bytes on stdin, the window and zone as arguments, JSON out."""
+    try:
+        os.nice(10)  # the room's button and screen come first
+    except OSError:
+        pass
+    start, end, tz = argv
+    data = sys.stdin.buffer.read(MAX_CALENDAR_BYTES + 1)
+    try:
+        parsed = parse_calendar(data, datetime.fromisoformat(start), datetime.fromisoformat(end), tz)
+    except CalendarError as exc:
+        answer = {"error": exc.reason}
+    else:
+        answer = {"bookings": [[b.start.isoformat(), b.end.isoformat() if b.end else None] for b in parsed.bookings],
+                  "events": parsed.events, "skipped": parsed.skipped, "reasons": list(parsed.reasons)}
+    sys.stdout.write(json.dumps(answer))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -6,8 +6,9 @@ parse, and the room's button, lights and ``/api/state`` must not wait for it. Th
 
 1. fetches from its source (:mod:`kiosk.calendar_source`): a file every :data:`FILE_POLL_S`
    (a ``stat``), a URL every ``[schedule] ics_refresh_s`` with a conditional request;
-2. parses only when the content changed, or when the date changed (:mod:`kiosk.calendar_ics`),
-   for a window of today and tomorrow, so that at midnight the controller moves on to the
+2. parses only when the content changed, or when the date changed, in a child process
+   (:func:`kiosk.calendar_ics.parse_isolated`: no shared interpreter lock, killed if it runs
+   too long), for a window of today and tomorrow, so that at midnight the controller moves on to the
    next day's bookings by itself (it picks the booking that matters from this window);
 3. keeps the last calendar that parsed in the state directory and uses it while the
    source is unreachable (also after a restart);
@@ -119,7 +120,7 @@ class CalendarWatcher:
         if data is None:
             return
         try:
-            self._parsed = calendar_ics.parse_calendar(data, *calendar_ics.window(self._now()), self.cfg.timezone)
+            self._parsed = calendar_ics.parse_isolated(data, *calendar_ics.window(self._now()), self.cfg.timezone)
         except calendar_ics.CalendarError:
             return
         self._data, self._parsed_day = data, self._now().date()
@@ -158,7 +159,7 @@ class CalendarWatcher:
     def _parse(self, data: bytes) -> bool:
         now = self._now()
         try:
-            parsed = calendar_ics.parse_calendar(data, *calendar_ics.window(now), self.cfg.timezone)
+            parsed = calendar_ics.parse_isolated(data, *calendar_ics.window(now), self.cfg.timezone)
         except calendar_ics.CalendarError as exc:
             self._parse_error = exc.reason
             self._set_error(exc.reason)

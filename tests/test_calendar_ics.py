@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kiosk.calendar_ics import CalendarError, load_bookings, parse_calendar
+from kiosk.calendar_ics import CalendarError, load_bookings, parse_calendar, parse_isolated
 from kiosk.errors import ConfigError
 from kiosk.schedule import Booking, day_bounds
 
@@ -455,3 +455,27 @@ def test_calendar_ics_shipped_calendars_give_recurring_ical_events_own_times(pat
         pytest.skip(f"{parsed.skipped} events skipped: {parsed.reasons[0]}")
     got = {(b.start.astimezone(UTC), b.end.astimezone(UTC) if b.end else None) for b in parsed.bookings}
     assert got == expected
+
+
+def test_calendar_ics_isolated_parse_gives_the_same_bookings(tmp_path):
+    path = write_ics(tmp_path, "SUMMARY:Smith family\nDTSTART;TZID=Europe/London:20250402T140000\n"
+                               "DTEND;TZID=Europe/London:20250402T153000",
+                     "DTSTART:2025040XT100000", "DTSTART;TZID=Europe/London:20250331T090000\nRRULE:FREQ=DAILY")
+    window = day_bounds(at(12))
+    assert parse_isolated(path.read_bytes(), *window, "Europe/London") == \
+        parse_calendar(path.read_bytes(), *window, "Europe/London")
+
+
+def test_calendar_ics_isolated_parse_refuses_whole_file_problems_and_never_quotes_it():
+    with pytest.raises(CalendarError, match="not a valid iCalendar file") as info:
+        parse_isolated(b"SUMMARY:Smith family\n", *day_bounds(at(12)), "Europe/London")
+    assert "Smith" not in str(info.value)
+
+
+def test_calendar_ics_isolated_parse_that_runs_too_long_is_killed(tmp_path):
+    events = [f"DTSTART;TZID=Europe/London:20250402T{8 + n % 8:02d}0000" for n in range(5000)]
+    data = write_ics(tmp_path, *events).read_bytes()
+    began = time.perf_counter()
+    with pytest.raises(CalendarError, match="took longer than 0.2 s: refused"):
+        parse_isolated(data, *day_bounds(at(12)), "Europe/London", timeout=0.2)
+    assert time.perf_counter() - began < 5

@@ -1,8 +1,8 @@
 """The calendar watcher: reads on its own thread, keeps the last good calendar, reports health.
 
-The room stays responsive whatever the calendar: the parse runs only on the watcher's
-thread (a spy on the real parser records where it ran), and ``/api/state`` and presses
-are timed while the watcher works through each hard case.
+The room stays responsive whatever the calendar: the parse is asked for only by the watcher's
+thread (a spy on the real parser records which thread) and runs in a child process, and
+``/api/state`` and presses are timed while the watcher works through each hard case.
 """
 
 import threading
@@ -109,8 +109,8 @@ def test_calendar_watcher_broken_dtstart_skips_one_event_and_counts_it(tmp_path,
 def test_calendar_watcher_url_with_etag_is_parsed_only_when_it_changes(tmp_path, monkeypatch):
     server = CalendarServer(GOOD)
     parses = []
-    real = calendar_ics.parse_calendar
-    monkeypatch.setattr(calendar_ics, "parse_calendar", lambda *a, **k: parses.append(1) or real(*a, **k))
+    real = calendar_ics.parse_isolated
+    monkeypatch.setattr(calendar_ics, "parse_isolated", lambda *a, **k: parses.append(1) or real(*a, **k))
     try:
         watcher, got, clock = watcher_for(tmp_path, server.url)
         watcher.poll()
@@ -209,13 +209,13 @@ def _etag(tmp_path):
 def test_calendar_watcher_room_answers_and_presses_are_not_delayed_while_it_reads(tmp_path, monkeypatch, make):
     ics_value, server = make(tmp_path)
     threads = []
-    real = calendar_ics.parse_calendar
+    real = calendar_ics.parse_isolated
 
-    def spy(*args, **kwargs):  # the real parser, noting which thread runs it
+    def spy(*args, **kwargs):  # the real parser (in its child process), noting which thread asks for it
         threads.append(threading.current_thread().name)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(calendar_ics, "parse_calendar", spy)
+    monkeypatch.setattr(calendar_ics, "parse_isolated", spy)
     from web import fast_config
 
     cfg = (fast_config().replace("schedule", ics=ics_value, ics_timeout_s=2)
