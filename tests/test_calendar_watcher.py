@@ -7,7 +7,7 @@ thread (a spy on the real parser records which thread) and runs in a child proce
 
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -253,3 +253,62 @@ def test_calendar_watcher_room_answers_and_presses_are_not_delayed_while_it_read
         stop_room(controller, factory)
         if server is not None:
             server.close()
+
+
+# --- privacy and the whole kiosk ------------------------------------------------------
+
+NAMES = [b"Jayden Smith", b"Oakfield Road", b"jane.smith@example.org", b"Dr Patel"]
+
+
+def test_calendar_watcher_no_calendar_text_reaches_state_metrics_or_logs(tmp_path, caplog):
+    import logging
+
+    from kiosk import metrics
+    from kiosk.controller import RoomController
+    from kiosk.factory import build_hardware
+
+    caplog.set_level(logging.DEBUG)
+    path = tmp_path / "room.ics"
+    path.write_bytes(ics("DTSTART;TZID=Europe/London:20261123T140000\nDESCRIPTION:Jayden Smith\\, Oakfield Road\n"
+                         "ATTENDEE;CN=Dr Patel:mailto:jane.smith@example.org\nLOCATION:Oakfield Road",
+                         "DTSTART:Jayden Smith",  # the broken value itself is text that must not be quoted
+                         "DTSTART:19900101T000000Z\nRRULE:FREQ=MINUTELY", name=b"ICPC Jayden Smith"))
+    clock = Clock(datetime(2026, 11, 23, 9, tzinfo=LONDON))
+    cfg = Config().replace("schedule", ics=str(path)).replace("storage", state_dir=str(tmp_path / "state"))
+    controller = RoomController(cfg, build_hardware(cfg, simulate=True), now=clock)
+    try:
+        health = CalendarWatcher(cfg, controller.set_bookings, now=clock).poll()
+        assert health["events_skipped"] == 2 and controller.start_at().hour == 14
+        seen = [str(controller.public_state()).encode(), metrics.render(controller, None), caplog.text.encode(),
+                str(health).encode()]
+        for name in NAMES + [b"ICPC"]:
+            assert not [s for s in seen if name in s], name
+    finally:
+        controller.stop()
+
+
+def test_calendar_watcher_runs_in_kiosk_run_and_reports_health(tmp_path):
+    from kiosk_process import KioskProcess
+
+    now = datetime.now(LONDON)
+    start = (now + timedelta(hours=1)).replace(second=0, microsecond=0)
+    if start.date() != now.date():
+        start = now.replace(hour=23, minute=59, second=0, microsecond=0)
+    path = tmp_path / "room.ics"
+    path.write_bytes(ics(f"DTSTART;TZID=Europe/London:{start:%Y%m%dT%H%M%S}"))
+    kiosk = KioskProcess(tmp_path / "kiosk", pin=None, extra_toml=f'[schedule]\nics = "{path}"\n').start()
+    try:
+        http = kiosk.http()
+        assert wait_for(lambda: http.get("/api/state").json()["calendar"] is not None, timeout=20), kiosk.log()
+        state = http.get("/api/state").json()
+        assert state["calendar"]["source"] == "file" and state["calendar"]["stale"] is False
+        assert state["start_source"] == "calendar" and state["start_at"].startswith(f"{start:%Y-%m-%dT%H:%M}")
+        metrics = http.get("/metrics").text
+        assert 'kiosk_calendar_stale{room="suite-1",source="file"} 0.0' in metrics
+        path.unlink()  # the file goes away: the room keeps the bookings and says they may be out of date
+        assert wait_for(lambda: http.get("/api/state").json()["calendar"]["stale"], timeout=20)
+        assert http.get("/api/state").json()["start_at"] == state["start_at"]
+        assert "Smith" not in kiosk.log()
+    finally:
+        assert kiosk.stop() == 0
+    assert "Traceback" not in kiosk.log()  # the watcher stopped with the kiosk, cleanly
