@@ -101,6 +101,22 @@ class CameraConfig:
     frozen_diff: float = _opt(0.05, "Mean absolute difference (0-255) between successive frames below which the "
                                     "image counts as frozen.", min=0.0, max=255)
     min_width: int = _opt(640, "Narrower images give a warning.", min=0, max=4096)
+    dark_structure: float = _opt(4.0, "Contrast (standard deviation of grey levels, 0-255, on a 160-pixel-wide "
+                                      "copy of the frame) from which a dark frame still shows the room: it is "
+                                      "too dark (turn the lights on) rather than black or covered.", min=0.0, max=128)
+    very_dark_luma: float = _opt(10.0, "Mean brightness (0-255) below which a dark frame that still shows the room "
+                                       "fails (faces cannot be seen); from here up to dark_luma it warns.",
+                                 min=0, max=255)
+    flat_fraction: float = _opt(0.9, "Share of the picture within a few grey levels of one colour from which the "
+                                     "frame counts as one flat colour: no picture (a capture device's \"no signal\" "
+                                     "screen, a corrupted decode).", min=0.0, max=1.0)
+    lost_fraction: float = _opt(0.2, "Share of the picture whose rows repeat exactly (a flat band or block, as "
+                                     "when part of a frame is lost) from which the picture counts as damaged.",
+                                min=0.0, max=1.0)
+    fps: float = _opt(30.0, "Frame rate the camera should deliver (the opencv backend asks for it).",
+                      min=1.0, max=240.0)
+    slow_fps_fraction: float = _opt(0.5, "A measured frame rate below this share of fps warns (0 turns the test "
+                                         "off).", min=0.0, max=1.0)
 
 
 @dataclass(frozen=True)
@@ -116,6 +132,20 @@ class MicrophoneConfig:
     clip_fraction: float = _opt(0.002, "Share of samples at full scale that counts as clipping.", min=0.0, max=1.0)
     noise_warn_dbfs: float = _opt(-45.0, "Ambient noise floor (dBFS) above which the room is too noisy (warn).",
                                   min=-120.0, max=0.0)
+    steady_spread_db: float = _opt(5.0, "The background counts as steady (a fan, traffic) when the quietest "
+                                        "quarter of 20 ms moments lie within this many dB of each other.",
+                                   min=0.0, max=60.0)
+    speech_swing_db: float = _opt(20.0, "Level swing (dB, loud 20 ms moments against quiet ones) from which a "
+                                        "capture without a steady background counts as speech: the microphone "
+                                        "works and the room is not called noisy.", min=0.0, max=120.0)
+    mains_hz: float = _opt(50.0, "Mains frequency (50 Hz in the UK); hum is sought at it and its harmonics.",
+                           min=40.0, max=70.0)
+    hum_warn_dbfs: float = _opt(-60.0, "Level (dBFS) of mains hum, standing clearly above the background at the "
+                                       "mains frequency and its harmonics, above which it warns.",
+                                min=-120.0, max=0.0)
+    dropout_ms: float = _opt(20.0, "A run of (near) zero samples at least this long inside live audio is a "
+                                   "dropout (USB bandwidth, a loose cable).", min=1.0, max=1000.0)
+    dropout_fail_count: int = _opt(2, "This many dropouts in one capture fail; fewer warn.", min=1, max=100)
 
 
 @dataclass(frozen=True)
