@@ -101,7 +101,7 @@ class CameraConfig:
     frozen_diff: float = _opt(0.05, "Mean absolute difference (0-255) between successive frames below which the "
                                     "image counts as frozen.", min=0.0, max=255)
     min_width: int = _opt(640, "Narrower images give a warning.", min=0, max=4096)
-    dark_structure: float = _opt(4.0, "Contrast (standard deviation of grey levels, 0-255, on a 160-pixel-wide "
+    dark_structure: float = _opt(3.0, "Contrast (standard deviation of grey levels, 0-255, on a 160-pixel-wide "
                                       "copy of the frame) from which a dark frame still shows the room: it is "
                                       "too dark (turn the lights on) rather than black or covered.", min=0.0, max=128)
     very_dark_luma: float = _opt(10.0, "Mean brightness (0-255) below which a dark frame that still shows the room "

@@ -11,7 +11,8 @@ from kiosk.checks.result import Status
 from kiosk.config import CameraConfig
 from kiosk.hardware.camera import FileCamera, OpenCVCamera, SimulatedCamera
 
-METRICS = {"width", "height", "frames", "luma_mean", "saturated_fraction", "focus", "motion"}
+METRICS = {"width", "height", "frames", "luma_mean", "saturated_fraction", "focus", "motion", "structure",
+           "flat_fraction", "lost_fraction", "fps"}
 
 
 @pytest.fixture
@@ -134,7 +135,8 @@ def test_analyse_single_frame_skips_the_frozen_test(camera_cfg, good):
 
 
 @pytest.mark.parametrize("change, words", [
-    ({"dark_luma": 200.0}, "black"),
+    ({"dark_luma": 200.0, "dark_structure": 128.0}, "black"),
+    ({"dark_luma": 200.0}, "too dark"),
     ({"bright_luma": 50.0}, "over-exposed"),
     ({"min_focus": 1e6}, "out of focus"),
     ({"frozen_diff": 100.0}, "frozen"),
