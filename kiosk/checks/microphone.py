@@ -213,15 +213,16 @@ def analyse_audio(rec: Recording, cfg: MicrophoneConfig) -> CheckResult:
             f"Microphone is clipping ({100 * metrics['clipped_fraction']:.1f}% of samples at full scale): "
             "turn the input gain down", **metrics)
     if metrics["dropouts"]:
-        reason = (f"Microphone audio has gaps ({metrics['dropouts']} dropouts, {metrics['dropout_ms']:.0f} ms "
+        gaps = f"{metrics['dropouts']} dropout{'s' if metrics['dropouts'] > 1 else ''}"
+        reason = (f"Microphone audio has gaps ({gaps}, {metrics['dropout_ms']:.0f} ms "
                   "lost): plug the microphone straight into the kiosk (not a hub), check its cable, "
                   "and check again")
         if metrics["dropouts"] >= cfg.dropout_fail_count:
             return CheckResult.failed(reason, **metrics)
         warnings.append(reason)
     if metrics["hum_dbfs"] > cfg.hum_warn_dbfs:
-        warnings.append(f"Microphone picks up mains hum ({metrics['hum_dbfs']:.0f} dBFS): check the microphone "
-                        "cable and power supply")
+        warnings.append("Microphone picks up mains hum: check the microphone cable and power supply "
+                        f"(hum at {metrics['hum_dbfs']:.0f} dBFS)")
     speech = metrics["floor_spread_db"] > cfg.steady_spread_db and metrics["swing_db"] >= cfg.speech_swing_db
     metrics["speech"] = bool(speech)
     if metrics["noise_floor_dbfs"] > cfg.noise_warn_dbfs and not speech:
