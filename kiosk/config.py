@@ -89,7 +89,8 @@ class CameraConfig:
     height: int = _opt(720, "Requested capture height in pixels.", min=120, max=3072)
     frames: int = _opt(4, "Frames captured per check (at least 2 to detect a frozen image).", min=2, max=60)
     frame_interval_s: float = _opt(0.1, "Seconds between the frames of one check.", min=0.0, max=5.0)
-    dark_luma: float = _opt(25.0, "Mean brightness (0-255) below which the image counts as black or covered.",
+    dark_luma: float = _opt(25.0, "Mean brightness (0-255) below which the image is dark: black or covered "
+                                  "when it shows no structure (dark_structure), too dark otherwise.",
                             min=0, max=255)
     bright_luma: float = _opt(235.0, "Mean brightness (0-255) above which the image counts as over-exposed.",
                               min=0, max=255)
@@ -115,8 +116,8 @@ class CameraConfig:
                                 min=0.0, max=1.0)
     fps: float = _opt(30.0, "Frame rate the camera should deliver (the opencv backend asks for it).",
                       min=1.0, max=240.0)
-    slow_fps_fraction: float = _opt(0.5, "A measured frame rate below this share of fps warns (0 turns the test "
-                                         "off).", min=0.0, max=1.0)
+    slow_fps_fraction: float = _opt(0.5, "A frame rate (measured by the opencv backend, as stated by a video file) "
+                                         "below this share of fps warns; 0 turns the test off.", min=0.0, max=1.0)
 
 
 @dataclass(frozen=True)
@@ -127,15 +128,18 @@ class MicrophoneConfig:
     required: bool = _opt(True, "A failing microphone makes the room not ready.")
     rate: int = _opt(16000, "Sample rate in Hz.", min=8000, max=192000)
     capture_s: float = _opt(1.0, "Seconds of audio captured per check.", min=0.1, max=30.0)
-    silence_dbfs: float = _opt(-65.0, "RMS level (dBFS) below which the microphone counts as dead or muted.",
+    silence_dbfs: float = _opt(-65.0, "RMS level (dBFS) of the sound (above 20 Hz, DC and mains hum taken out) "
+                                      "below which the microphone counts as dead, muted or stuck.",
                                min=-120.0, max=0.0)
     clip_fraction: float = _opt(0.002, "Share of samples at full scale that counts as clipping.", min=0.0, max=1.0)
-    noise_warn_dbfs: float = _opt(-45.0, "Ambient noise floor (dBFS) above which the room is too noisy (warn).",
+    noise_warn_dbfs: float = _opt(-45.0, "Ambient noise floor (dBFS: the 10th percentile of 20 ms levels, DC and "
+                                         "mains hum taken out) above which the room is too noisy (warn).",
                                   min=-120.0, max=0.0)
     steady_spread_db: float = _opt(5.0, "The background counts as steady (a fan, traffic) when the quietest "
-                                        "quarter of 20 ms moments lie within this many dB of each other.",
+                                        "quarter of 20 ms moments lie within this many dB of the quietest "
+                                        "(25th against 2nd percentile of their levels).",
                                    min=0.0, max=60.0)
-    speech_swing_db: float = _opt(20.0, "Level swing (dB, loud 20 ms moments against quiet ones) from which a "
+    speech_swing_db: float = _opt(20.0, "Level swing (dB, 98th against 2nd percentile of 20 ms levels) from which a "
                                         "capture without a steady background counts as speech: the microphone "
                                         "works and the room is not called noisy.", min=0.0, max=120.0)
     mains_hz: float = _opt(50.0, "Mains frequency (50 Hz in the UK); hum is sought at it and its harmonics.",
