@@ -132,10 +132,15 @@ def _fundamental(spectrum: np.ndarray, hz: float, mains_hz: float) -> float:
 def _sines(x: np.ndarray, rate: int, f0: float, harmonics: list[int]) -> np.ndarray:
     """The least-squares fit to ``x`` of sines at the given harmonics of ``f0``."""
     phase = 2 * np.pi * f0 * np.arange(x.size) / rate
+    cos1, sin1 = np.cos(phase), np.sin(phase)
+    cos_k, sin_k = cos1, sin1
     fit = np.zeros(x.size)
-    for k in harmonics:
-        c, s = np.cos(k * phase), np.sin(k * phase)
-        fit += c * (2 * np.dot(x, c) / x.size) + s * (2 * np.dot(x, s) / x.size)
+    for k in range(1, max(harmonics) + 1):
+        if k in harmonics:
+            # Sums of products, not np.dot: BLAS threads stall on a busy two-core Pi.
+            fit += cos_k * (2 * float((x * cos_k).sum()) / x.size) + sin_k * (2 * float((x * sin_k).sum()) / x.size)
+        # The next harmonic by the angle-sum formulas: cheaper than cos and sin again.
+        cos_k, sin_k = cos_k * cos1 - sin_k * sin1, sin_k * cos1 + cos_k * sin1
     return fit
 
 
