@@ -46,30 +46,13 @@ def analyse_frames(frames: list[np.ndarray], cfg: CameraConfig, fps: float | Non
     """
     if not frames:
         return CheckResult.failed("Camera gave no picture: check it is plugged in, then check again.", frames=0)
-    greys = [_grey(f) for f in frames]
-    grey = greys[-1]
-    height, width = grey.shape
-    scaled = _scaled(grey, FOCUS_WIDTH)
-    small = _scaled(scaled, SMALL_WIDTH)
-    flat_fraction = _flat_fraction(small)
-    metrics = {
-        "width": width,
-        "height": height,
-        "frames": len(frames),
-        "luma_mean": round(cv2.mean(grey)[0], 2),
-        "saturated_fraction": round(_saturated_fraction(grey), 4),
-        "focus": round(_focus(scaled), 2),
-        "motion": round(_motion(greys), 4) if len(greys) > 1 else None,
-        "structure": round(float(cv2.meanStdDev(small)[1][0, 0]), 2),
-        "flat_fraction": round(flat_fraction, 4),
-        "lost_fraction": round(max(_lost_fraction(g) for g in greys), 4),
-        "fps": round(fps, 2) if fps else None,
-    }
+    metrics = _measure(frames, fps)
+    width, height = metrics["width"], metrics["height"]
     warnings = []
     if metrics["luma_mean"] > cfg.bright_luma or metrics["saturated_fraction"] > cfg.saturated_fraction:
         return CheckResult.failed("Camera image is over-exposed (washed out): is it facing a window "
                                   "or a bright light?", **metrics)
-    if flat_fraction >= cfg.flat_fraction and _is_colour(_mean_colour(frames[-1]), cfg):
+    if metrics["flat_fraction"] >= cfg.flat_fraction and _is_colour(_mean_colour(frames[-1]), cfg):
         return CheckResult.failed("Camera shows one flat colour, not a picture: check the camera's cable and the "
                                   "capture device it goes through are plugged in and switched on, then check "
                                   "again.", **metrics)
@@ -99,6 +82,28 @@ def analyse_frames(frames: list[np.ndarray], cfg: CameraConfig, fps: float | Non
     if warnings:
         return CheckResult.warned("; ".join(warnings) + ".", **metrics)
     return CheckResult.passed(f"Camera OK ({width}x{height})", **metrics)
+
+
+def _measure(frames: list[np.ndarray], fps: float | None) -> dict:
+    """Every metric of a non-empty capture (plain Python numbers, rounded)."""
+    greys = [_grey(f) for f in frames]
+    grey = greys[-1]
+    height, width = grey.shape
+    scaled = _scaled(grey, FOCUS_WIDTH)
+    small = _scaled(scaled, SMALL_WIDTH)
+    return {
+        "width": width,
+        "height": height,
+        "frames": len(frames),
+        "luma_mean": round(cv2.mean(grey)[0], 2),
+        "saturated_fraction": round(_saturated_fraction(grey), 4),
+        "focus": round(_focus(scaled), 2),
+        "motion": round(_motion(greys), 4) if len(greys) > 1 else None,
+        "structure": round(float(cv2.meanStdDev(small)[1][0, 0]), 2),
+        "flat_fraction": round(_flat_fraction(small), 4),
+        "lost_fraction": round(max(_lost_fraction(g) for g in greys), 4),
+        "fps": round(fps, 2) if fps else None,
+    }
 
 
 def check_camera(camera: Camera, cfg: CameraConfig) -> CheckResult:

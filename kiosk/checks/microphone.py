@@ -180,6 +180,8 @@ def _measure(x: np.ndarray, rate: int, cfg: MicrophoneConfig) -> dict:
         "hum_prominence_db": round(hum_prominence, 2),
         "dropouts": dropouts,
         "dropout_ms": round(dropout_ms, 1),
+        # Speech: no steady background, and the level swinging as syllables come and go.
+        "speech": bool(quarter - low > cfg.steady_spread_db and loud - low >= cfg.speech_swing_db),
     }
 
 
@@ -228,9 +230,7 @@ def analyse_audio(rec: Recording, cfg: MicrophoneConfig) -> CheckResult:
     if metrics["hum_dbfs"] > cfg.hum_warn_dbfs:
         warnings.append("Microphone picks up mains hum: check the microphone cable and power supply "
                         f"(hum at {metrics['hum_dbfs']:.0f} dBFS)")
-    speech = metrics["floor_spread_db"] > cfg.steady_spread_db and metrics["swing_db"] >= cfg.speech_swing_db
-    metrics["speech"] = bool(speech)
-    if metrics["noise_floor_dbfs"] > cfg.noise_warn_dbfs and not speech:
+    if metrics["noise_floor_dbfs"] > cfg.noise_warn_dbfs and not metrics["speech"]:
         warnings.append(f"Room is noisy (background {metrics['noise_floor_dbfs']:.0f} dBFS): the conference "
                         "needs a quiet, private room; close the door and windows or turn down fans")
     if warnings:
