@@ -158,7 +158,7 @@ def _lost_fraction(grey: np.ndarray) -> float:
     down = max(1, min(height - 1, round(across * height / width)))
     # Whole tiles only, so OpenCV averages them on its fast path (a sliver at the edges is left out).
     rows, cols = (height - 1) // down * down, width // across * across
-    _, changed = cv2.threshold(cv2.absdiff(grey[1:rows + 1, :cols], grey[:rows, :cols]), 0, 255, cv2.THRESH_BINARY)
+    changed = cv2.compare(grey[1:rows + 1, :cols], grey[:rows, :cols], cv2.CMP_NE)  # 255 where a pixel changed
     share = cv2.resize(changed, (across, down), interpolation=cv2.INTER_AREA)
     return float(np.count_nonzero(share < 255 * LOST_CHANGED)) / share.size
 
