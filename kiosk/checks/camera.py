@@ -51,7 +51,8 @@ def analyse_frames(frames: list[np.ndarray], cfg: CameraConfig, fps: float | Non
     warnings = []
     if metrics["luma_mean"] > cfg.bright_luma or metrics["saturated_fraction"] > cfg.saturated_fraction:
         return CheckResult.failed("Camera image is over-exposed (washed out): is it facing a window "
-                                  "or a bright light?", **metrics)
+                                  "or a bright light? Close the blinds or turn the camera away from the light, "
+                                  "then check again.", **metrics)
     if metrics["flat_fraction"] >= cfg.flat_fraction and _is_colour(_mean_colour(frames[-1]), cfg):
         return CheckResult.failed("Camera shows one flat colour, not a picture: check the camera's cable and the "
                                   "capture device it goes through are plugged in and switched on, then check "
@@ -70,7 +71,8 @@ def analyse_frames(frames: list[np.ndarray], cfg: CameraConfig, fps: float | Non
                                   "flat band or block): the camera is losing parts of frames; plug it straight "
                                   "into the kiosk (not a hub), check its cable, and check again.", **metrics)
     if metrics["focus"] < cfg.min_focus:
-        return CheckResult.failed("Camera image is blurred: it is out of focus or the lens is dirty.", **metrics)
+        return CheckResult.failed("Camera image is blurred: it is out of focus or the lens is dirty. Wipe the lens "
+                                  "with a soft, dry cloth (or turn its focus ring), then check again.", **metrics)
     if metrics["motion"] is not None and metrics["motion"] < cfg.frozen_diff:
         return CheckResult.failed("Camera image is frozen: unplug the camera, plug it back in and check again.",
                                   **metrics)
