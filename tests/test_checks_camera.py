@@ -250,3 +250,9 @@ def test_analyse_new_thresholds_come_from_config(camera_cfg):
     night = media.night_room(2, 640, 360)
     assert "too dark to see anyone" in analyse_frames(night, camera_cfg).reason
     assert analyse_frames(night, dataclasses.replace(camera_cfg, very_dark_luma=5.0)).status is Status.WARN
+
+
+@pytest.mark.parametrize("height, width", [(1, 1), (1, 5), (5, 1), (3, 7), (121, 161)])
+def test_analyse_tiny_and_odd_frames_give_a_verdict(camera_cfg, height, width):
+    frames = [np.random.default_rng(i).integers(0, 255, (height, width, 3), dtype=np.uint8) for i in range(2)]
+    assert analyse_frames(frames, camera_cfg).status in set(Status)

@@ -156,6 +156,8 @@ def _is_colour(colour: tuple[float, float, float], cfg: CameraConfig) -> bool:
 def _lost_fraction(grey: np.ndarray) -> float:
     """The share of the frame in tiles whose rows repeat exactly: a flat band or block, a lost part."""
     height, width = grey.shape
+    if height < 2:
+        return 0.0
     across = min(LOST_TILES, width)
     down = max(1, min(height - 1, round(across * height / width)))
     # Whole tiles only, so OpenCV averages them on its fast path (a sliver at the edges is left out).
