@@ -125,13 +125,16 @@ def lost_band(frames: list[np.ndarray], start: float = 0.5, value: tuple[int, in
     return out
 
 
-def lost_block(frames: list[np.ndarray], share: float = 0.5) -> list[np.ndarray]:
-    """A flat green block over the lower right (``share`` of width and of height): a corrupted decode."""
+def lost_block(frames: list[np.ndarray], start: float = 0.55) -> list[np.ndarray]:
+    """A decode that broke off: from a point ``start`` of the way through the frame (in the order
+    it is sent, row by row, in 16x16 blocks) to its end, flat green (a corrupted MJPEG frame)."""
     out = []
     for f in frames:
         f = f.copy()
         height, width = f.shape[:2]
-        f[int((1 - share) * height):, int((1 - share) * width):] = (0, 135, 0)
+        row = int(start * height) // 16 * 16
+        f[row:row + 16, width // 2 // 16 * 16:] = (0, 135, 0)
+        f[row + 16:] = (0, 135, 0)
         out.append(f)
     return out
 
@@ -180,3 +183,28 @@ def people(n: int, width: int = 1280, height: int = 720, seed: int = 0, noise: f
         cv2.circle(f, (int(width * (0.85 - 0.02 * i)), height), height // 2, (70, 90, 120), -1)
         frames.append(cv2.add(f, rng.normal(0, noise, f.shape).astype(np.int16), dtype=cv2.CV_8U))
     return frames
+
+
+def low_quality(frames: list[np.ndarray], quality: int = 30) -> list[np.ndarray]:
+    """Frames through a cheap camera's coarse MJPEG: flat areas lose their sensor noise to compression."""
+    return [cv2.imdecode(cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_COLOR)
+            for f in frames]
+
+
+def crushed_shadow(frames: list[np.ndarray], start: float = 0.7, seed: int = 0) -> list[np.ndarray]:
+    """A dark table across the bottom of the picture, its shadow crushed to black (0, now and then 1-3)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for f in frames:
+        f = f.copy()
+        row = int(start * f.shape[0])
+        f[row:] = np.clip(rng.normal(0, 1.0, f[row:].shape), 0, 255).astype(np.uint8)
+        out.append(f)
+    return out
+
+
+def blank_wall(n: int, width: int = 1280, height: int = 720, seed: int = 0) -> list[np.ndarray]:
+    """A camera turned to face a plain, evenly lit wall: one colour with sensor noise."""
+    rng = np.random.default_rng(seed)
+    wall = np.full((height, width, 3), (175, 185, 195), np.uint8)
+    return [cv2.add(wall, rng.normal(0, 1.5, wall.shape).astype(np.int16), dtype=cv2.CV_8U) for _ in range(n)]

@@ -31,6 +31,9 @@ LOST_TILES = 32
 #: A tile whose rows repeat the row above in all but this share of pixels is lost: a camera's
 #: sensor noise alone changes far more (a lost band is one flat value, or the last row repeated).
 LOST_CHANGED = 0.02
+#: Grey levels this close to 0 or 255 are clipped (crushed shadows, blown highlights): flat for
+#: want of range, so never taken for a lost part.
+CLIPPED_MARGIN = 12
 
 
 def analyse_frames(frames: list[np.ndarray], cfg: CameraConfig, fps: float | None = None) -> CheckResult:
@@ -55,8 +58,8 @@ def analyse_frames(frames: list[np.ndarray], cfg: CameraConfig, fps: float | Non
                                   "then check again.", **metrics)
     if metrics["flat_fraction"] >= cfg.flat_fraction and _is_colour(_mean_colour(frames[-1]), cfg):
         return CheckResult.failed("Camera shows one flat colour, not a picture: check the camera's cable and the "
-                                  "capture device it goes through are plugged in and switched on, then check "
-                                  "again.", **metrics)
+                                  "capture device it goes through are plugged in and switched on (and that the "
+                                  "camera is not facing a blank wall), then check again.", **metrics)
     if metrics["luma_mean"] < cfg.dark_luma:
         if metrics["structure"] < cfg.dark_structure:
             return CheckResult.failed("Camera image is black: is the lens covered or the privacy shutter closed?",
@@ -67,8 +70,8 @@ def analyse_frames(frames: list[np.ndarray], cfg: CameraConfig, fps: float | Non
                                       "on, then check again.", **metrics)
         warnings.append(f"Camera picture is too dark ({brightness}): turn the lights on")
     if metrics["lost_fraction"] >= cfg.lost_fraction:
-        return CheckResult.failed(f"Camera picture is damaged ({100 * metrics['lost_fraction']:.0f}% of it is a "
-                                  "flat band or block): the camera is losing parts of frames; plug it straight "
+        return CheckResult.failed(f"Camera picture is damaged (the last {100 * metrics['lost_fraction']:.0f}% of "
+                                  "it is lost: a flat band or block): the camera is losing parts of frames; plug it straight "
                                   "into the kiosk (not a hub), check its cable, and check again.", **metrics)
     if metrics["focus"] < cfg.min_focus:
         return CheckResult.failed("Camera image is blurred: it is out of focus or the lens is dirty. Wipe the lens "
@@ -154,7 +157,13 @@ def _is_colour(colour: tuple[float, float, float], cfg: CameraConfig) -> bool:
 
 
 def _lost_fraction(grey: np.ndarray) -> float:
-    """The share of the frame in tiles whose rows repeat exactly: a flat band or block, a lost part."""
+    """The share of the frame lost at its end: from some point on, in the order a frame is sent
+    (row by row), every tile's rows repeat the row above exactly (one flat value, or the last
+    good row smeared down), as when a USB camera runs short of bandwidth or a decode breaks off.
+
+    Only that tail counts: a flat wall or ceiling, flattened further by JPEG compression,
+    is flat too, but the picture goes on after it.
+    """
     height, width = grey.shape
     if height < 2:
         return 0.0
@@ -162,9 +171,15 @@ def _lost_fraction(grey: np.ndarray) -> float:
     down = max(1, min(height - 1, round(across * height / width)))
     # Whole tiles only, so OpenCV averages them on its fast path (a sliver at the edges is left out).
     rows, cols = (height - 1) // down * down, width // across * across
-    changed = cv2.compare(grey[1:rows + 1, :cols], grey[:rows, :cols], cv2.CMP_NE)  # 255 where a pixel changed
-    share = cv2.resize(changed, (across, down), interpolation=cv2.INTER_AREA)
-    return float(np.count_nonzero(share < 255 * LOST_CHANGED)) / share.size
+    below = grey[1:rows + 1, :cols]
+    # 255 where a pixel repeats the one above at a level with room to vary: crushed shadows and blown
+    # highlights are flat for want of range, not lost.
+    repeated = cv2.bitwise_and(cv2.compare(below, grey[:rows, :cols], cv2.CMP_EQ),
+                               cv2.inRange(below, CLIPPED_MARGIN, 255 - CLIPPED_MARGIN))
+    alive = cv2.resize(repeated, (across, down), interpolation=cv2.INTER_AREA).ravel() <= 255 * (1 - LOST_CHANGED)
+    last_alive = np.flatnonzero(alive)
+    tail = alive.size - 1 - (last_alive[-1] if last_alive.size else -1)
+    return tail / alive.size
 
 
 def _saturated_fraction(grey: np.ndarray) -> float:
