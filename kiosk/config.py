@@ -135,7 +135,7 @@ class MicrophoneConfig:
     noise_warn_dbfs: float = _opt(-45.0, "Ambient noise floor (dBFS: the 10th percentile of 20 ms levels, DC and "
                                          "mains hum taken out) above which the room is too noisy (warn).",
                                   min=-120.0, max=0.0)
-    steady_spread_db: float = _opt(5.0, "The background counts as steady (a fan, traffic) when the quietest "
+    steady_spread_db: float = _opt(6.0, "The background counts as steady (a fan, traffic) when the quietest "
                                         "quarter of 20 ms moments lie within this many dB of the quietest "
                                         "(25th against 2nd percentile of their levels).",
                                    min=0.0, max=60.0)

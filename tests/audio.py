@@ -234,3 +234,20 @@ def stand_in(tmp_path: Path, monkeypatch, program: str, body: str) -> Path:
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     return script
+
+
+def gated(x: np.ndarray, threshold_dbfs: float = -40.0, release_ms: float = 80.0, rate: int = RATE) -> np.ndarray:
+    """``x`` through a speakerphone's noise gate: when the sound stays below ``threshold_dbfs`` the
+    output fades out over ``release_ms`` to exact digital zero, and opens again at once."""
+    win = round(0.01 * rate)
+    count = x.size // win
+    loud = np.sqrt(np.mean(x[:count * win].reshape(count, win) ** 2, axis=1)) >= level(threshold_dbfs)
+    # Hold the gate open for the release time after each loud 10 ms, fading over that time.
+    hold = max(1, round(release_ms / 10))
+    gain = np.zeros(count)
+    since = hold
+    for i, is_loud in enumerate(loud):
+        since = 0 if is_loud else since + 1
+        gain[i] = 1.0 if since == 0 else max(0.0, 1 - since / hold)
+    smooth = np.interp(np.arange(count * win), np.arange(count) * win + win / 2, gain)
+    return (x[:count * win] * smooth).astype(np.float32)

@@ -34,15 +34,17 @@ HIGHPASS_HZ = 20.0
 HUM_HARMONICS = 8
 #: Half-width (Hz) of the band taken as one hum line (mains drifts by a few tenths of a Hz).
 HUM_HALF_WIDTH_HZ = 2.0
-#: Half-width (Hz) of the notch that takes each line out before the background is measured: wider
-#: than the line, as a line between two FFT bins leaks into its neighbours.
-HUM_NOTCH_HZ = 6.0
+#: The spectrum beside a line is read from this far from it (a line between two FFT bins leaks
+#: into its neighbours).
+HUM_GAP_HZ = 6.0
 #: The background beside a hum line is read this far either side of it.
 HUM_SIDE_HZ = 20.0
 #: How far (dB) a hum line must stand above the background beside it to count.
 HUM_PROMINENCE_DB = 12.0
 #: A sample within this of zero (two steps of 16-bit audio) counts as a dropped sample.
 ZERO_LEVEL = 2 / 32768
+#: The sound either side of a run of zeros is measured over this long to tell a cut from a fade.
+EDGE_S = 0.005
 
 
 def dbfs(amplitude: float) -> float:
@@ -71,7 +73,8 @@ def _hum_and_clean(ac: np.ndarray, rate: int, mains_hz: float) -> tuple[float, f
     Hum counts only when the line at the mains frequency itself stands
     :data:`HUM_PROMINENCE_DB` above the spectrum beside it (a voice has nothing at 50 Hz,
     while its harmonics can sit on 100 or 150 Hz); its level is the sum of every prominent
-    line. The cleaned signal has the hum, DC and drift taken out, so that none of them is
+    line. The cleaned signal has the hum (fitted sines at the prominent lines, subtracted),
+    DC and drift (everything below :data:`HIGHPASS_HZ`) taken out, so that none of them is
     counted as background or as sound.
     """
     n = ac.size
@@ -88,11 +91,7 @@ def _hum_and_clean(ac: np.ndarray, rate: int, mains_hz: float) -> tuple[float, f
         # Subtract the hum in time: a line between two FFT bins leaks far beyond any notch.
         ac = ac - _sines(ac, rate, _fundamental(spectrum, hz, mains_hz), [k for k, _ in hum])
         spectrum = np.fft.rfft(ac)
-    notch = max(2, round(HUM_NOTCH_HZ / hz))
     spectrum[:int(np.ceil(HIGHPASS_HZ / hz))] = 0
-    for k, _, _ in lines:
-        centre = round(k * mains_hz / hz)
-        spectrum[centre - notch:centre + notch + 1] = 0
     # Parseval for a one-sided spectrum: mean square = 2 * sum |X|^2 / n^2.
     hum_power = 2 * sum(power for _, power in hum) / n**2
     return _power_dbfs(hum_power), (lines[0][2] if lines else 0.0), np.fft.irfft(spectrum, n)
@@ -104,7 +103,7 @@ def _hum_lines(power: np.ndarray, hz: float, mains_hz: float) -> list[tuple[int,
     "Beside" is the louder of the medians either side, so a slope (a microphone's low cut
     just above 50 Hz) does not pass for a line.
     """
-    half, notch = max(1, round(HUM_HALF_WIDTH_HZ / hz)), max(2, round(HUM_NOTCH_HZ / hz))
+    half, notch = max(1, round(HUM_HALF_WIDTH_HZ / hz)), max(2, round(HUM_GAP_HZ / hz))
     side = max(notch + 3, round(HUM_SIDE_HZ / hz))
     out = []
     for k in range(1, HUM_HARMONICS + 1):
@@ -144,19 +143,26 @@ def _sines(x: np.ndarray, rate: int, f0: float, harmonics: list[int]) -> np.ndar
     return fit
 
 
-def _dropouts(x: np.ndarray, rate: int, min_ms: float) -> tuple[int, float]:
-    """Runs of (near) zero samples of at least ``min_ms`` inside the capture: (count, total ms).
+def _dropouts(x: np.ndarray, rate: int, min_ms: float, live: float) -> tuple[int, float]:
+    """Runs of (near) zero samples of at least ``min_ms`` cut into live audio: (count, total ms).
 
+    A dropout cuts the sound off and brings it back abruptly, so the 5 ms either side of it
+    are at least ``live`` (RMS); a noise gate fades the sound out first and is not a dropout.
     Runs touching the start or the end are left out: a device often delivers zeros while it
     starts, and a run at the end cannot be told from the start of a pause.
     """
     zero = np.abs(x) <= ZERO_LEVEL
     edges = np.diff(np.concatenate(([0], zero.view(np.int8), [0])))
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    inside = (starts > 0) & (ends < x.size)
-    lengths = (ends - starts)[inside]
-    runs = lengths[lengths >= min_ms * rate / 1000]
-    return int(runs.size), float(1000 * runs.sum() / rate)
+    keep = (starts > 0) & (ends < x.size) & (ends - starts >= min_ms * rate / 1000)
+    side = max(1, round(EDGE_S * rate))
+    lengths = [end - begin for begin, end in zip(starts[keep], ends[keep])
+               if min(_rms(x[max(0, begin - side):begin]), _rms(x[end:end + side])) >= live]
+    return len(lengths), float(1000 * sum(lengths) / rate)
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((x - x.mean()) ** 2)))
 
 
 def _measure(x: np.ndarray, rate: int, cfg: MicrophoneConfig) -> dict:
@@ -166,7 +172,7 @@ def _measure(x: np.ndarray, rate: int, cfg: MicrophoneConfig) -> dict:
     hum_dbfs, hum_prominence, clean = _hum_and_clean(ac, rate, cfg.mains_hz)
     levels = _moment_levels(clean, rate)
     low, quiet, quarter, loud = np.percentile(levels, LEVEL_PERCENTILES)
-    dropouts, dropout_ms = _dropouts(x, rate, cfg.dropout_ms)
+    dropouts, dropout_ms = _dropouts(x, rate, cfg.dropout_ms, 10 ** (cfg.silence_dbfs / 20))
     return {
         "dc_offset": round(dc, 5),
         "rms_dbfs": round(_power_dbfs(float(np.mean(ac**2))), 2),
