@@ -177,7 +177,7 @@ def _room(n=4):
 #: (name, the frames the camera delivers, status, words the reason must hold)
 REAL_WORLD = [
     ("blue no-signal screen", lambda: media.flat(4, (255, 0, 0), 640, 360, "No signal"), Status.FAIL,
-     ["one flat colour", "cable", "capture device"]),
+     ["one flat colour, no picture", "cable", "capture device"]),
     ("dark blue no-signal screen", lambda: media.flat(4, (140, 20, 0), 640, 360, "No signal"), Status.FAIL,
      ["one flat colour"]),
     ("green corrupted decode", lambda: media.flat(4, (0, 135, 0), 640, 360), Status.FAIL, ["one flat colour"]),
@@ -219,7 +219,7 @@ def test_check_camera_slow_camera_warns_through_kiosk_check(tmp_path, monkeypatc
     code, doc = kiosk_check(tmp_path, monkeypatch, capsys, frames=_room(), fps=5)
     result = doc["checks"]["camera"]
     assert result["status"] == "warn" and code == 0
-    assert "only 5 frames a second (30 wanted)" in result["reason"]
+    assert "only 5 frames a second (30 wanted): plug it straight into the kiosk" in result["reason"]
     assert result["metrics"]["fps"] == 5
 
 

@@ -54,12 +54,10 @@ def analyse_frames(frames: list[np.ndarray], cfg: CameraConfig, fps: float | Non
     warnings = []
     if metrics["luma_mean"] > cfg.bright_luma or metrics["saturated_fraction"] > cfg.saturated_fraction:
         return CheckResult.failed("Camera image is over-exposed (washed out): is it facing a window "
-                                  "or a bright light? Close the blinds or turn the camera away from the light, "
-                                  "then check again.", **metrics)
+                                  "or a bright light? Close the blinds or turn it away.", **metrics)
     if metrics["flat_fraction"] >= cfg.flat_fraction and _is_colour(_mean_colour(frames[-1]), cfg):
-        return CheckResult.failed("Camera shows one flat colour, not a picture: check the camera's cable and the "
-                                  "capture device it goes through are plugged in and switched on (and that the "
-                                  "camera is not facing a blank wall), then check again.", **metrics)
+        return CheckResult.failed("Camera shows one flat colour, no picture: check its cable and capture device "
+                                  "are plugged in and on, or turn it away from a blank wall.", **metrics)
     if metrics["luma_mean"] < cfg.dark_luma:
         if metrics["structure"] < cfg.dark_structure:
             return CheckResult.failed("Camera image is black: is the lens covered or the privacy shutter closed?",
@@ -67,21 +65,21 @@ def analyse_frames(frames: list[np.ndarray], cfg: CameraConfig, fps: float | Non
         brightness = f"brightness {metrics['luma_mean']:.0f} of 255"
         if metrics["luma_mean"] < cfg.very_dark_luma:
             return CheckResult.failed(f"Camera picture is too dark to see anyone ({brightness}): turn the lights "
-                                      "on, then check again.", **metrics)
+                                      "on.", **metrics)
         warnings.append(f"Camera picture is too dark ({brightness}): turn the lights on")
     if metrics["lost_fraction"] >= cfg.lost_fraction:
-        return CheckResult.failed(f"Camera picture is damaged (the last {100 * metrics['lost_fraction']:.0f}% of "
-                                  "it is lost: a flat band or block): the camera is losing parts of frames; plug it straight "
-                                  "into the kiosk (not a hub), check its cable, and check again.", **metrics)
+        return CheckResult.failed(f"Camera picture is damaged (its last {100 * metrics['lost_fraction']:.0f}% is "
+                                  "lost): plug the camera straight into the kiosk, not a hub, and check its cable.",
+                                  **metrics)
     if metrics["focus"] < cfg.min_focus:
         return CheckResult.failed("Camera image is blurred: it is out of focus or the lens is dirty. Wipe the lens "
-                                  "with a soft, dry cloth (or turn its focus ring), then check again.", **metrics)
+                                  "or turn its focus ring.", **metrics)
     if metrics["motion"] is not None and metrics["motion"] < cfg.frozen_diff:
         return CheckResult.failed("Camera image is frozen: unplug the camera, plug it back in and check again.",
                                   **metrics)
     if fps and fps < cfg.fps * cfg.slow_fps_fraction:
-        warnings.append(f"Camera delivers only {fps:.0f} frames a second ({cfg.fps:g} wanted): the picture will be "
-                        "jerky; plug it straight into the kiosk (not a hub), or tell IT")
+        warnings.append(f"Camera sends only {fps:.0f} frames a second ({cfg.fps:g} wanted): plug it straight into "
+                        "the kiosk, not a hub, or tell IT")
     if width < cfg.min_width:
         warnings.append(f"Camera resolution is low ({width}x{height}, want at least {cfg.min_width} wide): tell IT")
     if warnings:
