@@ -1,0 +1,121 @@
+"""The quality report as data, and as CSV and terminal text: the same report on the page, in the CSV and
+from ``kiosk quality``.
+
+:func:`build` takes a period's figures and the figures of the months of its trend
+(:mod:`kiosk.quality.figures`) and returns plain data: the headline rows, the per-agency
+rows (small counts already "fewer than 5"), the trend, and the charts as SVG text.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+
+from kiosk.quality import charts
+from kiosk.quality.figures import (AGENCY_COLUMNS, Period, agency_rows, headline_rows, percent)
+
+#: The trend: figure key, title, numerator, denominator (all conference-level).
+TREND = (
+    ("started_on_time", "Started on time", "started_on_time", "start_recorded"),
+    ("quorate_throughout", "Quorate throughout", "quorate_throughout", "conferences"),
+    ("proceeded_inquorate", "Proceeded while inquorate", "proceeded_inquorate", "conferences"),
+    ("timescale_met", "Held within timescale", "timescale_met", ("timescale_met", "timescale_missed")),
+    ("room_ready", "Room ready at the booked start", "room_ready", "room_known"),
+)
+
+#: Per-agency charts: column key and title (the chart shows the column's percentage).
+AGENCY_CHARTS = (
+    ("attended", "Attended (of invited)"),
+    ("whole", "Attended the whole meeting (of those who attended)"),
+    ("late", "Arrived late (of those who attended)"),
+    ("lost_connection", "Lost connection (of those online)"),
+    ("camera_off", "Camera off at some point (of those online)"),
+    ("reports_on_time", "Reports on time (of reports due)"),
+)
+
+
+def _den(fig: dict, den) -> int:
+    return sum(fig[k] for k in den) if isinstance(den, tuple) else fig[den]
+
+
+def _month_label(month: str) -> str:
+    return date.fromisoformat(month + "-01").strftime("%b %y")
+
+
+def build(period: Period, fig: dict, trend: dict[str, dict], rooms: list[str]) -> dict:
+    """The report of ``fig`` (the period's figures) with the trend of ``trend`` (month -> figures)."""
+    months = list(trend)
+    trend_rows = []
+    for key, title, num, den in TREND:
+        values = [percent(trend[m][num], _den(trend[m], den)) for m in months]
+        trend_rows.append({"key": key, "label": title, "values": values,
+                           "svg": charts.columns(title, [_month_label(m) for m in months],
+                                                 [None if v is None else v / 100 for v in values])})
+    agencies = agency_rows(fig)
+    agency_charts = [charts.bars(title, [r["label"] for r in agencies], [r["values"][key] for r in agencies],
+                                 [r["cells"][key] for r in agencies])
+                     for key, title in AGENCY_CHARTS] if agencies else []
+    return {
+        "period": {"first": period.first.isoformat(), "last": period.last.isoformat(), "label": period.label},
+        "rooms": rooms,
+        "figures": fig,
+        "headline": headline_rows(fig),
+        "agency_columns": [(key, heading) for key, heading, _n, _d in AGENCY_COLUMNS],
+        "agencies": agencies,
+        "agency_charts": agency_charts,
+        "trend_months": months,
+        "trend": trend_rows,
+    }
+
+
+def to_csv(report: dict) -> str:
+    """The report as CSV: the headline figures, then one row per agency (small counts as "fewer than 5")."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    p = report["period"]
+    w.writerow(["Quality report", ", ".join(report["rooms"])])
+    w.writerow(["From", p["first"]])
+    w.writerow(["To", p["last"]])
+    w.writerow([])
+    w.writerow(["Figure", "Count", "Of", "Percent", "Note"])
+    for row in report["headline"]:
+        pct = row.percent
+        w.writerow([row.label, row.count, "" if row.of is None else row.of, "" if pct is None else pct, row.note])
+    w.writerow([])
+    w.writerow(["Agency"] + [heading for _key, heading in report["agency_columns"]])
+    for row in report["agencies"]:
+        w.writerow([row["label"]] + [row["cells"][key] for key, _heading in report["agency_columns"]])
+    w.writerow([])
+    w.writerow(["Month"] + [r["label"] + " (%)" for r in report["trend"]])
+    for i, month in enumerate(report["trend_months"]):
+        w.writerow([month] + ["" if r["values"][i] is None else r["values"][i] for r in report["trend"]])
+    return out.getvalue()
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
+
+
+def to_text(report: dict) -> str:
+    """The report for a terminal: the headline figures, then the per-agency table (one agency a line)."""
+    p = report["period"]
+    lines = [f"Quality report: {p['label']} ({p['first']} to {p['last']})", f"Rooms: {', '.join(report['rooms'])}",
+             ""]
+    lines += _table(["FIGURE", "VALUE", "NOTE"], [[r.label, r.text(), r.note] for r in report["headline"]])
+    lines.append("")
+    if report["agencies"]:
+        short = {"invited": "INVITED", "attended": "ATTENDED", "whole": "WHOLE", "late": "LATE",
+                 "late_avg": "AVG MIN LATE", "left_agreed": "LEFT (AGREED)", "left_not_agreed": "LEFT (NOT)",
+                 "lost_connection": "LOST CONN", "camera_off": "CAMERA OFF", "reports_on_time": "REPORTS ON TIME",
+                 "reports_late": "LATE", "reports_missing": "MISSING"}
+        keys = list(short)
+        lines += _table(["AGENCY"] + [short[k] for k in keys],
+                        [[r["label"]] + [r["cells"][k] for k in keys] for r in report["agencies"]])
+        lines.append("")
+        lines.append('Per-agency counts from 1 to 4 are shown as "fewer than 5" (see docs/quality.md).')
+    else:
+        lines.append("No conferences in this period.")
+    return "\n".join(lines) + "\n"
