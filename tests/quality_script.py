@@ -176,3 +176,22 @@ def run(chair, end_b_at: str = "15:00") -> tuple[int, int]:
 def later(chair, **delta) -> None:
     """Move the kiosk's clock on."""
     chair.now.now += timedelta(**delta)
+
+
+def make_quality_chair(tmp_path, controller, **kwargs):
+    """:func:`chair_web.make_chair` with a QualityService on the controller's bus, and the app serving both.
+
+    The chair is signed in; ``env.extra["quality"]`` is the QualityService.
+    """
+    from chair_web import make_chair
+    from kiosk.quality.service import QualityService
+    from web_ui import create_app
+
+    env = make_chair(tmp_path, controller, now=MONDAY_0930, **kwargs)
+    quality = QualityService(env.service.cfg, env.service, controller.bus).start()
+    env.app = create_app(controller, {"TESTING": True, "CHAIR_CLOCK": env.seconds}, chair=env.service,
+                         quality=quality)
+    env.client = env.app.test_client()
+    env.extra["quality"] = quality
+    env.login()
+    return env

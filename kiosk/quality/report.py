@@ -12,6 +12,7 @@ import csv
 import io
 from datetime import date
 
+from kiosk.conference.record import safe_cell
 from kiosk.quality import charts
 from kiosk.quality.figures import (AGENCY_COLUMNS, Period, agency_rows, headline_rows, percent)
 
@@ -70,26 +71,33 @@ def build(period: Period, fig: dict, trend: dict[str, dict], rooms: list[str]) -
 
 
 def to_csv(report: dict) -> str:
-    """The report as CSV: the headline figures, then one row per agency (small counts as "fewer than 5")."""
+    """The report as CSV: the headline figures, one row per agency (small counts as "fewer than 5"), the trend.
+
+    Every cell goes through :func:`~kiosk.conference.record.safe_cell` (room names come from
+    the broker in ``kiosk quality``).
+    """
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(out, lineterminator="\r\n")
+
+    def row(*cells):
+        writer.writerow([safe_cell(c) for c in cells])
+
     p = report["period"]
-    w.writerow(["Quality report", ", ".join(report["rooms"])])
-    w.writerow(["From", p["first"]])
-    w.writerow(["To", p["last"]])
-    w.writerow([])
-    w.writerow(["Figure", "Count", "Of", "Percent", "Note"])
-    for row in report["headline"]:
-        pct = row.percent
-        w.writerow([row.label, row.count, "" if row.of is None else row.of, "" if pct is None else pct, row.note])
-    w.writerow([])
-    w.writerow(["Agency"] + [heading for _key, heading in report["agency_columns"]])
-    for row in report["agencies"]:
-        w.writerow([row["label"]] + [row["cells"][key] for key, _heading in report["agency_columns"]])
-    w.writerow([])
-    w.writerow(["Month"] + [r["label"] + " (%)" for r in report["trend"]])
+    row("Quality report", ", ".join(report["rooms"]))
+    row("From", p["first"])
+    row("To", p["last"])
+    row()
+    row("Figure", "Count", "Of", "Percent", "Note")
+    for r in report["headline"]:
+        row(r.label, r.count, r.of, r.percent, r.note)
+    row()
+    row("Agency", *[heading for _key, heading in report["agency_columns"]])
+    for r in report["agencies"]:
+        row(r["label"], *[r["cells"][key] for key, _heading in report["agency_columns"]])
+    row()
+    row("Month", *[t["label"] + " (%)" for t in report["trend"]])
     for i, month in enumerate(report["trend_months"]):
-        w.writerow([month] + ["" if r["values"][i] is None else r["values"][i] for r in report["trend"]])
+        row(month, *[t["values"][i] for t in report["trend"]])
     return out.getvalue()
 
 

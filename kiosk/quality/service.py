@@ -66,9 +66,14 @@ class QualityService:
             self.record_cycle(event.cycle)
 
     def _prune(self) -> None:
+        """Drop facts past ``[quality] retention_months`` (once a day); storage trouble is a log line."""
         today = self.chair.today()
         if self._pruned_on != today:  # once a day is plenty for a retention counted in months
-            self.store.prune(today, self.settings.retention_months)
+            try:
+                self.store.prune(today, self.settings.retention_months)
+            except ConferenceError as exc:
+                log.warning("Old quality facts could not be dropped yet: %s", exc)
+                return
             self._pruned_on = today
 
     # -- facts ------------------------------------------------------------------------------
