@@ -35,7 +35,9 @@ class _Cells(HTMLParser):
     def __init__(self):
         super().__init__()
         self.rows: dict[str, list[str]] = {}
+        self.cols: dict[str, dict[str, str]] = {}  # row id -> data-col -> text
         self.tags: list[str] = []
+        self._col: str | None = None
         self._row: str | None = None
         self._cell: list[str] | None = None
 
@@ -46,10 +48,14 @@ class _Cells(HTMLParser):
             self.rows[self._row] = []
         elif tag in ("td", "th") and self._row:
             self._cell = []
+            self._col = dict(attrs).get("data-col")
 
     def handle_endtag(self, tag):
         if tag in ("td", "th") and self._cell is not None:
-            self.rows[self._row].append(" ".join("".join(self._cell).split()))
+            text = " ".join("".join(self._cell).split())
+            self.rows[self._row].append(text)
+            if self._col:
+                self.cols.setdefault(self._row, {})[self._col] = text
             self._cell = None
         elif tag == "tr":
             self._row = None
@@ -69,10 +75,8 @@ def _page(env, query: str = "") -> _Cells:
 
 
 def _agency_cells(parser: _Cells, agency: str) -> dict[str, str]:
-    from kiosk.quality.figures import AGENCY_COLUMNS
-
-    cells = parser.rows[f"agency-{agency}"][1:]
-    return dict(zip([key for key, *_ in AGENCY_COLUMNS], cells))
+    """An agency's cells by column key, from its rows in both per-agency tables."""
+    return {**parser.cols[f"agency-{agency}"], **parser.cols[f"agency-{agency}-more"]}
 
 
 def test_quality_web_page_shows_exactly_the_scripted_figures(env):

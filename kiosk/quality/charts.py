@@ -21,10 +21,11 @@ def _svg(width: int, height: int, title: str, body: list[str]) -> str:
             + "".join(body) + "</svg>")
 
 
-def columns(title: str, labels: list[str], values: list[float | None], *, missing: str = "none",
-            width: int = 460, height: int = 170) -> str:
-    """Vertical bars of fractions 0-1 (e.g. a figure month by month), each labelled with its percentage."""
-    top, bottom, left = 18, 34, 34
+def columns(title: str, labels: list[str], values: list[float | None], *, missing: str = "\u2013",
+            width: int = 460, height: int = 180) -> str:
+    """Vertical bars of fractions 0-1 (e.g. a figure month by month), each labelled with its percentage;
+    ``missing`` stands where a value is None (no conference that month)."""
+    top, bottom, left = 32, 22, 36
     plot_h = height - top - bottom
     n = max(1, len(labels))
     step = (width - left - 6) / n
@@ -40,8 +41,8 @@ def columns(title: str, labels: list[str], values: list[float | None], *, missin
         x = left + i * step + (step - bar_w) / 2
         cx = x + bar_w / 2
         if value is None:
-            body.append(f'<text x="{cx:.1f}" y="{top + plot_h - 4:.1f}" {FONT} font-size="9" text-anchor="middle">'
-                        f'{escape(missing)}</text>')
+            body.append(f'<text x="{cx:.1f}" y="{top + plot_h - 4:.1f}" {FONT} font-size="10" '
+                        f'text-anchor="middle">{escape(missing)}</text>')
         else:
             h = plot_h * max(0.0, min(1.0, value))
             y = top + plot_h - h

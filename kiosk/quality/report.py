@@ -25,6 +25,15 @@ TREND = (
     ("room_ready", "Room ready at the booked start", "room_ready", "room_known"),
 )
 
+#: The per-agency table is shown as two tables, so that each fits a screen and a printed page.
+AGENCY_GROUPS = (
+    ("Attendance", ("invited", "attended", "in_person", "online", "whole", "late", "late_avg", "left_agreed",
+                    "left_not_agreed")),
+    ("Connection, cameras and reports", ("lost_connection", "cnr_emailed", "cnr_not_emailed", "camera_off",
+                                         "camera_off_episodes", "reports_on_time", "reports_late",
+                                         "reports_missing")),
+)
+
 #: Per-agency charts: column key and title (the chart shows the column's percentage).
 AGENCY_CHARTS = (
     ("attended", "Attended (of invited)"),
@@ -41,7 +50,7 @@ def _den(fig: dict, den) -> int:
 
 
 def _month_label(month: str) -> str:
-    return date.fromisoformat(month + "-01").strftime("%b %y")
+    return date.fromisoformat(month + "-01").strftime("%b")
 
 
 def build(period: Period, fig: dict, trend: dict[str, dict], rooms: list[str]) -> dict:
@@ -63,6 +72,8 @@ def build(period: Period, fig: dict, trend: dict[str, dict], rooms: list[str]) -
         "figures": fig,
         "headline": headline_rows(fig),
         "agency_columns": [(key, heading) for key, heading, _n, _d in AGENCY_COLUMNS],
+        "agency_groups": [(title, [(key, heading) for key, heading, _n, _d in AGENCY_COLUMNS if key in keys])
+                          for title, keys in AGENCY_GROUPS],
         "agencies": agencies,
         "agency_charts": agency_charts,
         "trend_months": months,
