@@ -22,11 +22,12 @@ attend. Ends 15:00. Reports: Pete late, the rest on time.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 
 from kiosk.checks.result import CheckResult
 from kiosk.checks.runner import Cycle
-from kiosk.events import ChecksFinished
+from kiosk.events import ChecksFinished, ConferenceEnded  # noqa: F401  (tests publish it)
 
 DAY = "2026-11-23"
 MONDAY_0930 = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)
@@ -188,7 +189,8 @@ def make_quality_chair(tmp_path, controller, **kwargs):
     from web_ui import create_app
 
     env = make_chair(tmp_path, controller, now=MONDAY_0930, **kwargs)
-    quality = QualityService(env.service.cfg, env.service, controller.bus).start()
+    cfg = dataclasses.replace(env.service.cfg, room=controller.cfg.room)  # the room's id and name
+    quality = QualityService(cfg, env.service, controller.bus).start()
     env.app = create_app(controller, {"TESTING": True, "CHAIR_CLOCK": env.seconds}, chair=env.service,
                          quality=quality)
     env.client = env.app.test_client()
