@@ -12,7 +12,7 @@ from __future__ import annotations
 from html import escape
 
 BAR_FILL = "#555"
-FONT = 'font-family="sans-serif" font-size="12"'
+FONT = 'font-family="sans-serif"'
 
 
 def _svg(width: int, height: int, title: str, body: list[str]) -> str:
@@ -30,7 +30,7 @@ def columns(title: str, labels: list[str], values: list[float | None], *, missin
     n = max(1, len(labels))
     step = (width - left - 6) / n
     bar_w = max(4.0, step * 0.62)
-    body = [f'<text x="0" y="12" {FONT} font-weight="bold">{escape(title)}</text>']
+    body = [f'<text x="0" y="12" {FONT} font-size="12" font-weight="bold">{escape(title)}</text>']
     for frac in (0.0, 0.5, 1.0):  # the scale: 0 %, 50 %, 100 %
         y = top + plot_h * (1 - frac)
         body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 4}" y2="{y:.1f}" stroke="#999" '
@@ -61,15 +61,16 @@ def bars(title: str, labels: list[str], values: list[float | None], notes: list[
     row_h, top, label_w = 22, 22, 150
     height = top + row_h * max(1, len(labels)) + 6
     plot_w = width - label_w - 130
-    body = [f'<text x="0" y="12" {FONT} font-weight="bold">{escape(title)}</text>']
+    body = [f'<text x="0" y="12" {FONT} font-size="12" font-weight="bold">{escape(title)}</text>']
     for i, (label, value, note) in enumerate(zip(labels, values, notes)):
         y = top + i * row_h
-        body.append(f'<text x="{label_w - 6}" y="{y + 15}" {FONT} text-anchor="end">{escape(label)}</text>')
+        body.append(f'<text x="{label_w - 6}" y="{y + 15}" {FONT} font-size="12" text-anchor="end">'
+                    f'{escape(label)}</text>')
         body.append(f'<rect x="{label_w}" y="{y + 3}" width="{plot_w}" height="{row_h - 8}" fill="none" '
                     f'stroke="#999" stroke-width="0.5"/>')
         if value is not None:
             w = plot_w * max(0.0, min(1.0, value))
             body.append(f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 8}" fill="{BAR_FILL}" '
                         f'stroke="#000" stroke-width="1"/>')
-        body.append(f'<text x="{label_w + plot_w + 6}" y="{y + 15}" {FONT}>{escape(note)}</text>')
+        body.append(f'<text x="{label_w + plot_w + 6}" y="{y + 15}" {FONT} font-size="12">{escape(note)}</text>')
     return _svg(width, height, title, body)

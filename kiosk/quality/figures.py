@@ -241,8 +241,9 @@ def headline_rows(fig: dict) -> list[Row]:
     """The conference-level figures, in the report's order (shown as they are)."""
     n = fig["conferences"]
     timescale_known = fig["timescale_met"] + fig["timescale_missed"]
-    avg_delay = (f"late starts average {round(fig['start_delay_min'] / (fig['start_recorded'] - fig['started_on_time']))}"
-                 " min" if fig["start_recorded"] > fig["started_on_time"] else "")
+    late_starts = fig["start_recorded"] - fig["started_on_time"]
+    avg_delay = f"late starts average {round(fig['start_delay_min'] / late_starts)} min" if late_starts else ""
+    failed = ", ".join(f"{name} {k}" for name, k in sorted(fig["checks_failed"].items()))
     avg_len = f"average {round(fig['duration_min'] / fig['duration_known'])} min" if fig["duration_known"] else ""
     return [
         Row("conferences", "Conferences held", n, None,
@@ -260,7 +261,7 @@ def headline_rows(fig: dict) -> list[Row]:
         Row("room_ready", "Room ready at the booked start", fig["room_ready"], fig["room_known"],
             f"{n - fig['room_known']} with no check in the hour before" if n - fig["room_known"] else ""),
         Row("technical_problems", "Technical problems at the start", fig["technical_problems"], n,
-            "failed in the hour before: " + ", ".join(f"{name} {k}" for name, k in sorted(fig["checks_failed"].items())) if fig["checks_failed"] else ""),
+            f"failed in the hour before: {failed}" if failed else ""),
     ]
 
 
