@@ -30,10 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 class Kiosk:
     """One room: a controller (not started), the chair's service and quality facts, the app, the MQTT link."""
 
-    def __init__(self, tmp_path: Path, broker, room_id: str, name: str):  # noqa: F811
+    def __init__(self, tmp_path: Path, broker, room_id: str, name: str, **mqtt):  # noqa: F811
         cfg = (fast_config().replace("room", id=room_id, name=name)
                .replace("mqtt", host=broker.host, port=broker.port, reconnect_min_s=0.1, reconnect_max_s=1.0,
-                        discovery=False))
+                        discovery=False, **mqtt))
         self.factory = pins.mock_factory()
         self.hardware = build_hardware(cfg, simulate=True)
         self.controller = RoomController(cfg, self.hardware, pin_factory=self.factory, with_button=False)
@@ -175,3 +175,25 @@ def test_quality_collect_figures_reasserted_when_the_broker_comes_back_empty(two
     assert wait_for(lambda: room.link.connected, timeout=5)
     assert wait_for(lambda: topic in _retained(broker, "kiosk/+/quality/+", settle=0.2), timeout=5)
     assert json.loads(_retained(broker, topic)[topic])["figures"]["conferences"] == 2
+
+
+def test_quality_collect_the_example_acl_lets_a_kiosk_publish_its_figures(tmp_path):
+    """firmware_config/mosquitto/acl: a kiosk's login may write its own quality topics (mosquitto would
+    otherwise drop its connection on every publish), and IT's login reads them."""
+    from mqtt_broker import Broker
+
+    acl = (ROOT / "firmware_config" / "mosquitto" / "acl").read_text()
+    users = {"suite-1": "pw-suite-1", "it-monitor": "pw-it"}
+    with Broker(tmp_path / "acl-broker", users=users, acl=acl) as b:
+        room = Kiosk(tmp_path, b, "suite-1", "Hybrid Suite 1", username="suite-1", password="pw-suite-1")
+        try:
+            it = Subscriber(b, "kiosk/+/quality/+", username="it-monitor", password="pw-it")
+            try:
+                qs.publish_checks(room.controller.bus)
+                qs.run(room.env)
+                assert it.wait_for(lambda t, p: t == "kiosk/suite-1/quality/2026-11") is not None
+            finally:
+                it.close()
+            assert room.link.connected and room.link.connections == 1  # never dropped for a denied topic
+        finally:
+            room.close()
