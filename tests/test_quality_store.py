@@ -13,7 +13,7 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
 
 def _facts(day="2026-11-23", **extra):
-    return {"date": day, "type": "initial", **extra}
+    return {"schema": 1, "date": day, "type": "initial", **extra}
 
 
 def test_quality_store_ending_again_replaces_the_facts(tmp_path):
@@ -58,3 +58,23 @@ def test_quality_store_check_history_is_rolling_and_holds_no_reasons(tmp_path):
 def test_quality_store_file_is_private_to_the_kiosk(tmp_path):
     store = QualityStore(tmp_path / "state" / "q.sqlite3")
     assert store.path.stat().st_mode & 0o077 == 0
+
+
+def test_quality_store_leaves_out_facts_it_cannot_read(tmp_path, caplog):
+    store = QualityStore(tmp_path / "q.sqlite3")
+    store.save(1, _facts(version=1), now=NOW, purged={})
+    store.save(2, _facts(version=2), now=NOW, purged={})
+    with sqlite3.connect(tmp_path / "q.sqlite3") as conn:
+        conn.execute("UPDATE facts SET facts = '{not json' WHERE conference_id = 1")
+    assert [f["version"] for f in store.facts_between(date(2026, 11, 1), date(2026, 11, 30))] == [2]
+    assert "cannot be read" in caplog.text
+
+
+def test_quality_store_unusable_file_is_a_storage_error(tmp_path):
+    import pytest
+
+    from kiosk.conference.errors import StorageError
+
+    (tmp_path / "q.sqlite3").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StorageError, match="quality facts"):
+        QualityStore(tmp_path / "q.sqlite3")

@@ -221,3 +221,13 @@ def test_quality_web_facts_hold_no_names_or_case_references(env):
     for secret in (*qs.NAMES, *qs.CASE_REFS, "Police and social care"):
         assert secret not in text
     assert re.search(r"'agencies': \{'childrens_social_care'", text)
+
+
+def test_quality_web_unreadable_facts_file_is_a_503_not_a_crash(env):
+    path = env.extra["quality"].store.path
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    path.write_bytes(b"not a database " * 500)
+    response = env.client.get("/chair/quality")
+    assert response.status_code == 503
+    assert env.client.get("/chair").status_code == 200  # the chair's page carries on

@@ -17,6 +17,7 @@ from pathlib import Path
 from flask import Blueprint, abort, current_app, render_template, request
 
 from kiosk import __version__
+from kiosk.conference.errors import StorageError
 from kiosk.quality import figures, report as report_mod
 from web_ui import auth, get_controller
 
@@ -44,7 +45,11 @@ def _report() -> dict:
         period = figures.choose_period(request.args, quality.chair.today())
     except ValueError as exc:
         abort(400, f"{exc}.")
-    return quality.report(period)
+    try:
+        return quality.report(period)
+    except StorageError as exc:
+        current_app.logger.error("Quality report unavailable: %s", exc)
+        abort(503, "The quality figures cannot be read just now: ask IT to check the kiosk's storage.")
 
 
 def _no_store(response):

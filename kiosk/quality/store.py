@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from kiosk.conference.errors import StorageError
-from kiosk.quality.facts import CheckOutcome
+from kiosk.quality.facts import SCHEMA as FACTS_SCHEMA, CheckOutcome
 
 log = logging.getLogger("kiosk.quality.store")
 
@@ -134,7 +134,17 @@ class QualityStore:
         """The facts of the conferences held from ``first`` to ``last`` (local dates, both included)."""
         rows = self._read("SELECT facts FROM facts WHERE date >= ? AND date <= ? ORDER BY date, token",
                           (first.isoformat(), last.isoformat()))
-        return [json.loads(r[0]) for r in rows]
+        out = []
+        for (text,) in rows:
+            try:
+                facts = json.loads(text)
+            except ValueError:
+                facts = None
+            if isinstance(facts, dict) and facts.get("schema") == FACTS_SCHEMA:
+                out.append(facts)
+            else:  # damaged, or from a version that shaped them differently: left out, never a broken report
+                log.warning("Left out one conference's quality facts that cannot be read")
+        return out
 
     def months(self) -> list[str]:
         """The months (``YYYY-MM``) that have facts, oldest first."""
