@@ -61,6 +61,29 @@ def _span_min(start: datetime | None, end: datetime | None) -> int | None:
     return max(0, round((end - start).total_seconds() / 60))
 
 
+def _count_attendance(c: dict[str, int], p: dict) -> None:
+    """Add one professional who attended to their agency's counts ``c``."""
+    online = p["arrival_mode"] != "in person"
+    c["online" if online else "in_person"] += 1
+    connection = p["connection"]
+    dropped_out = any(not x["rejoined_at"] for x in connection)
+    c["whole"] += not (p["late"] or p["left_early"] or dropped_out)
+    if p["late"]:
+        c["late"] += 1
+        c["late_min"] += int(p["minutes_late"] or 0)
+    if p["left_early"]:
+        c["left_agreed" if p["left_agreed"] else "left_not_agreed"] += 1
+    if connection:
+        c["lost_connection"] += 1
+        c["rejoined"] += not dropped_out
+        stuck = [x for x in connection if x["could_not_rejoin"]]
+        if stuck:
+            c["cnr_emailed" if any(x["emailed_chair"] for x in stuck) else "cnr_not_emailed"] += 1
+    if p["camera_off"]:
+        c["camera_off"] += 1
+        c["camera_off_episodes"] += len(p["camera_off"])
+
+
 def _agency_counts(people: list[dict]) -> dict[str, dict[str, int]]:
     """Per professional agency, the counts of :data:`AGENCY_COUNTS` (agencies with no invitee left out)."""
     out: dict[str, dict[str, int]] = {}
@@ -75,27 +98,8 @@ def _agency_counts(people: list[dict]) -> dict[str, dict[str, int]]:
         c["reports_on_time"] += report == "on time"
         c["reports_late"] += report == "late"
         c["reports_missing"] += report == "missing"
-        if p["attendance"] != "attended":
-            continue
-        online = p["arrival_mode"] != "in person"
-        c["online" if online else "in_person"] += 1
-        connection = p["connection"]
-        dropped_out = any(not x["rejoined_at"] for x in connection)
-        c["whole"] += not p["late"] and not p["left_early"] and not dropped_out
-        if p["late"]:
-            c["late"] += 1
-            c["late_min"] += int(p["minutes_late"] or 0)
-        if p["left_early"]:
-            c["left_agreed" if p["left_agreed"] else "left_not_agreed"] += 1
-        if connection:
-            c["lost_connection"] += 1
-            c["rejoined"] += all(x["rejoined_at"] for x in connection)
-            stuck = [x for x in connection if x["could_not_rejoin"]]
-            if stuck:
-                c["cnr_emailed" if any(x["emailed_chair"] for x in stuck) else "cnr_not_emailed"] += 1
-        if p["camera_off"]:
-            c["camera_off"] += 1
-            c["camera_off_episodes"] += len(p["camera_off"])
+        if p["attendance"] == "attended":
+            _count_attendance(c, p)
     return {a: out[a] for a in AGENCIES if a in out}
 
 
