@@ -138,6 +138,8 @@ def test_quality_web_period_is_chosen_by_the_query(env, query, first, last):
     ("?from=2026-11-01", "from and to must both be dates"),
     ("?from=2026-11-30&to=2026-11-01", "to must not be before from"),
     ("?from=2000-01-01&to=2020-01-01", "at most 10 years"),
+    ("?from=0001-01-01&to=0001-02-01", "2000 or later"),
+    ("?month=\uff12\uff10\uff12\uff16-11", "month must be YYYY-MM"),
 ])
 def test_quality_web_bad_period_is_a_400_naming_the_problem(env, query, message):
     for path in ("/chair/quality", "/chair/quality.csv"):
@@ -231,3 +233,18 @@ def test_quality_web_unreadable_facts_file_is_a_503_not_a_crash(env):
     response = env.client.get("/chair/quality")
     assert response.status_code == 503
     assert env.client.get("/chair").status_code == 200  # the chair's page carries on
+
+
+def test_quality_web_any_period_text_is_a_page_or_a_400(env):
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    text = st.text(max_size=24) | st.from_regex(r"[0-9]{4}-[0-9]{2}(-[0-9]{2})?|[0-9]{4}-Q[0-9]", fullmatch=True)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.dictionaries(st.sampled_from(["month", "quarter", "from", "to"]), text, max_size=3))
+    def check(args):
+        for path in ("/chair/quality", "/chair/quality.csv"):
+            response = env.client.get(path, query_string=args)
+            assert response.status_code in (200, 400), (args, response.status_code)
+
+    check()

@@ -60,7 +60,7 @@ def check_segment(value: str, what: str = "topic level") -> str:
 
 def check_month(month: str) -> str:
     """``month`` if it is ``YYYY-MM`` (the quality topics' last level), else ValueError."""
-    if not isinstance(month, str) or not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+    if not isinstance(month, str) or not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", month):
         raise ValueError(f"month {month!r} must be YYYY-MM")
     return month
 

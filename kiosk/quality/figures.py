@@ -138,7 +138,7 @@ class Period:
 
 def month_period(text: str) -> Period:
     """``YYYY-MM`` as a period; ValueError otherwise."""
-    match = re.fullmatch(r"(\d{4})-(\d{2})", text or "")
+    match = re.fullmatch(r"([0-9]{4})-([0-9]{2})", text or "")
     if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
         raise ValueError("month must be YYYY-MM, e.g. 2026-11")
     y, m = int(match.group(1)), int(match.group(2))
@@ -148,7 +148,7 @@ def month_period(text: str) -> Period:
 
 def quarter_period(text: str) -> Period:
     """``YYYY-Qn`` as a period; ValueError otherwise."""
-    match = re.fullmatch(r"(\d{4})-[Qq]([1-4])", text or "")
+    match = re.fullmatch(r"([0-9]{4})-[Qq]([1-4])", text or "")
     if not match or int(match.group(1)) < 2000:
         raise ValueError("quarter must be YYYY-Qn, e.g. 2026-Q4")
     y, q = int(match.group(1)), int(match.group(2))
@@ -165,6 +165,8 @@ def range_period(first: str, last: str) -> Period:
         raise ValueError("from and to must both be dates, YYYY-MM-DD") from None
     if b < a:
         raise ValueError("to must not be before from")
+    if a.year < 2000:
+        raise ValueError("from must be in 2000 or later")
     if (b - a).days > 3660:
         raise ValueError("a period may be at most 10 years long")
     return Period(a, b, f"{a.isoformat()} to {b.isoformat()}")
