@@ -197,3 +197,10 @@ def make_quality_chair(tmp_path, controller, **kwargs):
     env.extra["quality"] = quality
     env.login()
     return env
+
+
+def figures_month():
+    """The period of the scripted conferences (November 2026)."""
+    from kiosk.quality.figures import month_period
+
+    return month_period("2026-11")

@@ -248,3 +248,25 @@ def test_quality_web_any_period_text_is_a_page_or_a_400(env):
             assert response.status_code in (200, 400), (args, response.status_code)
 
     check()
+
+
+def test_quality_web_conferences_ended_before_the_service_started_are_caught_up(tmp_path, cold_room):  # noqa: F811
+    from kiosk.quality.service import QualityService
+
+    env = qs.make_quality_chair(tmp_path, cold_room)
+    try:
+        env.extra["quality"].stop()  # as a kiosk before this version: conferences end, nothing keeps facts
+        qs.run(env)
+        path = env.extra["quality"].store.path
+        for name in (path.name, path.name + "-wal", path.name + "-shm"):
+            path.with_name(name).unlink(missing_ok=True)
+        quality = QualityService(env.extra["quality"].cfg, env.service, cold_room.bus).start()
+        try:
+            assert quality.store.count() == 2
+            fig = quality.report(qs.figures_month())["figures"]
+            assert (fig["conferences"], fig["started_on_time"], fig["room_known"]) == (2, 1, 0)
+            assert quality.catch_up() == []  # once only
+        finally:
+            quality.stop()
+    finally:
+        env.service.stop()

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from kiosk.conference.errors import ConferenceError
+from kiosk.conference.model import Status
 from kiosk.events import ChecksFinished, ConferenceEnded, QualityChanged
 from kiosk.quality import facts as facts_mod, figures, report as report_mod
 from kiosk.quality.store import QualityStore, months_back
@@ -47,11 +48,24 @@ class QualityService:
         self._pruned_on = None
 
     def start(self) -> "QualityService":
-        """Listen to the bus and drop facts past retention."""
+        """Listen to the bus, keep the facts of ended conferences that have none yet, drop facts past retention."""
         if self._unsubscribe is None:
             self._unsubscribe = self.bus.subscribe(self._on_event, ConferenceEnded, ChecksFinished)
+        self.catch_up()
         self._prune()
         return self
+
+    def catch_up(self) -> list[int]:
+        """Keep the facts of every ended conference still on the kiosk that has none (ended before this
+        version, or while the kiosk stopped between the end and the save); returns their ids."""
+        try:
+            purged = {s["conference_id"]: s["purged_at"] for s in self.chair.store.summaries()}
+            kept = self.store.kept_for(purged)
+            missing = [c.id for c in self.chair.store.list_conferences(Status.ENDED) if c.id not in kept]
+        except ConferenceError as exc:
+            log.warning("Could not look for ended conferences without quality facts: %s", exc)
+            return []
+        return [cid for cid in missing if self.conference_ended(cid) is not None]
 
     def stop(self) -> None:
         """Stop listening (idempotent)."""

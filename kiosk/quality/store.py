@@ -130,6 +130,12 @@ class QualityStore:
                          (token, conference_id, facts["date"], _ts(now), json.dumps(facts, sort_keys=True)))
         return token
 
+    def kept_for(self, purged: dict[int, str]) -> set[int]:
+        """The ids of the stored conferences whose facts are kept (facts saved before their id was purged
+        belong to an earlier conference, so they do not count)."""
+        rows = self._read("SELECT conference_id, max(saved_at) FROM facts GROUP BY conference_id")
+        return {cid for cid, saved in rows if not (cid in purged and purged[cid] > saved)}
+
     def facts_between(self, first: date, last: date) -> list[dict]:
         """The facts of the conferences held from ``first`` to ``last`` (local dates, both included)."""
         rows = self._read("SELECT facts FROM facts WHERE date >= ? AND date <= ? ORDER BY date, token",
