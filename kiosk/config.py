@@ -301,6 +301,16 @@ class ConferenceConfig:
 
 
 @dataclass(frozen=True)
+class QualityConfig:
+    """The quality report for child protection managers (D16): anonymous facts, kept apart from the record."""
+
+    retention_months: int = _opt(24, "Months the anonymous quality facts of each conference are kept (D16); the "
+                                      "record itself goes after [conference] retention_days.", min=1, max=120)
+    publish: bool = _opt(True, "Publish each month's figures (totals only, never a conference) as a retained "
+                               "MQTT message on <prefix>/<room>/quality/<YYYY-MM>.")
+
+
+@dataclass(frozen=True)
 class StorageConfig:
     state_dir: str = _opt("", "Where the kiosk keeps its database and PIN; empty means $STATE_DIRECTORY "
                               "(set by systemd) or ~/.local/state/kiosk.")
@@ -324,6 +334,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     conference: ConferenceConfig = field(default_factory=ConferenceConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     #: The file this configuration came from, if any.
     path: str | None = None
