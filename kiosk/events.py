@@ -126,6 +126,20 @@ class IdentifyRequested(Event):
     seconds: float = 10.0
 
 
+@dataclass(frozen=True)
+class ConferenceEnded(Event):
+    """The chair ended a conference (again, if it was reopened): its id only, never its record."""
+
+    conference_id: int
+
+
+@dataclass(frozen=True)
+class QualityChanged(Event):
+    """The quality figures of a month changed (``month`` is ``YYYY-MM``); totals only (D16)."""
+
+    month: str
+
+
 _KINDS = {
     StateChanged: "state_changed",
     ButtonPressed: "button_pressed",
@@ -139,6 +153,8 @@ _KINDS = {
     SessionEnded: "session_ended",
     AttendanceChanged: "attendance_changed",
     IdentifyRequested: "identify",
+    ConferenceEnded: "conference_ended",
+    QualityChanged: "quality_changed",
     CalendarChanged: "calendar_changed",
 }
 
