@@ -19,7 +19,7 @@ no names, no booking details (DOMAIN D15).
 - ``kiosk_time_to_start_seconds{room}``: seconds to the start (negative after it); absent without a start time
 - ``kiosk_calendar_stale{room, source}``: 1 while the room's bookings may be out of date;
   ``kiosk_calendar_last_success_timestamp_seconds{room, source}``: when the calendar was last read (or
-  confirmed unchanged); ``kiosk_calendar_events_skipped{room, source}``: events left out of the last reading;
+  found unchanged); ``kiosk_calendar_events_skipped{room, source}``: events left out of the last reading;
   all absent without a calendar
 
 Deprecated aliases, kept for one release (same values, old names): ``kiosk_seconds_to_start``
@@ -171,7 +171,7 @@ def _calendar(room: str, health: dict | None):
     stale = GaugeMetricFamily("kiosk_calendar_stale", "1 while the room's bookings may be out of date.",
                               labels=["room", "source"])
     last = GaugeMetricFamily("kiosk_calendar_last_success_timestamp_seconds",
-                             "When the calendar was last read or confirmed unchanged.", labels=["room", "source"])
+                             "When the calendar was last read, or found unchanged.", labels=["room", "source"])
     skipped = GaugeMetricFamily("kiosk_calendar_events_skipped", "Events left out of the last reading "
                                 "(unreadable, or repeating too often to expand).", labels=["room", "source"])
     if health:
