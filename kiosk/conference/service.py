@@ -818,8 +818,7 @@ class ChairService:
         info.update(starts_at=scheduled.isoformat(), started_at=rec["conference"]["started_at"],
                     ended_at=rec["conference"]["ended_at"], report_due=due.isoformat(), reports_overdue=today > due,
                     reconvene_by=reconvene["by"] if reconvene else None,
-                    previous_available=any(c.date < conference.date or (c.date == conference.date
-                                                                          and c.id < conference.id) for c in case),
+                    previous_available=self._previous_available(conference, case),
                     can_reopen=conference.status is Status.ENDED, double_booked=clashes)
         midnight = datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=self.tz)
         later = []  # events dated after now (only after the clock was set back): at the end, in time order
@@ -847,6 +846,10 @@ class ChairService:
             "events": log_rows,
             "events_total": len(events),
         }, valid_until
+
+    @staticmethod
+    def _previous_available(conference: Conference, case: list[Conference]) -> bool:
+        return any(c.date < conference.date or (c.date == conference.date and c.id < conference.id) for c in case)
 
     def _quorum_now(self, conference, invitees, fold, people_now, now, rec, started) -> dict:
         """Quorum now (at the end once the conference has ended), with the page's state word and the
