@@ -49,7 +49,7 @@ def _open_loop(site: Site, chair: bool, rate: float, seconds: float) -> list[flo
     errors: list[str] = []
     lock = threading.Lock()
     begin = time.monotonic() + 0.5
-    state = {"camera_off": False}
+    state = site.__dict__.setdefault("bench_load_camera", {"camera_off": False})  # kept between runs
 
     def request(n: int, conn):
         if not chair:

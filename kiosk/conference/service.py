@@ -593,17 +593,23 @@ class ChairService:
     # -- the room's start button -------------------------------------------------------
 
     def _on_session_started(self, _event) -> None:
-        """The room's start button started the session: today's conference nearest its start records its start.
+        """The room's start button started the session: record the start on a thread of its own.
 
-        Runs in the controller's thread (an EventBus subscriber); never raises into it. The chair can
-        correct the recorded start like any event.
+        The controller publishes while holding its lock; recording saves to disk and tells the controller
+        the counts, so it must not happen on the publishing thread (a lock held across the disk, and a
+        tap on the web thread waiting for the controller while the controller waits for it).
         """
+        threading.Thread(target=self._record_session_start, args=(self._now(),), name="chair-session-start",
+                         daemon=True).start()
+
+    def _record_session_start(self, at: datetime) -> None:
+        """Today's conference nearest its booked start records its start (``at``), unless one is recorded.
+        Never raises (it runs unattended); the chair can correct the recorded start like any event."""
         try:
-            now = self._now()
             today = [c for c in self.store.list_conferences(Status.SCHEDULED) if c.date == self.today()]
             if self._live_id is not None:
                 today = [c for c in today if c.id == self._live_id] or today
-            for conference in sorted(today, key=lambda c: abs((c.starts_at(self.tz) - now).total_seconds())):
+            for conference in sorted(today, key=lambda c: abs((c.starts_at(self.tz) - at).total_seconds())):
                 standing, _ = presence.effective(self.store.events(conference.id))
                 if not any(e.kind is EventKind.STARTED for e in standing):
                     self.record_event(conference.id, EventKind.STARTED, None,
