@@ -144,6 +144,7 @@ def test_web_chair_api_create_with_a_key_creates_one_conference(signed_in):
     first = signed_in.api("POST", "/api/conferences", body, headers={"Idempotency-Key": "c1"})
     again = signed_in.api("POST", "/api/conferences", body, headers={"Idempotency-Key": "c1"})
     assert first.status_code == again.status_code == 201 and again.get_data() == first.get_data()
+    assert again.headers["Location"] == first.headers["Location"] and again.mimetype == "application/json"
     assert len(signed_in.client.get("/api/conferences").get_json()["conferences"]) == 1
 
 

@@ -573,12 +573,13 @@ class ChairService:
         self._changed(conference_id)
         return event
 
-    def record_action(self, conference_id: int, invitee_id: int, action: str):
-        """One tap of the attendance table (a code of :data:`ACTIONS`)."""
+    def record_action(self, conference_id: int, invitee_id: int, action: str, expect_state: str | None = None):
+        """One tap of the attendance table (a code of :data:`ACTIONS`); ``expect_state`` as in
+        :meth:`record_event` (the state the page showed when the chair tapped)."""
         if not isinstance(action, str) or action not in ACTIONS:
             raise InvalidInput(f"unknown action (known: {', '.join(ACTIONS)})")
         a = ACTIONS[action]
-        return self.record_event(conference_id, a.kind, invitee_id, dict(a.details))
+        return self.record_event(conference_id, a.kind, invitee_id, dict(a.details), expect_state=expect_state)
 
     def record_report(self, conference_id: int, invitee_id: int, received_on=None):
         """D8: the invitee's report arrived on ``received_on`` (default today)."""
@@ -695,14 +696,16 @@ class ChairService:
 
     # -- answers kept for retried requests (Idempotency-Key) -----------------------------
 
-    def recall_answer(self, scope: str, key: str) -> tuple[str, int, str] | None:
-        """The (request, status, body) first answered to ``key`` from ``scope`` in the last 24 hours, or None."""
+    def recall_answer(self, scope: str, key: str) -> tuple[str, int, str, dict] | None:
+        """The (request, status, body, headers) first answered to ``key`` from ``scope`` in the last 24 hours,
+        or None."""
         return self.store.recall_answer(scope, key, self._now() - IDEMPOTENCY_TTL)
 
     def keep_answer(self, scope: str, key: str, conference_id: int | None, request: str, status: int,
-                    body: str) -> None:
-        """Keep an answer for 24 hours, so that a repeat of ``key`` gets it verbatim and records nothing."""
-        self.store.keep_answer(scope, key, conference_id, request, status, body)
+                    body: str, headers: dict | None = None) -> None:
+        """Keep an answer for 24 hours, so that a repeat of ``key`` gets it verbatim and records nothing
+        (``headers``: the few that are part of the answer, Content-Type and Location)."""
+        self.store.keep_answer(scope, key, conference_id, request, status, body, headers)
 
     # -- views ----------------------------------------------------------------------
 

@@ -679,20 +679,21 @@ class ConferenceStore:
 
     # -- answers kept for retried requests (Idempotency-Key) ----------------------------
 
-    def recall_answer(self, scope: str, key: str, since: datetime) -> tuple[str, int, str] | None:
-        """The (request, status, body) kept for ``key`` sent by ``scope`` at or after ``since``, or None."""
+    def recall_answer(self, scope: str, key: str, since: datetime) -> tuple[str, int, str, dict] | None:
+        """The (request, status, body, headers) kept for ``key`` sent by ``scope`` at or after ``since``, or None."""
         with self._read() as conn:
-            row = conn.execute("SELECT request, status, body FROM idempotency WHERE scope = ? AND key = ? "
+            row = conn.execute("SELECT request, status, body, headers FROM idempotency WHERE scope = ? AND key = ? "
                                "AND created_at >= ?", (scope, key, _ts(since))).fetchone()
-        return (row["request"], row["status"], row["body"]) if row else None
+        return (row["request"], row["status"], row["body"], json.loads(row["headers"])) if row else None
 
     def keep_answer(self, scope: str, key: str, conference_id: int | None, request: str, status: int,
-                    body: str) -> None:
+                    body: str, headers: dict | None = None) -> None:
         """Keep the answer given to ``key`` (the first one stays if two arrive at once)."""
         with self._write(keep_loaded=True, one_statement=True, record=False) as conn:
             conn.execute("INSERT OR IGNORE INTO idempotency (scope, key, conference_id, request, status, body, "
-                         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (scope, key, conference_id, request, status, body, _ts(self._now())))
+                         "headers, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         (scope, key, conference_id, request, status, body, json.dumps(headers or {}),
+                          _ts(self._now())))
 
     def forget_answers(self, before: datetime) -> int:
         """Delete the answers kept since before ``before``; returns how many."""
