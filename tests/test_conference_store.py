@@ -541,12 +541,12 @@ def test_conference_store_end_refuses_new_events_until_reopened(store, meeting, 
     c, p = meeting
     arrived = arrive(store, c, p["sw"], 0, "in_person")
     store.end_conference(c.id)
-    from kiosk.conference.errors import ConferenceEnded
-    with pytest.raises(ConferenceEnded, match="has ended"):
+    from kiosk.conference.errors import ConferenceClosed
+    with pytest.raises(ConferenceClosed, match="has ended"):
         store.append_event(c.id, "arrived", invitee_id=p["po"].id, details={"mode": "virtual"})
-    with pytest.raises(ConferenceEnded):
+    with pytest.raises(ConferenceClosed):
         store.add_invitee(c.id, "New Person", "parent")
-    with pytest.raises(ConferenceEnded):
+    with pytest.raises(ConferenceClosed):
         store.remove_invitee(p["mum"].id)
     store.record_report_received(c.id, p["po"].id, "2026-11-23")
     store.correct_event(c.id, arrived.id, "wrong person")

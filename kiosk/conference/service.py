@@ -48,6 +48,7 @@ from kiosk.conference.errors import ConferenceError, InvalidInput, NotAllowed, N
 from kiosk.conference.model import Conference, ConferenceType, EventKind, Invitee, Mode, Status
 from kiosk.conference.pin import Lockout, PinStore
 from kiosk.conference.store import ConferenceStore
+from kiosk.events import ConferenceEnded
 
 log = logging.getLogger("kiosk.conference.service")
 
@@ -444,6 +445,8 @@ class ChairService:
                     self.controller.end_session()
                 self._announce(conference)
             self._publish(conference_id)
+        if self.controller is not None:  # after the lock: subscribers (the quality facts) save to disk
+            self.controller.bus.publish(ConferenceEnded(conference_id))
         self._changed(conference_id)
         return conference
 
@@ -544,7 +547,7 @@ class ChairService:
         """Record an event now (kiosk clock); the room's counts follow at once, and so does the chair's view.
 
         ``expect_state``: the invitee's state as the client last saw it; StaleState (nothing recorded) if it
-        has changed since. ConferenceEnded once the conference has ended (but for corrections and reports).
+        has changed since. ConferenceClosed once the conference has ended (but for corrections and reports).
         """
         # A tap is what the chair is watching, so it computes the new view itself, and requests that see
         # the new event wait for that (on an Event of their own, not in a queue for the lock the next

@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 from kiosk.conference import quorum, record as record_mod
 from kiosk.conference.fold import Fold
 from kiosk.conference.csv_import import numbered_invitees
-from kiosk.conference.errors import (ConferenceEnded, CsvImportError, InvalidInput, NotAllowed, NotFound, StorageError,
+from kiosk.conference.errors import (ConferenceClosed, CsvImportError, InvalidInput, NotAllowed, NotFound, StorageError,
                                      StorageFull)
 from kiosk.conference.model import (Agency, Conference, ConferenceType, Event, EventKind, Invitee, Mode, Role,
                                     Status)
@@ -286,9 +286,9 @@ class ConferenceStore:
 
     @staticmethod
     def _open_for_changes(conference: Conference) -> None:
-        """ConferenceEnded for a conference that has ended: its list of people is closed with it."""
+        """ConferenceClosed for a conference that has ended: its list of people is closed with it."""
         if conference.status is Status.ENDED:
-            raise ConferenceEnded(f"Conference {conference.id} has ended: reopen it to change its invitation list")
+            raise ConferenceClosed(f"Conference {conference.id} has ended: reopen it to change its invitation list")
 
     def revision(self, conference_id: int) -> int:
         """A number that grows with every change to the conference (its changes plus its events)."""
@@ -553,7 +553,7 @@ class ConferenceStore:
                      expect_state: str | None = None) -> Event:
         """Record an event (``at`` defaults to now). Checked against the record so far
         (:func:`~kiosk.conference.validation.check_event`, with the invitee's ``expect_state`` if given);
-        InvalidInput, ConferenceEnded or StaleState and nothing written if it does not fit."""
+        InvalidInput, ConferenceClosed or StaleState and nothing written if it does not fit."""
         now = self._now()
         with self._lock:
             conference, invitees, events = self._snapshot(conference_id)

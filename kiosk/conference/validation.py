@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
 from kiosk.conference import presence, quorum, workdays
-from kiosk.conference.errors import ConferenceEnded, InvalidInput, StaleState
+from kiosk.conference.errors import ConferenceClosed, InvalidInput, StaleState
 from kiosk.conference.model import (EVENT_DETAILS, Agency, Conference, ConferenceType, Event, EventKind, Invitee,
                                     Mode, Role, Status)
 from kiosk.conference.settings import ConferenceSettings
@@ -201,7 +201,7 @@ def check_event(conference: Conference, invitees: Iterable[Invitee], events: Ite
 
     Raises InvalidInput when the event is malformed or does not fit the record (someone
     who is not present cannot leave; a decision to proceed while inquorate needs a
-    reason and an inquorate conference), ConferenceEnded for anything but a correction
+    reason and an inquorate conference), ConferenceClosed for anything but a correction
     or a report once the conference has ended, and StaleState when ``expect_state`` (the
     invitee's state as the client last saw it) is not their state now.
 
@@ -212,7 +212,7 @@ def check_event(conference: Conference, invitees: Iterable[Invitee], events: Ite
     if kind.by_route_only:
         raise InvalidInput(f"{kind.label!r} is recorded with POST /api/conferences/<id>/end or /reopen")
     if conference.status is Status.ENDED and not kind.after_end:
-        raise ConferenceEnded(f"Conference {conference.id} has ended: only a correction or a report received can "
+        raise ConferenceClosed(f"Conference {conference.id} has ended: only a correction or a report received can "
                               f"be recorded now (reopen it to record more)")
     at = utc(at, "the event time")
     if at > utc(now) + FUTURE_TOLERANCE:
