@@ -243,9 +243,11 @@ def test_web_chair_api_a_long_poll_keeps_the_session_alive(tmp_path, cold_room):
     try:
         chair.login()
         cid, _ = _setup(chair)
-        for _ in range(4):  # 4 x 45 s = 3 idle timeouts, with the page's long-poll running
+        revision = chair.client.get(f"/api/conferences/{cid}").get_json()["revision"]
+        for _ in range(4):  # 4 x 45 s = 3 idle timeouts, with the page's long-poll running (and timing out)
             chair.seconds.advance(45)
-            assert chair.client.get(f"/api/conferences/{cid}?since=0&timeout=0").status_code == 200
+            poll = chair.client.get(f"/api/conferences/{cid}?since={revision}&timeout=0.05")
+            assert poll.status_code == 200 and poll.get_json()["revision"] == revision
         chair.seconds.advance(61)
         assert chair.client.get(f"/api/conferences/{cid}").status_code == 401  # idle without it: signed out
     finally:
