@@ -207,7 +207,8 @@ def test_conference_store_refuses_invalid_events_and_writes_nothing(store, meeti
     assert store.events(c.id) == before
 
 
-def test_conference_store_a_correction_of_an_unknown_event_is_not_found(store, meeting):
+def test_conference_store_correction_of_an_event_not_in_the_conference_is_not_found(store, meeting):
+    """An event id that is not this conference's is an unknown thing (404 over the API), not bad input."""
     c, p = meeting
     arrive(store, c, p["sw"], -5, "in_person")
     before = store.events(c.id)
