@@ -446,16 +446,16 @@ def remove_invitee(conference_id: int, invitee_id: int):
     Only before anything is recorded about them.
     """
     chair = _service()
+    view = chair.view(conference_id)
+    person = next((p for p in view["people"] if p["id"] == invitee_id), None)
+    if person is None:
+        abort(404, f"Invitee {invitee_id} is not on the list of conference {conference_id}")
     if not _confirmed():
         if _fragment():
             abort(400, "Confirm first: removing someone takes them off the list")
-        view = chair.view(conference_id)
-        person = next((p for p in view["people"] if p["id"] == invitee_id), None)
-        if person is None:
-            abort(404, f"Invitee {invitee_id} is not on the list of conference {conference_id}")
         return _page("chair_confirm.html", view=view, action="remove", person=person, early=False)
     chair.remove_invitee(conference_id, invitee_id)
-    return _done(conference_id, "Removed from the invitation list.", "invitees")
+    return _done(conference_id, f"{person['name']} removed from the invitation list.", "invitees")
 
 
 # -- live attendance -----------------------------------------------------------------
