@@ -102,7 +102,8 @@ def test_conference_record_counts_quorum_timeline_decisions_and_corrections():
     # the police losing connection at 10:20 leaves health (arrived 10:07): quorum goes when the school leaves
     assert [(c["at"], c["label"]) for c in q["changes"]] == [("09:59", "quorate"), ("10:40", "quorum lost")]
     assert q["decisions"] == [{"at": "10:41", "decision": "proceed",
-                               "reason": "Police report shared; delay would harm the child", "new_date": None}]
+                               "reason": "Police report shared; delay would harm the child", "new_date": None,
+                              "late_reason": None}]
     assert q["inquorate_periods"] == [{"from": "10:40", "to": "11:00",
                                        "decision": "Police report shared; delay would harm the child"}]
     assert q["warnings"] == [] and q["proceeded_inquorate"] is True

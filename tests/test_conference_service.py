@@ -184,7 +184,8 @@ def test_conference_service_view_shape(service):
     cid, p = _conference(service, strategy_date="2026-11-02")
     view = service.view(cid)
     assert set(view) == {"conference", "now", "revision", "quorum", "timeline", "people", "counts", "reports",
-                         "timescales", "warnings", "events"}
+                         "timescales", "timescale_warnings", "reconvene", "warnings", "events", "events_total"}
+    assert isinstance(view["revision"], int)
     assert view["now"] == "09:30:00"
     assert view["quorum"]["state"] == "waiting" and view["quorum"]["started"] is False
     assert view["reports"] == {"due": "2026-11-18", "overdue": True, "needed": 4, "received": 0, "missing": 4,

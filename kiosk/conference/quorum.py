@@ -141,6 +141,7 @@ class Decision:
     kind: EventKind
     reason: str
     new_date: str | None = None
+    late_reason: str | None = None  # D5: why a new date is after the 10 working days
 
     @property
     def proceed(self) -> bool:
@@ -250,7 +251,8 @@ def timeline(invitees: Iterable[Invitee], events: Iterable[Event],
             label = "quorum lost" if not view.quorate else ("quorum regained" if ever else "quorate")
             changes.append(QuorumChange(at, view.quorate, label, view.reason, view.agencies))
             quorate, ever = view.quorate, ever or view.quorate
-    decisions = tuple(Decision(e.at, e.kind, str(e.details.get("reason", "")), e.details.get("new_date"))
+    decisions = tuple(Decision(e.at, e.kind, str(e.details.get("reason", "")), e.details.get("new_date"),
+                               e.details.get("late_reason"))
                       for e in standing if e.kind in (EventKind.PROCEED_INQUORATE, EventKind.ADJOURNED))
 
     # Inquorate stretches over all time: before the first change, and after each loss.

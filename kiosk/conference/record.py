@@ -87,6 +87,16 @@ def _rows(invitees, standing) -> dict[int, _Row]:
     return rows
 
 
+def lateness(arrived_at: datetime | None, scheduled: datetime, late: bool) -> tuple[int | None, int | None, str | None]:
+    """(seconds late, minutes late, words) for an arrival: D6, under a minute in seconds ("27 s"), never
+    rounded up to a minute; from a minute on in started minutes, as before ("6 min")."""
+    if not late or arrived_at is None:
+        return None, None, None
+    seconds = int((arrived_at - scheduled).total_seconds())
+    minutes = math.ceil((arrived_at - scheduled).total_seconds() / 60)
+    return seconds, minutes, (f"{seconds} s" if seconds < 60 else f"{minutes} min")
+
+
 def _attendance(row: _Row) -> str:
     if row.arrived:
         return "attended"
@@ -137,6 +147,7 @@ def build_record(conference: Conference, invitees: Iterable[Invitee], events: It
                        "left_at": clock(c["end"].at) if c["end"] and c["end"].kind is EventKind.LEFT else None}
                       for c in row.connection]
         report = _report(row, due)
+        seconds_late, minutes_late, late_text = lateness(arrived_at, scheduled, late)
         arrival_mode = Mode.parse(row.arrived.details["mode"]) if row.arrived else None
         person = {
             "invitee_id": inv.id, "name": inv.name, "role": inv.role.label, "agency": inv.agency.label,
@@ -144,7 +155,7 @@ def build_record(conference: Conference, invitees: Iterable[Invitee], events: It
             "attendance": _attendance(row),
             "arrived_at": clock(arrived_at), "arrival_mode": arrival_mode.label if arrival_mode else None,
             "late": late,
-            "minutes_late": math.ceil((arrived_at - scheduled).total_seconds() / 60) if late else None,
+            "minutes_late": minutes_late, "seconds_late": seconds_late, "late_text": late_text,
             "left_early": left_early,
             "left_at": clock(row.left.at) if left_early else None,
             "left_agreed": bool(row.left.details.get("agreed")) if left_early else None,
@@ -205,7 +216,8 @@ def build_record(conference: Conference, invitees: Iterable[Invitee], events: It
             "at_start": {"at": clock(start), "quorate": at_start.quorate, "reason": at_start.reason},
             "changes": [{"at": clock(c.at), "label": c.label, "reason": c.reason} for c in tl.changes],
             "decisions": [{"at": clock(d.at), "decision": "proceed" if d.proceed else "not proceed",
-                           "reason": d.reason, "new_date": d.new_date} for d in tl.decisions],
+                           "reason": d.reason, "new_date": d.new_date, "late_reason": d.late_reason}
+                          for d in tl.decisions],
             "inquorate_periods": [{"from": clock(p.start), "to": clock(p.end),
                                    "decision": p.decision.reason if p.decision else None}
                                   for p in tl.inquorate_periods],
@@ -291,7 +303,7 @@ def to_csv(record: dict) -> str:
         report = p["report"]
         write(p["name"], p["role"], p["agency"], p["direct_contact"], p["expected_mode"], p["attendance"],
               p["arrived_at"], p["arrival_mode"],
-              f"yes ({p['minutes_late']} min)" if p["late"] else "no",
+              f"yes ({p.get('late_text') or str(p['minutes_late']) + ' min'})" if p["late"] else "no",
               p["left_at"] if p["left_early"] else "", p["left_agreed"] if p["left_early"] else "",
               _connection_text(p["connection"]), _camera_text(p["camera_off"]),
               report["status"], report["received_on"], " | ".join(p["notes"]))
