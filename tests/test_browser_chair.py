@@ -171,7 +171,7 @@ def test_browser_chair_a_whole_conference_on_a_tablet(browser, site, orientation
             b.name = 'tap'; b.value = document.querySelector('article.person').dataset.invitee + ':rejoined';
             b.id = 'forged'; f.append(b); }""")
         page.click("#forged")
-        page.wait_for_selector("#toast:not([hidden])")
+        page.wait_for_selector("#toast.is-error")
         assert "has not lost connection" in page.inner_text("#toast")
 
         # End (asked first), then export.

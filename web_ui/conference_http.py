@@ -13,7 +13,7 @@ from flask import Response, current_app, jsonify
 from werkzeug.exceptions import NotFound as NotFoundError
 from werkzeug.routing import IntegerConverter
 
-from kiosk.conference.errors import (ConferenceError, CsvImportError, InvalidInput, NotAllowed, NotFound,
+from kiosk.conference.errors import (ConferenceError, CsvImportError, InvalidInput, KeyReused, NotAllowed, NotFound,
                                      PinLockedOut, StorageError, StorageFull)
 from kiosk.conference.service import PinNotSet
 
@@ -48,6 +48,8 @@ def error_status(exc: ConferenceError) -> int:
     """The HTTP status for an error of the conference record."""
     if isinstance(exc, NotFound):
         return 404
+    if isinstance(exc, KeyReused):
+        return 422
     if isinstance(exc, InvalidInput):
         return 400
     if isinstance(exc, PinLockedOut):
