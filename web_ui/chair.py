@@ -186,11 +186,16 @@ def _confirmed() -> bool:
 
 
 def _done(conference_id: int, message: str | None = None, anchor: str = "attendance", recorded=None):
-    """After a change: the live fragment for chair.js, else a redirect back to the page."""
+    """After a change: the live fragment for chair.js, else a redirect back to the page.
+
+    Without chair.js the message travels in the session cookie, so it names no one (D15): the page
+    comes back at the person's card instead.
+    """
     if _fragment():
         return _live(conference_id, message, recorded=recorded)
     if recorded is not None:
-        message = _recorded_text(_service().view(conference_id), recorded)
+        message = _recorded_text(_service().view(conference_id), recorded, named=False) + " recorded."
+        anchor = f"person-{recorded.invitee_id}" if recorded.invitee_id else anchor
     if message:
         flash(message, "ok")
     return redirect(_back_url(conference_id, anchor), code=303)
@@ -203,12 +208,12 @@ def _back_url(conference_id: int, anchor: str) -> str:
     return url_for("chair.conference", conference_id=conference_id) + "#" + anchor
 
 
-def _recorded_text(view: dict, event) -> str:
+def _recorded_text(view: dict, event, named: bool = True) -> str:
     """"Pat Police: Arrived online at 10:03:12": who, what and when, for the message after a tap."""
     row = next((e for e in view["events"] if e["id"] == event.id), None)
     label = request.form.get("tap", "").partition(":")[2].partition(":")[0]
     what = ACTIONS[label].label if label in ACTIONS else (row["label"] if row else "Recorded")
-    who = f"{row['who']}: " if row and row["who"] else ""
+    who = f"{row['who']}: " if named and row and row["who"] else ""
     return f"{who}{what} at {row['at'] if row else ''}".strip()
 
 
@@ -455,7 +460,9 @@ def remove_invitee(conference_id: int, invitee_id: int):
             abort(400, "Confirm first: removing someone takes them off the list")
         return _page("chair_confirm.html", view=view, action="remove", person=person, early=False)
     chair.remove_invitee(conference_id, invitee_id)
-    return _done(conference_id, f"{person['name']} removed from the invitation list.", "invitees")
+    # The name only in the fragment: a message for a reload travels in the session cookie.
+    return _done(conference_id, f"{person['name'] if _fragment() else 'Someone'} removed from the invitation list.",
+                 "invitees")
 
 
 # -- live attendance -----------------------------------------------------------------
