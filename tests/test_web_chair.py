@@ -822,3 +822,46 @@ def test_web_chair_the_list_of_conferences_is_paginated(signed_in):
     assert first.count('class="conf-row') == CONFERENCES_PAGE_ROWS + 1 and 'id="page-next"' in first
     second = signed_in.client.get("/chair?page=2").get_data(as_text=True)
     assert second.count('class="conf-row') == 3 and "CP-2026-0142" in second
+
+
+def test_web_chair_page_d5_a_late_new_date_needs_its_reason_and_shows_in_the_banner(tmp_path, cold_room):  # noqa: F811
+    from datetime import datetime, timezone
+
+    from chair_web import make_chair
+
+    # Friday 19 March 2027, 10:30: ten working days (past Good Friday and Easter Monday) end on Tuesday 6 April.
+    chair = make_chair(tmp_path, cold_room, now=datetime(2027, 3, 19, 10, 30, tzinfo=timezone.utc))
+    try:
+        chair.login()
+        cid, ids = _setup(chair, date="2027-03-19")
+        chair.event(cid, "arrived", ids["Sam Social"], mode="in_person")
+        html = chair.client.get(f"/chair/conferences/{cid}").get_data(as_text=True)
+        assert 'name="late_reason"' in html  # the decision form asks for it
+        form = {"decision": "adjourn", "reason": "no police", "new_date": "2027-04-07"}
+        refused = _page_post(chair, f"/chair/conferences/{cid}/decision", **form)
+        page = chair.client.get(refused.headers["Location"].split("#")[0]).get_data(as_text=True)
+        assert "later than 2027-04-06" in page
+        live = chair.client.post(f"/chair/conferences/{cid}/decision",
+                                 data={"csrf_token": chair.token, **form, "late_reason": "chair away"},
+                                 headers={"X-Chair-Fragment": "live"}).get_data(as_text=True)
+        banner = live[live.index('id="warnings"'):live.index('id="live"')]
+        assert "2027-04-07 is later than 2027-04-06" in banner
+    finally:
+        chair.service.stop()
+
+
+def test_web_chair_page_d6_and_d7_words(signed_in):
+    cid, ids = _setup(signed_in)
+    signed_in.now.advance(minutes=30, seconds=27)  # 27 s after the 10:00 start
+    live = _tap(signed_in, cid, ids["Pat Police"], "arrived_virtual").get_data(as_text=True)
+    assert '<span class="badge b-late">Late 27 s</span>' in live
+    # ICPC on 29 December 2026: the first review is due on Easter Monday 29 March 2027.
+    review = signed_in.conference(type="review", date="2027-03-22", previous_icpc_date="2026-12-29",
+                                  case_ref="CP-2026-0151")
+    html = signed_in.client.get(f"/chair/conferences/{review['conference']['id']}").get_data(as_text=True)
+    assert re.search(r'class="ts-note">[^<]*Easter Monday[^<]*Thursday 25 March 2027', html)
+    # Timescale warnings and missing reports share the banner at the top.
+    early = signed_in.conference(strategy_date="2026-10-01", case_ref="CP-2026-0150")
+    page = signed_in.client.get(f"/chair/conferences/{early['conference']['id']}").get_data(as_text=True)
+    banner = page[page.index('id="warnings"'):page.index('id="toast"')]
+    assert "Timescale missed" in banner
