@@ -343,7 +343,9 @@ def test_web_chair_live_page_shows_the_latest_log_entries_and_links_the_whole_lo
     signed_in.event(cid, "arrived", ids["Pat Police"], mode="virtual")
     for n in range(LIVE_LOG_ROWS + 4):
         assert _tap(signed_in, cid, ids["Pat Police"], "camera_off" if n % 2 == 0 else "camera_on").status_code == 200
-    events = signed_in.api("GET", f"/api/conferences/{cid}").get_json()["events"]
+    view = signed_in.api("GET", f"/api/conferences/{cid}").get_json()
+    assert len(view["events"]) == LIVE_LOG_ROWS and view["events_total"] == LIVE_LOG_ROWS + 5
+    events = signed_in.api("GET", f"/api/conferences/{cid}/events").get_json()["events"]
     assert len(events) == LIVE_LOG_ROWS + 5
     live = _tap(signed_in, cid, ids["Pat Police"], "camera_off").get_data(as_text=True)
     assert live.count('class="log-row') == LIVE_LOG_ROWS
@@ -817,11 +819,14 @@ def test_web_chair_the_list_of_conferences_is_paginated(signed_in):
     for n in range(CONFERENCES_PAGE_ROWS + 2):
         signed_in.conference(date=f"2026-12-{1 + n % 28:02d}", start_time=f"{9 + n // 28:02d}:00",
                              case_ref=f"CP-2026-{n:04d}")
-    signed_in.conference()  # today's: on every page
+    signed_in.conference()  # today's: the soonest, first on the first page
     first = signed_in.client.get("/chair").get_data(as_text=True)
-    assert first.count('class="conf-row') == CONFERENCES_PAGE_ROWS + 1 and 'id="page-next"' in first
+    assert first.count('class="conf-row') == CONFERENCES_PAGE_ROWS and 'id="page-next"' in first
+    assert first.index("CP-2026-0142") < first.index("Other days")
     second = signed_in.client.get("/chair?page=2").get_data(as_text=True)
-    assert second.count('class="conf-row') == 3 and "CP-2026-0142" in second
+    assert second.count('class="conf-row') == 3 and "Page 2 of 2" in second and "CP-2026-0142" not in second
+    assert signed_in.client.get("/chair?page=3").status_code == 404
+    assert signed_in.client.get("/chair?page=0").status_code == 400
 
 
 def test_web_chair_page_d5_a_late_new_date_needs_its_reason_and_shows_in_the_banner(tmp_path, cold_room):  # noqa: F811

@@ -170,15 +170,13 @@ def _page_number() -> int:
     return int(raw)
 
 
-def _paged(items: list, size: int) -> tuple[list, dict]:
-    """One page of ``items`` (the ``?page=`` asked for) and what the page links need."""
-    number = _page_number()
-    pages = max(1, -(-len(items) // size))
-    if number > pages:
-        abort(404, f"There are only {pages} page(s)")
-    start = (number - 1) * size
-    return items[start:start + size], {"number": number, "pages": pages, "total": len(items),
-                                       "first": start + 1, "last": min(start + size, len(items))}
+def _paging(answer: dict, shown: int) -> dict:
+    """What the page links need from one of the service's pages (404 past the last one)."""
+    if answer["page"] > answer["pages"]:
+        abort(404, f"There are only {answer['pages']} page(s)")
+    first = (answer["page"] - 1) * answer["per_page"] + 1
+    return {"number": answer["page"], "pages": answer["pages"], "total": answer["total"], "first": first,
+            "last": first + shown - 1}
 
 
 def _confirmed() -> bool:
@@ -316,11 +314,12 @@ def pair():
 
 @bp.get("")
 def index():
-    """Today's conferences, then a page of the others (``?page=``), and the form for a new one."""
+    """A page of the stored conferences (``?page=``), today's marked, and the form for a new one."""
     chair = _service()
-    conferences = chair.list_conferences()
-    others, paging = _paged([c for c in conferences if not c["is_today"]], CONFERENCES_PAGE_ROWS)
-    return _page("chair_home.html", todays=[c for c in conferences if c["is_today"]], others=others, paging=paging,
+    answer = chair.conference_page(_page_number(), CONFERENCES_PAGE_ROWS)
+    conferences = answer["conferences"]
+    return _page("chair_home.html", todays=[c for c in conferences if c["is_today"]],
+                 others=[c for c in conferences if not c["is_today"]], paging=_paging(answer, len(conferences)),
                  today=chair.today().isoformat(), retention_days=chair.settings.retention_days, **_choices())
 
 
@@ -341,9 +340,10 @@ def conference(conference_id: int):
 @bp.get("/conferences/<id:conference_id>/log")
 def log(conference_id: int):
     """The whole event log, a page at a time (``?page=``), each entry with its "Correct" form."""
-    view = _service().view(conference_id)
-    events, paging = _paged(view["events"], LOG_PAGE_ROWS)
-    return _page("chair_log.html", view=view, events=events, paging=paging)
+    chair = _service()
+    answer = chair.log_page(conference_id, _page_number(), LOG_PAGE_ROWS)
+    return _page("chair_log.html", view=chair.view(conference_id), events=answer["events"],
+                 paging=_paging(answer, len(answer["events"])))
 
 
 @bp.get("/conferences/<id:conference_id>/live")

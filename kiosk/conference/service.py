@@ -73,6 +73,8 @@ class _ComputedView:
     valid_until: datetime
     view: dict
     json: str | None = None
+    #: Each person's part of ``view["people"]`` as JSON, kept from the view before while it is the same.
+    people_json: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ _ATTENDANCE_KINDS = frozenset(k for k in presence.TRANSITIONS if k is not EventK
 IDEMPOTENCY_TTL = timedelta(hours=24)
 #: The largest page of the log or of the list of conferences.
 MAX_PER_PAGE = 500
+#: The log entries a view carries, newest first (the page shows 20; :meth:`ChairService.log_page` has them all).
+VIEW_LOG_ROWS = 20
 #: A revision no conference reaches: what waiters see once their conference is purged.
 _GONE = 2 ** 62
 
@@ -182,6 +186,8 @@ class ChairService:
         self.lockout = Lockout.from_settings(self.settings, clock=monotonic)
         self._lock = threading.RLock()
         self._views: dict[int, _ComputedView] = {}  # conference id -> its view, while it holds
+        # conference id -> invitee id -> (record part, what else the row shows, row, its JSON): see _people.
+        self._person_rows: dict[int, dict[int, tuple]] = {}
         self._building = threading.RLock()
         self._computing: threading.Event | None = None  # set when the tap being saved has computed its view
         #: Entered around a wait for another request's tap to be saved (milliseconds; longer if the disk
@@ -455,6 +461,7 @@ class ChairService:
         with self._lock:
             summary = self.store.purge(conference_id)
             self._views.clear()  # no computed view keeps the names a purge deleted
+            self._person_rows.pop(conference_id, None)
             self._publish(conference_id)
             if self._announced is not None and self._announced[0] == conference_id and self.controller is not None:
                 self.controller.set_start(None, "chair")
@@ -468,6 +475,8 @@ class ChairService:
             ids = self.store.purge_due()
             if ids:
                 self._views.clear()
+                for conference_id in ids:
+                    self._person_rows.pop(conference_id, None)
                 log.info("Purged %d conference(s) past the %d-day retention period", len(ids),
                          self.settings.retention_days)
             for conference_id in ids:
@@ -719,8 +728,18 @@ class ChairService:
         computed, now = self._current_view(conference_id)
         encoded = computed.json
         if encoded is None:  # two threads may both encode it the first time: the same text either way
-            encoded = computed.json = json.dumps(computed.view, separators=(",", ":"))
+            encoded = computed.json = self._encode(computed)
         return f'{encoded[:-1]},"now":{json.dumps(now)}}}'
+
+    @staticmethod
+    def _encode(computed: _ComputedView) -> str:
+        """The view as JSON; the people as encoded before unless they changed (a tap changes one)."""
+        if computed.people_json is None:
+            return json.dumps(computed.view, separators=(",", ":"))
+        parts = [f'{json.dumps(k)}:' + ("[" + ",".join(computed.people_json) + "]" if k == "people"
+                                        else json.dumps(v, separators=(",", ":")))
+                 for k, v in computed.view.items()]
+        return "{" + ",".join(parts) + "}"
 
     def _current_view(self, conference_id: int) -> tuple[_ComputedView, str]:
         """The view computed for this moment (computed now if none is) and the time it is for."""
@@ -747,7 +766,10 @@ class ChairService:
         with self._lock:
             version = self.store.version
         view, valid_until = self._build_view(conference_id, now)
-        computed = _ComputedView(version, valid_until, view)
+        rows = self._person_rows.get(conference_id, {})
+        people_json = [rows[p["id"]][3] for p in view["people"]] if all(p["id"] in rows for p in view["people"]) \
+            else None
+        computed = _ComputedView(version, valid_until, view, people_json=people_json)
         with self._lock:
             self._views[conference_id] = computed
         return computed
@@ -767,22 +789,22 @@ class ChairService:
     def _build_view(self, conference_id: int, now: datetime) -> tuple[dict, datetime]:
         """The view at ``now``, and until when it stays true if the data does not change."""
         with self._lock:
-            conference = self.store.get_conference(conference_id)
-            invitees = self.store.invitees(conference_id)
-            events = self.store.events(conference_id)
-            revision = self.store.revision(conference_id)
+            conference, invitees, events, fold = self.store.folded(conference_id)
+            revision = conference.changes + len(events)
         today = now.astimezone(self.tz).date()
-        rec = record_mod.build_record(conference, invitees, events, self.settings, tz=self.tz)
-        standing, voided = presence.effective(events)
-        people_now = presence.replay(events, until=now)
+        rec = record_mod.build_record(conference, invitees, events, self.settings, tz=self.tz, fold=fold)
+        people_now = fold.people_at(now)
+        if people_now is None:  # an event dated after now (the clock was set back): replay up to now
+            people_now = presence.replay(events, until=now)
         scheduled = conference.starts_at(self.tz)
-        started = any(e.kind is EventKind.STARTED for e in standing) or now >= scheduled
-        q = self._quorum_now(conference, invitees, events, people_now, now, rec, started)
+        started = fold.started is not None or now >= scheduled
+        q = self._quorum_now(conference, invitees, fold, people_now, now, rec, started)
         due = workdays.report_due(conference, self.settings)
-        people = self._people(conference, invitees, standing, events, people_now, rec, today, due)
+        people = self._people(conference, invitees, fold, people_now, rec, today, due)
         names = {i.id: i.name for i in invitees}
-        log_rows = [self._log_row(e, conference, names, voided)
-                    for e in sorted(events, key=lambda e: (e.at, e.id), reverse=True)]
+        # The latest entries only (newest first): the whole log comes in pages (log_page), so that a view,
+        # and so a tap's answer, is the same size however long the log.
+        log_rows = [self._log_row(e, conference, names, fold.voided) for e in events[:-VIEW_LOG_ROWS - 1:-1]]
         case = self.store.conferences_for_case(conference.case_ref)
         timescales = self._timescales(conference, case, today)
         reports = [p for p in people if p["needs_report"]]
@@ -800,7 +822,12 @@ class ChairService:
                                                                           and c.id < conference.id) for c in case),
                     can_reopen=conference.status is Status.ENDED, double_booked=clashes)
         midnight = datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=self.tz)
-        valid_until = min([midnight] + [t for t in [scheduled] + [e.at for e in events] if t > now])
+        later = []  # events dated after now (only after the clock was set back): at the end, in time order
+        for e in reversed(events):
+            if e.at <= now:
+                break
+            later.append(e.at)
+        valid_until = min([midnight] + [t for t in [scheduled] + later if t > now])
         return {
             "conference": info,
             # Grows with every change to this conference; ``GET ...?since=revision`` waits for the next.
@@ -818,14 +845,14 @@ class ChairService:
             "reconvene": reconvene,
             "warnings": warnings,
             "events": log_rows,
-            "events_total": len(log_rows),
+            "events_total": len(events),
         }, valid_until
 
-    def _quorum_now(self, conference, invitees, events, people_now, now, rec, started) -> dict:
+    def _quorum_now(self, conference, invitees, fold, people_now, now, rec, started) -> dict:
         """Quorum now (at the end once the conference has ended), with the page's state word and the
         decision in force."""
         if conference.ended_at is not None and conference.ended_at < now:
-            q = quorum.assess(invitees, events, conference.ended_at, self.settings)
+            q = quorum.view_at(fold.changes, fold.by_id, conference.ended_at, self.settings)
         else:
             q = quorum.judge(invitees, people_now, now, self.settings)
         decision = None if q.quorate else self._decision_in_force(rec["quorum"])
@@ -838,18 +865,28 @@ class ChairService:
         return q.to_dict() | {"state": state, "started": started, "decision": decision,
                               "min_other_agencies": self.settings.min_other_agencies}
 
-    def _people(self, conference, invitees, standing, events, people_now, rec, today, due) -> list[dict]:
-        """The invitees with where each one stands and the taps allowed for them."""
-        last_by_invitee: dict[int, object] = {}
-        for e in standing:
-            if e.invitee_id is not None and e.kind in _ATTENDANCE_KINDS:
-                last_by_invitee[e.invitee_id] = e
-        with_events = {e.invitee_id for e in events}
+    def _people(self, conference, invitees, fold, people_now, rec, today, due) -> list[dict]:
+        """The invitees with where each one stands and the taps allowed for them; a row (and its JSON) is
+        kept from the view before while nothing it shows has changed."""
         by_record = {p["invitee_id"]: p for p in rec["people"]}
         open_ = conference.status is Status.SCHEDULED
-        return [self._person_row(inv, people_now.get(inv.id, presence.Person()), by_record[inv.id],
-                                 last_by_invitee.get(inv.id), conference, today, due, open_, inv.id in with_events)
-                for inv in invitees]
+        before = self._person_rows.get(conference.id, {})
+        kept: dict[int, tuple] = {}
+        people = []
+        for inv in invitees:
+            part, person, last = by_record[inv.id], people_now.get(inv.id, presence.Person()), \
+                fold.last_attendance.get(inv.id)
+            key = (person, last.id if last else None, conference.date, today <= due, open_,
+                   inv.id in fold.with_events)
+            entry = before.get(inv.id)
+            if entry is None or entry[0] is not part or entry[1] != key:
+                row = self._person_row(inv, person, part, last, conference, today, due, open_,
+                                       inv.id in fold.with_events)
+                entry = (part, key, row, json.dumps(row, separators=(",", ":")))
+            kept[inv.id] = entry
+            people.append(entry[2])
+        self._person_rows[conference.id] = kept
+        return people
 
     def _person_row(self, inv, person, row, last, conference, today, due, open_, has_events) -> dict:
         report = dict(row["report"])
@@ -984,4 +1021,4 @@ class ChairService:
         return out
 
 
-__all__ = ["ACTIONS", "Action", "ChairService", "PAIRING_TTL_S", "PinNotSet"]
+__all__ = ["ACTIONS", "Action", "ChairService", "MAX_PER_PAGE", "PAIRING_TTL_S", "PinNotSet", "VIEW_LOG_ROWS"]

@@ -23,6 +23,7 @@ and WAL files themselves, not just unreachable.
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import os
@@ -35,6 +36,7 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from kiosk.conference import quorum, record as record_mod
+from kiosk.conference.fold import Fold
 from kiosk.conference.csv_import import numbered_invitees
 from kiosk.conference.errors import (ConferenceEnded, CsvImportError, InvalidInput, NotAllowed, NotFound, StorageError,
                                      StorageFull)
@@ -123,6 +125,8 @@ class ConferenceStore:
         # database's only writer).
         self._loaded: dict[int, tuple[Conference, list[Invitee], list[Event]]] = {}
         self._cases: dict[str, list[Conference]] = {}  # case reference -> its conferences, the same way
+        # Each conference's log folded so far (kiosk.conference.fold): a tap folds in one event, not the log.
+        self._folds: dict[int, Fold] = {}
         self._conn: sqlite3.Connection | None = None
         self._conn = self._open(timeout_s)
 
@@ -183,8 +187,7 @@ class ConferenceStore:
     def close(self) -> None:
         """Close the database (idempotent)."""
         with self._lock:
-            self._loaded.clear()
-            self._cases.clear()
+            self._forget()
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
@@ -224,11 +227,9 @@ class ConferenceStore:
                 if record:
                     self.version += 1
                 if not keep_loaded:
-                    self._loaded.clear()
-                    self._cases.clear()
+                    self._forget()
             except BaseException as exc:
-                self._loaded.clear()
-                self._cases.clear()
+                self._forget()
                 if conn.in_transaction:  # SQLite has already rolled back after some errors (SQLITE_FULL)
                     try:
                         conn.execute("ROLLBACK")
@@ -239,6 +240,12 @@ class ConferenceStore:
                 if isinstance(exc, sqlite3.Error):
                     raise _storage_error(exc, saving=True) from exc
                 raise
+
+    def _forget(self) -> None:
+        """Drop what is kept in memory (after a change other than a new event, or a failed one)."""
+        self._loaded.clear()
+        self._cases.clear()
+        self._folds.clear()
 
     @contextmanager
     def _read(self):
@@ -299,6 +306,20 @@ class ConferenceStore:
             self._loaded[conference_id] = loaded
         conference, invitees, events = loaded
         return conference, list(invitees), list(events)
+
+    def _fold(self, conference_id: int, invitees: list[Invitee], events: list[Event]) -> Fold:
+        """The conference's fold moved on to ``events``; the caller holds the lock."""
+        fold = self._folds.get(conference_id)
+        fold = Fold.build(invitees, events, self.settings) if fold is None else fold.advance(invitees, events,
+                                                                                              self.settings)
+        self._folds[conference_id] = fold
+        return fold
+
+    def folded(self, conference_id: int) -> tuple[Conference, list[Invitee], list[Event], Fold]:
+        """The conference, its invitees, its events and their fold (a copy: it stays true), consistent."""
+        with self._lock:
+            conference, invitees, events = self._snapshot(conference_id)
+            return conference, invitees, events, self._fold(conference_id, invitees, events).copy()
 
     def _snapshot(self, conference_id: int) -> tuple[Conference, list[Invitee], list[Event]]:
         """:meth:`_load` outside a transaction: no SQLite call at all for a conference in memory."""
@@ -538,7 +559,8 @@ class ConferenceStore:
             conference, invitees, events = self._snapshot(conference_id)
             kind, at, details = check_event(conference, invitees, events, kind, invitee_id,
                                             at if at is not None else now, details, now=now, settings=self.settings,
-                                            expect_state=expect_state)
+                                            expect_state=expect_state,
+                                            fold=self._fold(conference_id, invitees, events))
             row = {"conference_id": conference_id, "invitee_id": invitee_id, "kind": kind.value, "at": _ts(at),
                    "details": json.dumps(details, sort_keys=True, ensure_ascii=False), "recorded_at": _ts(now)}
             with self._write(keep_loaded=True, one_statement=True) as conn:
@@ -546,8 +568,10 @@ class ConferenceStore:
                                    "VALUES (:conference_id, :invitee_id, :kind, :at, :details, :recorded_at)", row)
                 event = _event(row | {"id": cur.lastrowid})   # as it reads back from the file
             # Saved: the conference in memory (loaded above) takes the new event in its place.
-            events.append(event)
-            events.sort(key=lambda e: (e.at, e.id))
+            if events and (events[-1].at, events[-1].id) > (event.at, event.id):  # dated before the last one
+                bisect.insort(events, event, key=lambda e: (e.at, e.id))
+            else:
+                events.append(event)
             self._loaded[conference_id] = (conference, invitees, events)
             return event
 
@@ -583,8 +607,8 @@ class ConferenceStore:
 
     def record(self, conference_id: int) -> dict:
         """The attendance record for the minutes (:func:`kiosk.conference.record.build_record`)."""
-        conference, invitees, events = self._snapshot(conference_id)
-        return record_mod.build_record(conference, invitees, events, self.settings, tz=self.tz)
+        conference, invitees, events, fold = self.folded(conference_id)
+        return record_mod.build_record(conference, invitees, events, self.settings, tz=self.tz, fold=fold)
 
     # -- retention --------------------------------------------------------------------
 

@@ -196,7 +196,7 @@ def event_details(kind: EventKind, details: Mapping[str, Any] | None) -> dict:
 def check_event(conference: Conference, invitees: Iterable[Invitee], events: Iterable[Event], kind,
                 invitee_id: int | None, at: datetime, details, *, now: datetime,
                 settings: ConferenceSettings = ConferenceSettings(),
-                expect_state: str | None = None) -> tuple[EventKind, datetime, dict]:
+                expect_state: str | None = None, fold=None) -> tuple[EventKind, datetime, dict]:
     """Check a new event against the conference's record so far; returns (kind, at in UTC, details).
 
     Raises InvalidInput when the event is malformed or does not fit the record (someone
@@ -204,6 +204,9 @@ def check_event(conference: Conference, invitees: Iterable[Invitee], events: Ite
     reason and an inquorate conference), ConferenceEnded for anything but a correction
     or a report once the conference has ended, and StaleState when ``expect_state`` (the
     invitee's state as the client last saw it) is not their state now.
+
+    ``fold``: the events already folded (:class:`~kiosk.conference.fold.Fold`), so that a long log is not
+    replayed to check one new event.
     """
     kind = parse_choice(EventKind, kind, "event kind")
     if kind.by_route_only:
@@ -217,21 +220,23 @@ def check_event(conference: Conference, invitees: Iterable[Invitee], events: Ite
     details = event_details(kind, details)
     events, invitees = list(events), list(invitees)
     _check_invitee(conference, {i.id for i in invitees}, kind, invitee_id)
+    people = fold.people_at(at) if fold is not None else None
+    if people is None:
+        people = presence.replay(events, until=at)
     if expect_state is not None:
-        _check_expected(events, invitee_id, at, expect_state)
+        _check_expected(people, invitee_id, expect_state)
     if kind is EventKind.CORRECTION:
         _check_correction(conference, events, details)
     elif kind in presence.TRANSITIONS:
-        person = presence.replay(events, until=at).get(invitee_id, presence.Person())
-        why = presence.problem(person, kind, details)
+        why = presence.problem(people.get(invitee_id, presence.Person()), kind, details)
         if why:
             raise InvalidInput(f"cannot record {kind.label!r}: this invitee {why}")
     elif kind is EventKind.STARTED:
-        standing, _ = presence.effective(events)
+        standing = fold.standing if fold is not None else presence.effective(events)[0]
         if any(e.kind is EventKind.STARTED for e in standing):
             raise InvalidInput("the start of the conference is already recorded")
     elif kind is EventKind.PROCEED_INQUORATE:
-        if quorum.assess(invitees, events, at, settings).quorate:
+        if quorum.judge(invitees, people, at, settings).quorate:
             raise InvalidInput("the conference is quorate: there is no decision to proceed while inquorate to record")
     elif kind is EventKind.ADJOURNED:
         _check_new_date(conference, details)
@@ -252,13 +257,13 @@ def _check_invitee(conference: Conference, invitee_ids: set[int], kind: EventKin
         raise InvalidInput(f"{kind.label!r} is about the conference, not about one invitee")
 
 
-def _check_expected(events: list[Event], invitee_id, at: datetime, expect_state) -> None:
+def _check_expected(people: dict, invitee_id, expect_state) -> None:
     """StaleState unless the invitee is in ``expect_state`` now (a tap made against an old picture)."""
     if expect_state not in STATES:
         raise InvalidInput(f"expect_state must be one of {', '.join(STATES)}")
     if invitee_id is None:
         raise InvalidInput("expect_state is for events about one invitee")
-    current = presence.replay(events, until=at).get(invitee_id, presence.Person()).presence.value
+    current = people.get(invitee_id, presence.Person()).presence.value
     if current != expect_state:
         raise StaleState(f"This invitee's state changed to {current!r} (the tap expected {expect_state!r}): "
                          f"nothing was recorded", current)
