@@ -822,9 +822,9 @@ def test_web_chair_the_list_of_conferences_is_paginated(signed_in):
     signed_in.conference()  # today's: the soonest, first on the first page
     first = signed_in.client.get("/chair").get_data(as_text=True)
     assert first.count('class="conf-row') == CONFERENCES_PAGE_ROWS and 'id="page-next"' in first
-    assert first.index("CP-2026-0142") < first.index("Other days")
+    assert first.index("<strong>CP-2026-0142<") < first.index("Other days")
     second = signed_in.client.get("/chair?page=2").get_data(as_text=True)
-    assert second.count('class="conf-row') == 3 and "Page 2 of 2" in second and "CP-2026-0142" not in second
+    assert second.count('class="conf-row') == 3 and "Page 2 of 2" in second and "<strong>CP-2026-0142<" not in second
     assert signed_in.client.get("/chair?page=3").status_code == 404
     assert signed_in.client.get("/chair?page=0").status_code == 400
 

@@ -29,16 +29,14 @@ revision passes ``R``, then answers (unchanged after the wait).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import threading
 import time
 
-from flask import Blueprint, Response, abort, current_app, g, jsonify, request, session, url_for
+from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
 
-from kiosk.conference.errors import ConferenceError, KeyReused, StaleState
-from web_ui import admission, auth
+from kiosk.conference.errors import ConferenceError, StaleState
+from web_ui import admission, auth, idempotency
 # Shared with the page (web_ui.chair), defined once.
 from web_ui.conference_http import (CONFERENCE_FIELDS, CONFERENCE_REQUIRED, INVITEE_FIELDS, INVITEE_REQUIRED,
                                     csv_response, error_response)
@@ -46,9 +44,6 @@ from web_ui.conference_http import (CONFERENCE_FIELDS, CONFERENCE_REQUIRED, INVI
 bp = Blueprint("api", __name__)
 
 EVENT_FIELDS = ("kind", "invitee_id", "details", "expect_state")
-#: The header that makes a write safe to retry, and its longest value.
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-MAX_KEY_LENGTH = 200
 #: How often a waiting long-poll looks up to see whether the server is stopping.
 WAIT_SLICE_S = 0.5
 
@@ -70,100 +65,7 @@ def stale_response(exc: StaleState, conference_id: int | None):
     return Response(text, status=409, mimetype="application/json")
 
 
-# -- Idempotency-Key -----------------------------------------------------------------
-
-class _InFlight:
-    """Keys whose first request is still being answered: a repeat waits for that answer instead of racing it."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._running: dict[tuple[str, str], threading.Event] = {}
-
-    def claim(self, ident: tuple[str, str]) -> threading.Event | None:
-        """None when this request may go ahead (the key is now its own); else the Event to wait on."""
-        with self._lock:
-            running = self._running.get(ident)
-            if running is None:
-                self._running[ident] = threading.Event()
-            return running
-
-    def release(self, ident: tuple[str, str]) -> None:
-        with self._lock:
-            done = self._running.pop(ident, None)
-        if done is not None:
-            done.set()
-
-
-_in_flight = _InFlight()
-
-
-def _idempotency_key() -> str | None:
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is None:
-        return None
-    if not 1 <= len(key) <= MAX_KEY_LENGTH or not all("!" <= c <= "~" for c in key):
-        abort(400, f"{IDEMPOTENCY_HEADER} must be 1-{MAX_KEY_LENGTH} visible ASCII characters (no spaces)")
-    return key
-
-
-@bp.before_request
-def _replay_or_claim():
-    """A write with a key seen before answers as it did then; a new key is claimed for this request."""
-    if request.method not in auth.STATE_CHANGING or not request.path.startswith("/api/conferences"):
-        return None
-    key = _idempotency_key()
-    if key is None:
-        return None
-    chair = service()
-    # Scoped to the session: another client's key, even the same text, is another key.
-    ident = (str(session.get("sid") or auth.client_key()), key)
-    fingerprint = (f"{request.method} {request.path} "
-                   f"{hashlib.sha256(request.get_data(cache=True)).hexdigest()}")
-    while (running := _in_flight.claim(ident)) is not None:
-        with admission.waiting():  # a double tap: wait for the first one's answer
-            running.wait(30)
-    try:
-        kept = chair.recall_answer(*ident)
-        if kept is not None:
-            request_seen, status, text = kept
-            if request_seen != fingerprint:
-                raise KeyReused(f"This {IDEMPOTENCY_HEADER} was used for another request within 24 hours: send a "
-                                f"new key for a new change")
-            response = Response(text, status=status, mimetype="application/json")
-            response.headers["Idempotent-Replayed"] = "true"
-            _in_flight.release(ident)
-            return response
-    except BaseException:
-        _in_flight.release(ident)
-        raise
-    g.idempotency = (ident, fingerprint)
-    return None
-
-
-@bp.after_request
-def _keep_answer(response):
-    pending = g.pop("idempotency", None)
-    if pending is None:
-        return response
-    ident, fingerprint = pending
-    try:
-        # Storage failures (5xx) are not kept: the retry should try again. Refusals are the answer.
-        if response.status_code < 500 and response.mimetype == "application/json":
-            service().keep_answer(*ident, _conference_of(response), fingerprint, response.status_code,
-                                  response.get_data(as_text=True))
-    except ConferenceError as exc:
-        current_app.logger.warning("An answer could not be kept for retries: %s", exc)
-    finally:
-        _in_flight.release(ident)
-    return response
-
-
-@bp.teardown_request
-def _release_key(_exc=None):
-    pending = g.pop("idempotency", None)  # only left when the request failed before an answer
-    if pending is not None:
-        _in_flight.release(pending[0])
-
+# -- Idempotency-Key (web_ui.idempotency) ---------------------------------------------
 
 def _conference_of(response) -> int | None:
     """The conference an answer belongs to (purged with it): the URL's, or the one just created."""
@@ -184,6 +86,10 @@ def service():
     if chair is None:
         abort(503, "The conference record is not available on this kiosk: ask IT to check its storage")
     return chair
+
+
+idempotency.protect(bp, mimetype="application/json", service=service, path_prefix="/api/conferences",
+                    conference_of=_conference_of)
 
 
 def _reject_constant(name):

@@ -8,8 +8,9 @@ still being answered waits for it rather than racing it; the same key with anoth
 route or body is refused (``KeyReused``, 422). Answers of 500 and more are not kept:
 the retry should try again.
 
-The chair's page sends one key per tap, so a tap the network retried, or a request that
-arrived twice, is recorded once.
+Used by the JSON API (:mod:`web_ui.api`, answers kept as JSON) and the chair's page
+(:mod:`web_ui.chair`, its live fragments kept as HTML), which sends one key per tap, so a
+tap the network retried, or a request that arrived twice, is recorded once.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import threading
 
-from flask import current_app, g, request, session
+from flask import abort, current_app, g, request, session
 
 from kiosk.conference.errors import ConferenceError, KeyReused
 from web_ui import admission, auth
@@ -50,39 +51,42 @@ class InFlight:
             done.set()
 
 
-def protect(bp, *, mimetype: str, service) -> None:
-    """Make ``bp``'s writes idempotent; it keeps the answers it gives as ``mimetype``.
+_in_flight = InFlight()
+
+
+def _default_conference_of(response) -> int | None:
+    return (request.view_args or {}).get("conference_id")
+
+
+def protect(bp, *, mimetype: str, service, path_prefix: str = "", conference_of=_default_conference_of) -> None:
+    """Make ``bp``'s writes under ``path_prefix`` idempotent; it keeps the answers it gives as ``mimetype``.
 
     ``service``: a function returning the ChairService (or aborting when there is none).
+    ``conference_of(response)``: the conference a kept answer belongs to (it is purged with it).
     """
-    in_flight = InFlight()
-    label = bp.name
 
     @bp.before_request
     def _replay_or_claim():
-        if request.method not in auth.STATE_CHANGING:
+        if request.method not in auth.STATE_CHANGING or not request.path.startswith(path_prefix):
             return None
         key = request.headers.get(HEADER)
         if key is None:
             return None
         if not 1 <= len(key) <= MAX_KEY_LENGTH or not all("!" <= c <= "~" for c in key):
-            from flask import abort
-
             abort(400, f"{HEADER} must be 1-{MAX_KEY_LENGTH} visible ASCII characters (no spaces)")
         chair = service()
         ident = (str(session.get("sid") or auth.client_key()), key)  # another session's key is another key
-        fingerprint = (f"{label} {request.method} {request.path} "
-                       f"{hashlib.sha256(request.get_data(cache=True)).hexdigest()}")
-        while (running := in_flight.claim(ident)) is not None:
-            with admission.waiting():  # the first request is still being answered
+        fingerprint = f"{request.method} {request.path} {hashlib.sha256(request.get_data(cache=True)).hexdigest()}"
+        while (running := _in_flight.claim(ident)) is not None:
+            with admission.waiting():  # the first request is still being answered (a double tap)
                 running.wait(IN_FLIGHT_WAIT_S)
         try:
             kept = chair.recall_answer(*ident)
         except BaseException:
-            in_flight.release(ident)
+            _in_flight.release(ident)
             raise
         if kept is not None:
-            in_flight.release(ident)
+            _in_flight.release(ident)
             seen, status, text = kept
             if seen != fingerprint:
                 raise KeyReused(f"This {HEADER} was used for another request within 24 hours: send a new key "
@@ -101,18 +105,18 @@ def protect(bp, *, mimetype: str, service) -> None:
             return response
         ident, fingerprint = pending
         try:
+            # Storage failures (5xx) are not kept: the retry should try again. Refusals are the answer.
             if response.status_code < 500 and response.mimetype == mimetype:
-                conference_id = (request.view_args or {}).get("conference_id")
-                service().keep_answer(*ident, conference_id, fingerprint, response.status_code,
+                service().keep_answer(*ident, conference_of(response), fingerprint, response.status_code,
                                       response.get_data(as_text=True))
         except ConferenceError as exc:
             current_app.logger.warning("An answer could not be kept for retries: %s", exc)
         finally:
-            in_flight.release(ident)
+            _in_flight.release(ident)
         return response
 
     @bp.teardown_request
     def _release(_exc=None):
         pending = g.pop("idempotency", None)  # left only when the request failed before an answer
         if pending is not None:
-            in_flight.release(pending[0])
+            _in_flight.release(pending[0])
