@@ -870,3 +870,20 @@ def test_web_chair_page_d6_and_d7_words(signed_in):
     page = signed_in.client.get(f"/chair/conferences/{early['conference']['id']}").get_data(as_text=True)
     banner = page[page.index('id="warnings"'):page.index('id="toast"')]
     assert "Timescale missed" in banner
+
+
+def test_web_chair_a_kept_rendering_carries_each_sessions_token_and_the_clock_now(signed_in):
+    cid, _ = _setup(signed_in)
+    other = signed_in.new_client()
+    signed_in.login(other)
+    pages, tokens = [], []
+    for client in (signed_in.client, other):
+        html = client.get(f"/chair/conferences/{cid}").get_data(as_text=True)
+        token = re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+        assert html.count(f'value="{token}"') > 10 and "\x00" not in html  # every form has it
+        pages.append(html)
+        tokens.append(token)
+    assert tokens[0] != tokens[1] and tokens[1] not in pages[0] and tokens[0] not in pages[1]
+    signed_in.now.advance(seconds=20)  # the same minute, the same view: the clock still says the time
+    html = signed_in.client.get(f"/chair/conferences/{cid}").get_data(as_text=True)
+    assert 'data-now="09:30:20"' in html and ">09:30:20</strong>" in html

@@ -17,9 +17,12 @@ room display or the logs (D15).
 
 from __future__ import annotations
 
+import collections
 import urllib.parse
 
-from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for)
+from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, session,
+                   url_for)
+from flask_wtf.csrf import generate_csrf
 from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
 
 from kiosk import __version__
@@ -138,12 +141,45 @@ def _fragment() -> bool:
 
 
 def _page(template: str, status: int = 200, **context):
-    """A whole page: never kept in a cache (names)."""
-    html = render_template(template, room_name=get_controller().cfg.room.name, version=__version__,
-                           signed_in=auth.signed_in(), idle_timeout_s=auth.idle_timeout_s(), **context)
+    """A whole page: never kept in a browser's cache (names)."""
+    html = _render(template, room_name=get_controller().cfg.room.name, version=__version__,
+                   signed_in=auth.signed_in(), idle_timeout_s=auth.idle_timeout_s(), **context)
     response = current_app.make_response((html, status))
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+#: The pages whose renderings are kept (each is one view of one conference, the same for every session).
+KEPT_RENDERINGS = frozenset({"chair_conference.html", "chair_fragment.html", "chair_log.html"})
+#: Stand-ins in a kept rendering for what differs between requests: the session's CSRF token and the clock.
+_TOKEN, _NOW, _NOW_MS = "\x00token\x00", "\x00now\x00", "\x00now-ms\x00"
+
+
+def _render(template: str, **context) -> str:
+    """``template`` rendered; one about a conference's view is kept and reused while the view stays the same.
+
+    Every tablet and every live refresh asks for the same conference again and again, and rendering is most
+    of a request's cost. A rendering is kept per view revision and minute (what a view shows changes at the
+    minute at most, apart from the clock), without anything of the session: the CSRF token and the clock
+    are put in for each request. Not for one-off messages (a tap's, or flashed ones).
+    """
+    view = context.get("view")
+    now = {"kiosk_now": view["now"], "now_ms": context.pop("now_ms", 0)} if view else {}
+    if (template not in KEPT_RENDERINGS or context.get("message") or context.get("error")
+            or session.get("_flashes")):
+        return render_template(template, **context, **now)
+    key = (template, view["conference"]["id"], view["revision"], now["now_ms"] // 60_000, context.get("signed_in"),
+           tuple(sorted(request.args.items())))
+    kept = current_app.extensions.setdefault("chair_renderings", collections.OrderedDict())
+    html = kept.get(key)
+    if html is None:
+        token = generate_csrf()
+        html = render_template(template, **context, kiosk_now=_NOW, now_ms=_NOW_MS).replace(token, _TOKEN)
+        kept[key] = html
+        while len(kept) > 32:  # a few conferences and pages at a time
+            kept.popitem(last=False)
+    html = html.replace(_TOKEN, generate_csrf())
+    return html.replace(_NOW_MS, str(now["now_ms"])).replace(_NOW, now["kiosk_now"])
 
 
 def _choices() -> dict:
@@ -223,8 +259,8 @@ def _live(conference_id: int, message: str | None = None, *, error: str | None =
     undo = None
     if recorded is not None:
         message, undo = _recorded_text(view, recorded), recorded.id
-    html = render_template("chair_fragment.html", view=view, message=message, error=error, undo_event=undo,
-                           today=chair.today().isoformat(), now_ms=_now_ms(chair), **_choices())
+    html = _render("chair_fragment.html", view=view, message=message, error=error, undo_event=undo,
+                   today=chair.today().isoformat(), now_ms=_now_ms(chair), **_choices())
     response = current_app.make_response((html, status))
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -342,7 +378,7 @@ def log(conference_id: int):
     """The whole event log, a page at a time (``?page=``), each entry with its "Correct" form."""
     chair = _service()
     answer = chair.log_page(conference_id, _page_number(), LOG_PAGE_ROWS)
-    return _page("chair_log.html", view=chair.view(conference_id), events=answer["events"],
+    return _page("chair_log.html", view=chair.view(conference_id), events=answer["events"], now_ms=_now_ms(chair),
                  paging=_paging(answer, len(answer["events"])))
 
 

@@ -368,7 +368,8 @@
       var id = card.getAttribute("data-invitee");
       var name = card.getAttribute("data-name");
       if (!button) {
-        say("Nothing recorded: tap one of " + name + "\u2019s buttons.", "info");
+        say(card.querySelector("button") ? "Nothing recorded: tap one of " + name + "\u2019s buttons."
+          : "Nothing recorded: the conference has ended (reopen it to record attendance).", "info");
       } else if (busy) {
         event.preventDefault();
         say("Still saving the last tap: nothing recorded for " + name + ".", "info");
