@@ -131,7 +131,7 @@ def _service():
     return chair
 
 
-# A tap retried by chair.js (same Idempotency-Key) gets the live part it got the first time; nothing is recorded again.
+# A tap retried by chair.js (same Idempotency-Key) gets the first answer again; nothing is recorded twice.
 idempotency.protect(bp, mimetype="text/html", service=_service)
 
 
