@@ -112,10 +112,32 @@ class AttendanceChanged(Event):
 
 
 @dataclass(frozen=True)
+class CalendarChanged(Event):
+    """The calendar's health changed (times only: never a booking's text)."""
+
+    stale: bool
+    events_skipped: int
+
+
+@dataclass(frozen=True)
 class IdentifyRequested(Event):
     """Someone asked the room to blink its lights so it can be found."""
 
     seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class ConferenceEnded(Event):
+    """The chair ended a conference (again, if it was reopened): its id only, never its record."""
+
+    conference_id: int
+
+
+@dataclass(frozen=True)
+class QualityChanged(Event):
+    """The quality figures of a month changed (``month`` is ``YYYY-MM``); totals only (D16)."""
+
+    month: str
 
 
 _KINDS = {
@@ -131,6 +153,9 @@ _KINDS = {
     SessionEnded: "session_ended",
     AttendanceChanged: "attendance_changed",
     IdentifyRequested: "identify",
+    ConferenceEnded: "conference_ended",
+    QualityChanged: "quality_changed",
+    CalendarChanged: "calendar_changed",
 }
 
 

@@ -533,3 +533,112 @@ def test_conference_store_csv_errors_never_quote_names(store):
         with pytest.raises(CsvImportError) as info:
             store.import_invitees_csv(c.id, text)
         assert "Annabel" not in str(info.value) and "Bartholomew" not in str(info.value)
+
+
+# -- the end and the reopening, revisions, expect_state, D5 ------------------------------------------------------
+
+def test_conference_store_end_refuses_new_events_until_reopened(store, meeting, clock):
+    c, p = meeting
+    arrived = arrive(store, c, p["sw"], 0, "in_person")
+    store.end_conference(c.id)
+    from kiosk.conference.errors import ConferenceClosed
+    with pytest.raises(ConferenceClosed, match="has ended"):
+        store.append_event(c.id, "arrived", invitee_id=p["po"].id, details={"mode": "virtual"})
+    with pytest.raises(ConferenceClosed):
+        store.add_invitee(c.id, "New Person", "parent")
+    with pytest.raises(ConferenceClosed):
+        store.remove_invitee(p["mum"].id)
+    store.record_report_received(c.id, p["po"].id, "2026-11-23")
+    store.correct_event(c.id, arrived.id, "wrong person")
+    reopened = store.reopen_conference(c.id, "ended by mistake")
+    assert reopened.status is Status.SCHEDULED and reopened.ended_at is None
+    arrive(store, c, p["po"], 1)
+    kinds = [e.kind for e in store.events(c.id)]
+    assert EventKind.ENDED in kinds and EventKind.REOPENED in kinds
+    reopening = next(e for e in store.events(c.id) if e.kind is EventKind.REOPENED)
+    assert reopening.details == {"reason": "ended by mistake"}
+    with pytest.raises(NotAllowed, match="has not ended"):
+        store.reopen_conference(c.id)
+
+
+def test_conference_store_revision_grows_with_every_change_and_survives_reopening(store, meeting, tmp_path, clock):
+    c, p = meeting
+    seen = [store.revision(c.id)]
+    store.update_conference(c.id, start_time="10:05"); seen.append(store.revision(c.id))
+    store.update_invitee(p["mum"].id, email="m@example.org"); seen.append(store.revision(c.id))
+    arrive(store, c, p["sw"], 0, "in_person"); seen.append(store.revision(c.id))
+    store.end_conference(c.id); seen.append(store.revision(c.id))
+    assert all(b > a for a, b in zip(seen, seen[1:]))
+    with ConferenceStore(store.path, now=clock) as again:
+        assert again.revision(c.id) == seen[-1]
+
+
+def test_conference_store_expect_state_refuses_a_stale_tap(store, meeting):
+    from kiosk.conference.errors import StaleState
+    c, p = meeting
+    arrive(store, c, p["po"], 0)
+    with pytest.raises(StaleState) as caught:
+        store.append_event(c.id, "apologies", invitee_id=p["po"].id, expect_state="absent")
+    assert caught.value.current == "present"
+    store.append_event(c.id, "left", invitee_id=p["po"].id, details={"agreed": True}, expect_state="present")
+    assert [e.kind for e in store.events(c.id)] == [EventKind.ARRIVED, EventKind.LEFT]
+
+
+def test_conference_store_d5_late_new_date_needs_a_reason(store):
+    c = store.create_conference("initial", "2026-11-23", "10:00", "CP-1")
+    with pytest.raises(InvalidInput, match="later than 2026-12-07.*late_reason"):
+        store.append_event(c.id, "adjourned", details={"reason": "no police", "new_date": "2026-12-08"})
+    store.append_event(c.id, "adjourned", details={"reason": "no police", "new_date": "2026-12-08",
+                                                   "late_reason": "the family asked for a later date"})
+    review = store.create_conference("review", "2026-11-23", "14:00", "CP-2")
+    store.append_event(review.id, "adjourned", details={"reason": "x", "new_date": "2027-02-01"})  # no D5 limit
+
+
+# -- the fold: folding one event at a time gives what folding the whole log gives ----------------------------
+
+_TAPS = ["arrived", "left", "lost_connection", "rejoined", "could_not_rejoin", "camera_off", "camera_on",
+         "apologies", "report_received", "undo"]
+
+
+@hsettings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_TAPS), st.integers(0, 3), st.integers(0, 2)), max_size=30))
+def test_conference_store_fold_by_event_is_the_fold_of_the_whole_log(tmp_path_factory, taps):
+    from kiosk.conference import presence, quorum, record as record_mod
+    from kiosk.conference.fold import Fold
+
+    clock = Clock(START)
+    with ConferenceStore(tmp_path_factory.mktemp("fold") / DB_FILENAME, now=clock) as s:
+        c = s.create_conference("initial", "2026-11-23", "10:00", "CP-1")
+        people = [s.add_invitee(c.id, "A", "social worker"), s.add_invitee(c.id, "B", "police officer",
+                                                                          direct_contact=True),
+                  s.add_invitee(c.id, "C", "gp", direct_contact=True), s.add_invitee(c.id, "D", "school",
+                                                                                    direct_contact=True)]
+        for kind, who, step in taps:
+            clock.now += timedelta(seconds=step * 30)  # some at the same instant
+            details = {"arrived": {"mode": "virtual" if who else "in_person"}, "left": {"agreed": True},
+                       "could_not_rejoin": {"emailed_chair": False},
+                       "report_received": {"received_on": "2026-11-20"}}.get(kind, {})
+            try:
+                if kind == "undo":
+                    standing = [e for e in s.events(c.id) if e.kind is not EventKind.CORRECTION]
+                    if standing:
+                        s.correct_event(c.id, standing[-1].id, "undo")
+                else:
+                    s.append_event(c.id, kind, invitee_id=people[who].id, details=details)
+            except InvalidInput:
+                continue
+            conference, invitees, events, fold = s.folded(c.id)
+            whole = Fold.build(invitees, events, s.settings)
+            assert fold.people == whole.people and fold.standing == whole.standing
+            assert [(t, v.quorate, v.reason) for t, v in fold.changes] == \
+                [(t, v.quorate, v.reason) for t, v in whole.changes]
+            assert record_mod.build_record(conference, invitees, events, fold=fold) == \
+                record_mod.build_record(conference, invitees, events)
+            # ... and what replaying the log the old way gives.
+            assert fold.people == presence.replay(events)
+            replayed = quorum.timeline(invitees, events, s.settings, start=c.starts_at("Europe/London"))
+            folded = quorum.timeline_from(fold.changes, fold.decisions, start=c.starts_at("Europe/London"), end=None,
+                                          at_start=quorum.view_at(fold.changes, fold.by_id,
+                                                                  c.starts_at("Europe/London"), s.settings))
+            assert folded.changes == replayed.changes and folded.inquorate_periods == replayed.inquorate_periods
+            assert folded.quorate_at_start == replayed.quorate_at_start

@@ -13,6 +13,7 @@ import pytest
 from chair_web import CSV, DAY, chair, make_chair, signed_in  # noqa: F401  (fixtures)
 from kiosk.conference.service import ChairService
 from kiosk.events import SessionStarted
+from waiting import wait_for
 from web import cold_room  # noqa: F401  (fixture)
 
 
@@ -143,6 +144,7 @@ def test_web_chair_api_create_with_a_key_creates_one_conference(signed_in):
     first = signed_in.api("POST", "/api/conferences", body, headers={"Idempotency-Key": "c1"})
     again = signed_in.api("POST", "/api/conferences", body, headers={"Idempotency-Key": "c1"})
     assert first.status_code == again.status_code == 201 and again.get_data() == first.get_data()
+    assert again.headers["Location"] == first.headers["Location"] and again.mimetype == "application/json"
     assert len(signed_in.client.get("/api/conferences").get_json()["conferences"]) == 1
 
 
@@ -241,9 +243,11 @@ def test_web_chair_api_a_long_poll_keeps_the_session_alive(tmp_path, cold_room):
     try:
         chair.login()
         cid, _ = _setup(chair)
-        for _ in range(4):  # 4 x 45 s = 3 idle timeouts, with the page's long-poll running
+        revision = chair.client.get(f"/api/conferences/{cid}").get_json()["revision"]
+        for _ in range(4):  # 4 x 45 s = 3 idle timeouts, with the page's long-poll running (and timing out)
             chair.seconds.advance(45)
-            assert chair.client.get(f"/api/conferences/{cid}?since=0&timeout=0").status_code == 200
+            poll = chair.client.get(f"/api/conferences/{cid}?since={revision}&timeout=0.05")
+            assert poll.status_code == 200 and poll.get_json()["revision"] == revision
         chair.seconds.advance(61)
         assert chair.client.get(f"/api/conferences/{cid}").status_code == 401  # idle without it: signed out
     finally:
@@ -302,26 +306,61 @@ def test_web_chair_api_the_end_cannot_be_recorded_or_voided_as_a_plain_event(sig
 
 # -- the room's start button -----------------------------------------------------------------------------
 
+def _started(chair, cid) -> list[dict]:
+    return [e for e in _events(chair, cid) if e["kind"] == "started"]
+
+
 def test_web_chair_api_the_rooms_start_button_records_todays_start(signed_in):
     cid, _ = _setup(signed_in)
     other_day = signed_in.conference(date="2026-11-24")["conference"]["id"]
     signed_in.service.start()
     signed_in.now.advance(minutes=28)  # 09:58
     signed_in.controller.bus.publish(SessionStarted())
-    started = [e for e in _events(signed_in, cid) if e["kind"] == "started"]
-    assert len(started) == 1 and started[0]["at"] == "09:58:00"
+    assert wait_for(lambda: _started(signed_in, cid), timeout=10)
+    assert [e["at"] for e in _started(signed_in, cid)] == ["09:58:00"]
     assert _events(signed_in, other_day) == []
     signed_in.controller.bus.publish(SessionStarted())  # once only
-    assert len([e for e in _events(signed_in, cid) if e["kind"] == "started"]) == 1
+    signed_in.event(cid, "proceed_inquorate", reason="marker")  # recorded after the second start, if any
+    assert wait_for(lambda: any(e["kind"] == "proceed_inquorate" for e in _events(signed_in, cid)), timeout=10)
+    assert len(_started(signed_in, cid)) == 1
     view = signed_in.client.get(f"/api/conferences/{cid}").get_json()
     assert view["conference"]["started_at"] == "09:58" and view["quorum"]["started"]
+
+
+def test_web_chair_api_the_start_button_records_from_the_controllers_own_thread_without_deadlock(
+        signed_in):
+    """The controller publishes holding its lock; a tap on another thread meanwhile must not deadlock."""
+    cid, p = _setup(signed_in)
+    signed_in.service.start()
+    controller = signed_in.controller
+    holding, published = threading.Event(), threading.Event()
+
+    def room():  # the controller's thread, in RoomController._begin_session: it publishes holding its lock
+        with controller._lock:
+            holding.set()
+            wait_for(lambda: signed_in.service._computing is not None, timeout=5)
+            controller.bus.publish(SessionStarted())
+            published.set()
+
+    publisher = threading.Thread(target=room)
+    tap = threading.Thread(target=lambda: signed_in.service.record_action(cid, p["Sam Social"], "arrived_in_person"))
+    publisher.start()
+    assert holding.wait(5)
+    tap.start()  # holds the chair's lock, then waits for the controller's to give it the counts
+    assert published.wait(5)  # publishing did not wait for the chair
+    publisher.join(timeout=5)
+    tap.join(timeout=10)
+    assert not tap.is_alive() and not publisher.is_alive()
+    assert wait_for(lambda: _started(signed_in, cid), timeout=10)
 
 
 def test_web_chair_api_the_start_button_without_a_conference_today_records_nothing(signed_in):
     cid = signed_in.conference(date="2026-11-24")["conference"]["id"]
     signed_in.service.start()
     signed_in.controller.bus.publish(SessionStarted())
-    assert _events(signed_in, cid) == []
+    today = signed_in.conference(start_time="16:00")["conference"]["id"]  # made after: a marker of time passing
+    assert not wait_for(lambda: _events(signed_in, cid), timeout=0.5)
+    assert _events(signed_in, today) == []
 
 
 # -- D5, D6, D7 and double bookings ----------------------------------------------------------------------

@@ -42,6 +42,8 @@ from web_ui.conference_http import (CONFERENCE_FIELDS, CONFERENCE_REQUIRED, INVI
                                     csv_response, error_response)
 
 bp = Blueprint("api", __name__)
+# Every POST, PATCH and DELETE under /api/conferences may carry an Idempotency-Key.
+idempotency.protect(bp, "/api/conferences")
 
 EVENT_FIELDS = ("kind", "invitee_id", "details", "expect_state")
 #: How often a waiting long-poll looks up to see whether the server is stopping.
@@ -65,19 +67,6 @@ def stale_response(exc: StaleState, conference_id: int | None):
     return Response(text, status=409, mimetype="application/json")
 
 
-# -- Idempotency-Key (web_ui.idempotency) ---------------------------------------------
-
-def _conference_of(response) -> int | None:
-    """The conference an answer belongs to (purged with it): the URL's, or the one just created."""
-    conference_id = (request.view_args or {}).get("conference_id")
-    if conference_id is None and response.status_code == 201:
-        try:
-            conference_id = json.loads(response.get_data())["conference"]["id"]
-        except (ValueError, KeyError, TypeError):
-            conference_id = None
-    return conference_id
-
-
 # -- helpers -------------------------------------------------------------------------
 
 def service():
@@ -86,10 +75,6 @@ def service():
     if chair is None:
         abort(503, "The conference record is not available on this kiosk: ask IT to check its storage")
     return chair
-
-
-idempotency.protect(bp, mimetype="application/json", service=service, path_prefix="/api/conferences",
-                    conference_of=_conference_of)
 
 
 def _reject_constant(name):

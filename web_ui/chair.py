@@ -132,7 +132,7 @@ def _service():
 
 
 # A tap retried by chair.js (same Idempotency-Key) gets the first answer again; nothing is recorded twice.
-idempotency.protect(bp, mimetype="text/html", service=_service)
+idempotency.protect(bp, "/chair/conferences/")
 
 
 def _fragment() -> bool:

@@ -9,7 +9,7 @@
           |    +-- KeyReused                      an Idempotency-Key sent again with a different request
           +-- NotAllowed (RuntimeError)           the record's current state forbids this (e.g. editing an
           |    |                                  invitee that events refer to, changing a purged conference)
-          |    +-- ConferenceEnded                the conference has ended: only corrections and reports
+          |    +-- ConferenceClosed               the conference has ended: only corrections and reports
           |    +-- StaleState                     the invitee's state is not the one the client expected
           +-- PinLockedOut (RuntimeError)         too many wrong PINs; ``retry_after_s`` says how long to wait
           +-- StorageError (OSError)              the database could not be read or written; nothing was saved
@@ -62,7 +62,7 @@ class NotAllowed(ConferenceError, RuntimeError):
     """The record's current state does not allow this change."""
 
 
-class ConferenceEnded(NotAllowed):
+class ConferenceClosed(NotAllowed):
     """The conference has ended: nothing but a correction or a report received is recorded until it is reopened."""
 
 

@@ -118,6 +118,7 @@ CREATE TABLE idempotency (
     request         TEXT NOT NULL,                 -- method, path and a hash of the body
     status          INTEGER NOT NULL,
     body            TEXT NOT NULL,
+    headers         TEXT NOT NULL DEFAULT '{{}}',  -- JSON: Content-Type, Location
     created_at      TEXT NOT NULL,                 -- UTC, ISO 8601
     PRIMARY KEY (scope, key)
 );

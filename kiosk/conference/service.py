@@ -48,6 +48,7 @@ from kiosk.conference.errors import ConferenceError, InvalidInput, NotAllowed, N
 from kiosk.conference.model import Conference, ConferenceType, EventKind, Invitee, Mode, Status
 from kiosk.conference.pin import Lockout, PinStore
 from kiosk.conference.store import ConferenceStore
+from kiosk.events import ConferenceEnded
 
 log = logging.getLogger("kiosk.conference.service")
 
@@ -444,6 +445,8 @@ class ChairService:
                     self.controller.end_session()
                 self._announce(conference)
             self._publish(conference_id)
+        if self.controller is not None:  # after the lock: subscribers (the quality facts) save to disk
+            self.controller.bus.publish(ConferenceEnded(conference_id))
         self._changed(conference_id)
         return conference
 
@@ -544,7 +547,7 @@ class ChairService:
         """Record an event now (kiosk clock); the room's counts follow at once, and so does the chair's view.
 
         ``expect_state``: the invitee's state as the client last saw it; StaleState (nothing recorded) if it
-        has changed since. ConferenceEnded once the conference has ended (but for corrections and reports).
+        has changed since. ConferenceClosed once the conference has ended (but for corrections and reports).
         """
         # A tap is what the chair is watching, so it computes the new view itself, and requests that see
         # the new event wait for that (on an Event of their own, not in a queue for the lock the next
@@ -573,12 +576,13 @@ class ChairService:
         self._changed(conference_id)
         return event
 
-    def record_action(self, conference_id: int, invitee_id: int, action: str):
-        """One tap of the attendance table (a code of :data:`ACTIONS`)."""
+    def record_action(self, conference_id: int, invitee_id: int, action: str, expect_state: str | None = None):
+        """One tap of the attendance table (a code of :data:`ACTIONS`); ``expect_state`` as in
+        :meth:`record_event` (the state the page showed when the chair tapped)."""
         if not isinstance(action, str) or action not in ACTIONS:
             raise InvalidInput(f"unknown action (known: {', '.join(ACTIONS)})")
         a = ACTIONS[action]
-        return self.record_event(conference_id, a.kind, invitee_id, dict(a.details))
+        return self.record_event(conference_id, a.kind, invitee_id, dict(a.details), expect_state=expect_state)
 
     def record_report(self, conference_id: int, invitee_id: int, received_on=None):
         """D8: the invitee's report arrived on ``received_on`` (default today)."""
@@ -593,17 +597,23 @@ class ChairService:
     # -- the room's start button -------------------------------------------------------
 
     def _on_session_started(self, _event) -> None:
-        """The room's start button started the session: today's conference nearest its start records its start.
+        """The room's start button started the session: record the start on a thread of its own.
 
-        Runs in the controller's thread (an EventBus subscriber); never raises into it. The chair can
-        correct the recorded start like any event.
+        The controller publishes while holding its lock; recording saves to disk and tells the controller
+        the counts, so it must not happen on the publishing thread (a lock held across the disk, and a
+        tap on the web thread waiting for the controller while the controller waits for it).
         """
+        threading.Thread(target=self._record_session_start, args=(self._now(),), name="chair-session-start",
+                         daemon=True).start()
+
+    def _record_session_start(self, at: datetime) -> None:
+        """Today's conference nearest its booked start records its start (``at``), unless one is recorded.
+        Never raises (it runs unattended); the chair can correct the recorded start like any event."""
         try:
-            now = self._now()
             today = [c for c in self.store.list_conferences(Status.SCHEDULED) if c.date == self.today()]
             if self._live_id is not None:
                 today = [c for c in today if c.id == self._live_id] or today
-            for conference in sorted(today, key=lambda c: abs((c.starts_at(self.tz) - now).total_seconds())):
+            for conference in sorted(today, key=lambda c: abs((c.starts_at(self.tz) - at).total_seconds())):
                 standing, _ = presence.effective(self.store.events(conference.id))
                 if not any(e.kind is EventKind.STARTED for e in standing):
                     self.record_event(conference.id, EventKind.STARTED, None,
@@ -689,14 +699,16 @@ class ChairService:
 
     # -- answers kept for retried requests (Idempotency-Key) -----------------------------
 
-    def recall_answer(self, scope: str, key: str) -> tuple[str, int, str] | None:
-        """The (request, status, body) first answered to ``key`` from ``scope`` in the last 24 hours, or None."""
+    def recall_answer(self, scope: str, key: str) -> tuple[str, int, str, dict] | None:
+        """The (request, status, body, headers) first answered to ``key`` from ``scope`` in the last 24 hours,
+        or None."""
         return self.store.recall_answer(scope, key, self._now() - IDEMPOTENCY_TTL)
 
     def keep_answer(self, scope: str, key: str, conference_id: int | None, request: str, status: int,
-                    body: str) -> None:
-        """Keep an answer for 24 hours, so that a repeat of ``key`` gets it verbatim and records nothing."""
-        self.store.keep_answer(scope, key, conference_id, request, status, body)
+                    body: str, headers: dict | None = None) -> None:
+        """Keep an answer for 24 hours, so that a repeat of ``key`` gets it verbatim and records nothing
+        (``headers``: the few that are part of the answer, Content-Type and Location)."""
+        self.store.keep_answer(scope, key, conference_id, request, status, body, headers)
 
     # -- views ----------------------------------------------------------------------
 
@@ -818,8 +830,7 @@ class ChairService:
         info.update(starts_at=scheduled.isoformat(), started_at=rec["conference"]["started_at"],
                     ended_at=rec["conference"]["ended_at"], report_due=due.isoformat(), reports_overdue=today > due,
                     reconvene_by=reconvene["by"] if reconvene else None,
-                    previous_available=any(c.date < conference.date or (c.date == conference.date
-                                                                          and c.id < conference.id) for c in case),
+                    previous_available=self._previous_available(conference, case),
                     can_reopen=conference.status is Status.ENDED, double_booked=clashes)
         midnight = datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=self.tz)
         later = []  # events dated after now (only after the clock was set back): at the end, in time order
@@ -847,6 +858,10 @@ class ChairService:
             "events": log_rows,
             "events_total": len(events),
         }, valid_until
+
+    @staticmethod
+    def _previous_available(conference: Conference, case: list[Conference]) -> bool:
+        return any(c.date < conference.date or (c.date == conference.date and c.id < conference.id) for c in case)
 
     def _quorum_now(self, conference, invitees, fold, people_now, now, rec, started) -> dict:
         """Quorum now (at the end once the conference has ended), with the page's state word and the

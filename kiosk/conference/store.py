@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 from kiosk.conference import quorum, record as record_mod
 from kiosk.conference.fold import Fold
 from kiosk.conference.csv_import import numbered_invitees
-from kiosk.conference.errors import (ConferenceEnded, CsvImportError, InvalidInput, NotAllowed, NotFound, StorageError,
+from kiosk.conference.errors import (ConferenceClosed, CsvImportError, InvalidInput, NotAllowed, NotFound, StorageError,
                                      StorageFull)
 from kiosk.conference.model import (Agency, Conference, ConferenceType, Event, EventKind, Invitee, Mode, Role,
                                     Status)
@@ -286,9 +286,9 @@ class ConferenceStore:
 
     @staticmethod
     def _open_for_changes(conference: Conference) -> None:
-        """ConferenceEnded for a conference that has ended: its list of people is closed with it."""
+        """ConferenceClosed for a conference that has ended: its list of people is closed with it."""
         if conference.status is Status.ENDED:
-            raise ConferenceEnded(f"Conference {conference.id} has ended: reopen it to change its invitation list")
+            raise ConferenceClosed(f"Conference {conference.id} has ended: reopen it to change its invitation list")
 
     def revision(self, conference_id: int) -> int:
         """A number that grows with every change to the conference (its changes plus its events)."""
@@ -553,7 +553,7 @@ class ConferenceStore:
                      expect_state: str | None = None) -> Event:
         """Record an event (``at`` defaults to now). Checked against the record so far
         (:func:`~kiosk.conference.validation.check_event`, with the invitee's ``expect_state`` if given);
-        InvalidInput, ConferenceEnded or StaleState and nothing written if it does not fit."""
+        InvalidInput, ConferenceClosed or StaleState and nothing written if it does not fit."""
         now = self._now()
         with self._lock:
             conference, invitees, events = self._snapshot(conference_id)
@@ -679,20 +679,21 @@ class ConferenceStore:
 
     # -- answers kept for retried requests (Idempotency-Key) ----------------------------
 
-    def recall_answer(self, scope: str, key: str, since: datetime) -> tuple[str, int, str] | None:
-        """The (request, status, body) kept for ``key`` sent by ``scope`` at or after ``since``, or None."""
+    def recall_answer(self, scope: str, key: str, since: datetime) -> tuple[str, int, str, dict] | None:
+        """The (request, status, body, headers) kept for ``key`` sent by ``scope`` at or after ``since``, or None."""
         with self._read() as conn:
-            row = conn.execute("SELECT request, status, body FROM idempotency WHERE scope = ? AND key = ? "
+            row = conn.execute("SELECT request, status, body, headers FROM idempotency WHERE scope = ? AND key = ? "
                                "AND created_at >= ?", (scope, key, _ts(since))).fetchone()
-        return (row["request"], row["status"], row["body"]) if row else None
+        return (row["request"], row["status"], row["body"], json.loads(row["headers"])) if row else None
 
     def keep_answer(self, scope: str, key: str, conference_id: int | None, request: str, status: int,
-                    body: str) -> None:
+                    body: str, headers: dict | None = None) -> None:
         """Keep the answer given to ``key`` (the first one stays if two arrive at once)."""
         with self._write(keep_loaded=True, one_statement=True, record=False) as conn:
             conn.execute("INSERT OR IGNORE INTO idempotency (scope, key, conference_id, request, status, body, "
-                         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         (scope, key, conference_id, request, status, body, _ts(self._now())))
+                         "headers, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         (scope, key, conference_id, request, status, body, json.dumps(headers or {}),
+                          _ts(self._now())))
 
     def forget_answers(self, before: datetime) -> int:
         """Delete the answers kept since before ``before``; returns how many."""

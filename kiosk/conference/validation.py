@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
 from kiosk.conference import presence, quorum, workdays
-from kiosk.conference.errors import ConferenceEnded, InvalidInput, StaleState
+from kiosk.conference.errors import ConferenceClosed, InvalidInput, NotFound, StaleState
 from kiosk.conference.model import (EVENT_DETAILS, Agency, Conference, ConferenceType, Event, EventKind, Invitee,
                                     Mode, Role, Status)
 from kiosk.conference.settings import ConferenceSettings
@@ -201,7 +201,7 @@ def check_event(conference: Conference, invitees: Iterable[Invitee], events: Ite
 
     Raises InvalidInput when the event is malformed or does not fit the record (someone
     who is not present cannot leave; a decision to proceed while inquorate needs a
-    reason and an inquorate conference), ConferenceEnded for anything but a correction
+    reason and an inquorate conference), ConferenceClosed for anything but a correction
     or a report once the conference has ended, and StaleState when ``expect_state`` (the
     invitee's state as the client last saw it) is not their state now.
 
@@ -212,8 +212,8 @@ def check_event(conference: Conference, invitees: Iterable[Invitee], events: Ite
     if kind.by_route_only:
         raise InvalidInput(f"{kind.label!r} is recorded with POST /api/conferences/<id>/end or /reopen")
     if conference.status is Status.ENDED and not kind.after_end:
-        raise ConferenceEnded(f"Conference {conference.id} has ended: only a correction or a report received can "
-                              f"be recorded now (reopen it to record more)")
+        raise ConferenceClosed(f"Conference {conference.id} has ended: only a correction or a report received can "
+                               f"be recorded now (reopen it to record more)")
     at = utc(at, "the event time")
     if at > utc(now) + FUTURE_TOLERANCE:
         raise InvalidInput("the event time is in the future")
@@ -272,7 +272,8 @@ def _check_expected(people: dict, invitee_id, expect_state) -> None:
 def _check_correction(conference: Conference, events: list[Event], details: dict) -> None:
     target = next((e for e in events if e.id == details["event_id"]), None)
     if target is None:
-        raise InvalidInput(f"event {details['event_id']} is not part of conference {conference.id}")
+        # The path names the event: one that is not this conference's is not found (404), as documented.
+        raise NotFound(f"event {details['event_id']} is not part of conference {conference.id}")
     if target.kind is EventKind.CORRECTION:
         raise InvalidInput("a correction cannot be corrected: record the event again instead")
     if target.kind.by_route_only:
