@@ -45,6 +45,7 @@ setup(
             "schemathesis>=4.0,<5",
             "PyYAML>=6.0,<7",
             "jsonschema>=4.18,<5",
+            "radon>=6.0,<7",
         ],
     },
     entry_points={"console_scripts": ["kiosk=kiosk.cli:main"]},
