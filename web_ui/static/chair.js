@@ -379,6 +379,10 @@
       }
       return;
     }
+    if (target.closest("#taps") && !target.closest("button")) {
+      say("Nothing recorded: tap one of a person\u2019s buttons.", "info"); // between the cards
+      return;
+    }
     var undoButton = target.closest("#toast-undo");
     if (undoButton) { undo(undoButton.getAttribute("data-undo-event")); return; }
     if (target.closest("[data-print]")) window.print();
