@@ -470,6 +470,11 @@ def test_browser_chair_two_tablets_see_each_others_taps_within_2s(browser, site)
         for page in (one, two):
             page.wait_for_function(f"() => document.getElementById('person-{pat}').textContent.includes('Camera off')",
                                    timeout=2000)
+        # Ended on one tablet: the other shows it, Reopen instead of End, without a reload by hand.
+        one.click("#end-conference")
+        one.click("#confirm-yes")
+        two.wait_for_selector("#reopen-conference", timeout=3000)
+        assert two.locator("#taps button").count() == 0
         # The page's clock ticks.
         shown = two.inner_text("#kiosk-time")
         two.wait_for_function(f"() => document.getElementById('kiosk-time').textContent !== '{shown}'", timeout=2500)

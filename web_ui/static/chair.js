@@ -137,6 +137,12 @@
     var newLive = fragment.content.getElementById("live");
     if (!newHead || !newLive || !head || !live) return;
     var before = cards();
+    var status = document.getElementById("live-revision");
+    var newStatus = newHead.querySelector("#live-revision");
+    if (status && newStatus && status.getAttribute("data-status") !== newStatus.getAttribute("data-status")) {
+      location.reload(); // ended or reopened elsewhere: the rest of the page (End / Reopen) changes too
+      return;
+    }
     var kept = [keep(head), keep(live)];
     head.replaceChildren.apply(head, Array.prototype.slice.call(newHead.childNodes));
     live.replaceChildren.apply(live, Array.prototype.slice.call(newLive.childNodes));
