@@ -57,9 +57,15 @@ def check_url(url: str) -> str | None:
 
 
 def redact(url: str) -> str:
-    """``url`` without its path and query, which often hold the calendar's secret token: for logs."""
+    """``url`` without its path and query, which often hold the calendar's secret token, nor a user name and
+    password written into it: for logs."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/..."
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname or ""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a port that is not a number: left out
+        port = ""
+    return f"{parts.scheme}://{host}{port}/..."
 
 
 class FileSource:
@@ -72,6 +78,7 @@ class FileSource:
         self._signature = None
 
     def describe(self) -> str:
+        """The file's path, for logs and ``kiosk doctor``."""
         return self.path
 
     def fetch(self) -> bytes | None:
@@ -116,6 +123,7 @@ class UrlSource:
         self.pending: dict = {}
 
     def describe(self) -> str:
+        """The URL without its secret parts (:func:`redact`), for logs and ``kiosk doctor``."""
         return redact(self.url)
 
     def fetch(self) -> bytes | None:

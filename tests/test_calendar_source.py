@@ -92,6 +92,8 @@ def test_calendar_source_config_refuses_plain_http_off_loopback():
 def test_calendar_source_redact_hides_the_token():
     assert redact("https://outlook.office365.com/owa/calendar/abc/SECRET/calendar.ics") == \
         "https://outlook.office365.com/..."
+    assert redact("https://room1:S3CRET@cal.example.org:8443/r.ics?key=SECRET") == "https://cal.example.org:8443/..."
+    assert redact("http://[::1]:8080/r.ics") == "http://[::1]:8080/..."
 
 
 def test_calendar_source_file_read_again_only_when_changed(tmp_path):
