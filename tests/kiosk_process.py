@@ -1,4 +1,4 @@
-"""A real ``kiosk run --simulate`` process for the proof tests, and a small HTTP client for it.
+"""A real ``kiosk run --simulate`` process (``simulate=False``: without the option) for the proof tests, and a small HTTP client for it.
 
 ``KioskProcess(workdir)`` writes a config (loopback web server on a free port, checks on
 demand, MQTT off unless a broker is given, the state directory in ``workdir/state`` or
@@ -151,8 +151,10 @@ class KioskProcess:
 
     def __init__(self, workdir: Path, *, state_dir: Path | None = None, port: int | None = None,
                  broker=None, log_level: str = "INFO", room_id: str = "suite-1", pin: str | None = PIN,
-                 extra_toml: str = ""):
+                 extra_toml: str = "", env: dict | None = None, simulate: bool = True):
         self.workdir = Path(workdir)
+        self.extra_env = dict(env or {})
+        self.simulate = simulate
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.state_dir = Path(state_dir) if state_dir else self.workdir / "state"
         self.port = port or free_port()
@@ -184,7 +186,7 @@ class KioskProcess:
         return self.state_dir / DB_FILENAME
 
     def _env(self) -> dict:
-        return dict(os.environ, GPIOZERO_PIN_FACTORY="mock", PYTHONDONTWRITEBYTECODE="1")
+        return dict(os.environ, GPIOZERO_PIN_FACTORY="mock", PYTHONDONTWRITEBYTECODE="1", **self.extra_env)
 
     def set_pin(self, pin: str) -> None:
         subprocess.run([sys.executable, "-m", "kiosk", "set-pin", "--stdin", "--config", str(self.config)],
@@ -207,8 +209,8 @@ class KioskProcess:
         self.runs += 1
         with open(self.log_path(), "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "kiosk", "run", "--simulate", "--config", str(self.config),
-                 "--log-level", self.log_level],
+                [sys.executable, "-m", "kiosk", "run", *(["--simulate"] if self.simulate else []),
+                 "--config", str(self.config), "--log-level", self.log_level],
                 cwd=ROOT, env=self._env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + timeout
         while True:
