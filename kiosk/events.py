@@ -118,6 +118,24 @@ class IdentifyRequested(Event):
     seconds: float = 10.0
 
 
+@dataclass(frozen=True)
+class PinLockout(Event):
+    """Wrong PINs locked the chair's sign-in: ``scope`` is ``device`` (one client) or ``all`` (every client).
+
+    Never the PIN, the client's address or anything about the person.
+    """
+
+    scope: str
+    wait_s: float
+
+
+@dataclass(frozen=True)
+class ClockStepped(Event):
+    """The wall clock jumped by ``step_s`` seconds (negative: back) against the steady clock."""
+
+    step_s: float
+
+
 _KINDS = {
     StateChanged: "state_changed",
     ButtonPressed: "button_pressed",
@@ -131,6 +149,8 @@ _KINDS = {
     SessionEnded: "session_ended",
     AttendanceChanged: "attendance_changed",
     IdentifyRequested: "identify",
+    PinLockout: "pin_lockout",
+    ClockStepped: "clock_step",
 }
 
 

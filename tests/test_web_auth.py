@@ -402,12 +402,18 @@ def test_web_auth_a_new_pairing_code_replaces_the_old_one(signed_in):
 
 
 def test_web_auth_wrong_pairing_codes_count_towards_the_lockout(signed_in):
+    """Wrong codes lock the device out like wrong PINs; the right code (made by the signed-in chair, not
+    guessable) still gets a tablet in, so the lockout never blocks pairing."""
     code = _pair(signed_in)
     guesser = signed_in.new_client()
     for _ in range(5):
         guesser.post("/api/login", json={"code": "AAAAAAAA"}, environ_base={"REMOTE_ADDR": "10.9.9.9"})
-    locked = guesser.post("/api/login", json={"code": code}, environ_base={"REMOTE_ADDR": "10.9.9.9"})
+    locked = guesser.post("/api/login", json={"code": "BBBBBBBB"}, environ_base={"REMOTE_ADDR": "10.9.9.9"})
     assert locked.status_code == 429
+    pin = guesser.post("/api/login", json={"pin": "482915"}, environ_base={"REMOTE_ADDR": "10.9.9.9"})
+    assert pin.status_code == 429
+    paired = guesser.post("/api/login", json={"code": code}, environ_base={"REMOTE_ADDR": "10.9.9.9"})
+    assert paired.status_code == 200
 
 
 def test_web_auth_pairing_needs_the_chair(chair):

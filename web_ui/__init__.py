@@ -67,12 +67,16 @@ def wants_json(path: str) -> bool:
     return path == "/api" or path.startswith(JSON_PREFIXES)
 
 
-def create_app(controller, test_config: dict | None = None, *, chair=None) -> Flask:
+def create_app(controller, test_config: dict | None = None, *, chair=None, simulator: bool = False,
+               trusted_hosts=()) -> Flask:
     """Build the Flask app serving ``controller``'s room.
 
     ``test_config`` overrides the defaults (see :data:`DEFAULTS`). The simulator
-    blueprint is registered only when ``controller.hardware.simulated`` is true, so a
-    real room never exposes device controls: there ``/simulator`` is a 404.
+    blueprint is registered only when asked for (``simulator``: ``kiosk run --simulate`` or
+    ``[web] simulator = true``; or ``SIMULATOR`` in ``test_config``), never because some
+    device happens to be simulated: a real room never exposes device controls, there
+    ``/simulator`` is a 404. ``trusted_hosts`` (``[web] trusted_hosts``): the Host headers
+    answered; others get 400 (empty: any).
     ``chair`` is the :class:`kiosk.conference.service.ChairService` behind the chair's
     page and API (``/chair``, ``/api/...``); without one they answer 503.
     """
@@ -83,6 +87,8 @@ def create_app(controller, test_config: dict | None = None, *, chair=None) -> Fl
     app.config.from_mapping(auth.DEFAULTS)
     if chair is not None:
         app.config.update(auth.config_from(chair.settings))
+    if trusted_hosts:
+        app.config["TRUSTED_HOSTS"] = list(trusted_hosts)
     if test_config:
         app.config.update(test_config)
     # Keep the controller's order (camera, microphone, display...): the display lists checks in it.
@@ -94,10 +100,10 @@ def create_app(controller, test_config: dict | None = None, *, chair=None) -> Fl
     from web_ui import display
 
     app.register_blueprint(display.bp)
-    if getattr(getattr(controller, "hardware", None), "simulated", False):
-        from web_ui import simulator
+    if simulator or app.config.get("SIMULATOR"):
+        from web_ui import simulator as simulator_page
 
-        app.register_blueprint(simulator.bp)
+        app.register_blueprint(simulator_page.bp)
 
     from web_ui import chair as chair_page
 
@@ -111,6 +117,8 @@ def create_app(controller, test_config: dict | None = None, *, chair=None) -> Fl
 def _add_headers(response):
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if request.is_secure:  # over HTTPS (directly, or from the loopback TLS terminator): stay on HTTPS
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     if wants_json(request.path) and "Cache-Control" not in response.headers:
         response.headers["Cache-Control"] = "no-store"
     return response

@@ -54,8 +54,8 @@ from datetime import datetime, timezone
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from kiosk.events import (ButtonHeld, ButtonPressed, ChecksFinished, ChecksStarted, CountdownStarted,
-                          IdentifyRequested, ReadinessChanged, SessionEnded, SessionStarted, StateChanged)
+from kiosk.events import (ButtonHeld, ButtonPressed, ChecksFinished, ChecksStarted, ClockStepped, CountdownStarted,
+                          IdentifyRequested, PinLockout, ReadinessChanged, SessionEnded, SessionStarted, StateChanged)
 from kiosk.mqtt import discovery, topics
 from kiosk.mqtt.topics import RoomTopics
 
@@ -83,11 +83,11 @@ FLAP_DELAY_S = 10.0
 
 #: The bus events published on ``event``.
 PUBLISHED_EVENTS = (ButtonPressed, ButtonHeld, ChecksStarted, ChecksFinished, ReadinessChanged, CountdownStarted,
-                    SessionStarted, SessionEnded, StateChanged, IdentifyRequested)
+                    SessionStarted, SessionEnded, StateChanged, IdentifyRequested, PinLockout, ClockStepped)
 
 
 #: Bus events that change nothing in the ``state`` payload (no state message for them alone).
-STATELESS_EVENTS = (ButtonPressed, ButtonHeld, ChecksStarted, IdentifyRequested)
+STATELESS_EVENTS = (ButtonPressed, ButtonHeld, ChecksStarted, IdentifyRequested, PinLockout, ClockStepped)
 
 
 # -- payloads: pure functions -------------------------------------------------------------
@@ -190,6 +190,10 @@ def event_payload(event, alerts: AlertPairs) -> dict | None:
         out.update(old=event.old, new=event.new, reason=event.reason)
     elif isinstance(event, IdentifyRequested):
         out["seconds"] = event.seconds
+    elif isinstance(event, PinLockout):  # which scope and how long: never the PIN or the address
+        out.update(scope=event.scope, wait_s=round(event.wait_s, 3))
+    elif isinstance(event, ClockStepped):
+        out["step_s"] = round(event.step_s, 3)
     elif not isinstance(event, PUBLISHED_EVENTS):
         return None
     return out
