@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from kiosk.conference import quorum, record as record_mod
+from kiosk.conference import dating, quorum, record as record_mod
 from kiosk.conference.csv_import import numbered_invitees
 from kiosk.conference.errors import CsvImportError, InvalidInput, NotAllowed, NotFound, StorageError, StorageFull
 from kiosk.conference.model import (Agency, Conference, ConferenceType, Event, EventKind, Invitee, Mode, Role,
@@ -251,7 +251,10 @@ class ConferenceStore:
                     try:
                         conn.execute("COMMIT")
                     except sqlite3.Error:
-                        conn.execute("ROLLBACK")
+                        try:  # a damaged file can fail this too: the storage error above must stay the answer
+                            conn.execute("ROLLBACK")
+                        except sqlite3.Error:
+                            pass
 
     # -- loading ----------------------------------------------------------------------
 
@@ -479,11 +482,13 @@ class ConferenceStore:
                      at: datetime | None = None, details: dict | None = None) -> Event:
         """Record an event (``at`` defaults to now). Checked against the record so far
         (:func:`~kiosk.conference.validation.check_event`); InvalidInput and nothing written if it does not fit."""
-        now = self._now()
         with self._lock:
             conference, invitees, events = self._snapshot(conference_id)
+            now, behind_s = dating.date_new_event(self._now(), events)  # never before the record's last event
             kind, at, details = check_event(conference, invitees, events, kind, invitee_id,
                                             at if at is not None else now, details, now=now, settings=self.settings)
+            if behind_s is not None:
+                details = {**details, dating.CLOCK_BEHIND: behind_s}
             row = {"conference_id": conference_id, "invitee_id": invitee_id, "kind": kind.value, "at": _ts(at),
                    "details": json.dumps(details, sort_keys=True, ensure_ascii=False), "recorded_at": _ts(now)}
             with self._write(keep_loaded=True, one_statement=True) as conn:
