@@ -691,3 +691,56 @@ def test_example_bridge_forwards_kiosk_topics_out_and_requests_in(tmp_path, make
             site.terminate()
             site.wait(5)
             site.stderr.close()
+
+
+def _rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_link_process_ignores_retained_requests_reasserts_availability_and_huge_requests_leave_memory_flat(tmp_path):
+    """Against a real ``kiosk run``: a retained request left on the broker is never acted on; an ``offline``
+    planted on the availability topic is overwritten by the next heartbeat; 10 MB and 100 MB requests never reach
+    the process (MQTT 5 Maximum Packet Size) and its memory stays flat; the kiosk still answers."""
+    from kiosk_process import KioskProcess
+
+    broker = Broker(tmp_path / "broker").start()
+    base = "kiosk/suite-1"
+    sub = Subscriber(broker, f"{base}/response/#", f"{base}/availability")
+    attacker = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    attacker.connect(broker.host, broker.port, 30)
+    attacker.loop_start()
+    try:
+        attacker.publish(f"{base}/request/identify", b'{"seconds": 300}', qos=1, retain=True).wait_for_publish(5)
+        with KioskProcess(tmp_path / "kiosk", broker=broker, extra_toml="heartbeat_s = 1.0\n") as kiosk:
+            assert sub.wait_for(lambda t, p: t == f"{base}/availability" and p == b"online", 10)
+            # A planted offline is overwritten within a heartbeat or two.
+            start = len(sub.messages)
+            attacker.publish(f"{base}/availability", b"offline", qos=1, retain=True).wait_for_publish(5)
+            assert sub.wait_for(lambda t, p: t == f"{base}/availability" and p == b"offline", 5, start)
+            assert sub.wait_for(lambda t, p: t == f"{base}/availability" and p == b"online", 5, start + 1)
+
+            before = _rss_bytes(kiosk.proc.pid)
+            for size in (10 * 1024 * 1024, 100 * 1024 * 1024):
+                payload = b'{"transaction": "' + b"x" * size + b'"}'
+                attacker.publish(f"{base}/request/state", payload, qos=1).wait_for_publish(60)
+                del payload
+            start = len(sub.messages)
+            attacker.publish(f"{base}/request/state", b'{"transaction": "after"}', qos=1).wait_for_publish(5)
+            answer = sub.wait_for(lambda t, p: t == f"{base}/response/state" and b'"after"' in p, 10, start)
+            assert answer and json.loads(answer[1])["status"] == "ok"
+            grown = _rss_bytes(kiosk.proc.pid) - before
+            assert grown < 5 * 1024 * 1024, grown
+            # The retained identify request was never answered (nor acted on); the huge ones never arrived.
+            assert sub.payloads(f"{base}/response/identify") == []
+            assert all(b'"after"' in p for p in sub.payloads(f"{base}/response/state"))
+            assert "ignored a retained request identify" in kiosk.log()
+    finally:
+        attacker.publish(f"{base}/request/identify", b"", qos=1, retain=True).wait_for_publish(5)
+        attacker.loop_stop()
+        attacker.disconnect()
+        sub.close()
+        broker.stop()
