@@ -27,6 +27,10 @@ class Kiosk:
         from kiosk.pins import choose_pin_factory
 
         self.cfg = cfg
+        from kiosk import permissions
+
+        for problem in permissions.problems(cfg):  # IT's to fix; the kiosk still starts
+            log.warning("Unsafe permissions: %s", problem)
         self.hardware = build_hardware(cfg, simulate=simulate)
         self.pin_factory, pins_simulated = choose_pin_factory(simulate or self.hardware.simulated)
         self.pins_simulated = pins_simulated

@@ -269,6 +269,15 @@ class KioskProcess:
         self.stop()
 
 
+def damage_database(path: Path) -> None:
+    """Overwrite every page after the first with noise (the schema page stays readable, so the file opens)."""
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big") or 65536
+    for start in range(page, len(data), page):
+        data[start:start + page] = b"\xa5" * page
+    path.write_bytes(bytes(data))
+
+
 def integrity_check(database: Path) -> str:
     """``PRAGMA integrity_check`` on the database file (another connection; the kiosk may be running)."""
     import sqlite3

@@ -111,7 +111,19 @@ def create_app(controller, test_config: dict | None = None, *, chair=None, simul
 
     app.after_request(_add_headers)
     app.register_error_handler(HTTPException, _handle_http_error)
+    from kiosk.conference.errors import StorageError
+
+    app.register_error_handler(StorageError, _storage_error)
     return app
+
+
+def _storage_error(exc):
+    """Storage trouble (a full disk, a damaged database) that a page did not handle itself: 503 with the
+    storage error's own words (they never quote the record), never a 500."""
+    from werkzeug.exceptions import ServiceUnavailable
+
+    current_app.logger.warning("Conference record: %s", exc)
+    return _handle_http_error(ServiceUnavailable(str(exc)))
 
 
 def _add_headers(response):
@@ -131,7 +143,7 @@ def _handle_http_error(exc: HTTPException):
         current_app.logger.error("Request %s %s failed", request.method, request.path,
                                  exc_info=exc.original_exception or exc)
     if wants_json(request.path):
-        if code >= 500:
+        if code >= 500 and code != 503:
             message = exc.name.lower()  # an exception's text could say anything
         elif exc.description and exc.description != type(exc).description:
             message = exc.description  # a specific reason given with abort(code, "...")
@@ -140,7 +152,7 @@ def _handle_http_error(exc: HTTPException):
         response = jsonify(error=message)
         response.status_code = code
     else:
-        message = exc.description if code < 500 else "Something went wrong. Please try again."
+        message = exc.description if code < 500 or code == 503 else "Something went wrong. Please try again."
         response = current_app.response_class(
             render_template("error.html", code=code, name=exc.name, message=message),
             status=code, mimetype="text/html")
