@@ -151,7 +151,7 @@ class KioskProcess:
 
     def __init__(self, workdir: Path, *, state_dir: Path | None = None, port: int | None = None,
                  broker=None, log_level: str = "INFO", room_id: str = "suite-1", pin: str | None = PIN,
-                 extra_toml: str = "", env: dict | None = None, simulate: bool = True):
+                 extra_toml: str = "", env: dict | None = None, simulate: bool = True, web_toml: str = ""):
         self.workdir = Path(workdir)
         self.extra_env = dict(env or {})
         self.simulate = simulate
@@ -167,7 +167,7 @@ class KioskProcess:
                 f'reconnect_max_s = 1.0\n' if broker is not None else "[mqtt]\nenabled = false\n")
         self.config.write_text(
             f'[room]\nid = "{room_id}"\nname = "Hybrid Suite Proof"\n'
-            f'[web]\nhost = "{HOST}"\nport = {self.port}\n'
+            f'[web]\nhost = "{HOST}"\nport = {self.port}\n{web_toml}'
             f'[checks]\ninterval_s = 0\n'
             f'[microphone]\ncapture_s = 0.2\n'
             f'[storage]\nstate_dir = "{self.state_dir}"\n'

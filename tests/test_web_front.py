@@ -278,3 +278,28 @@ def test_front_slowloris_and_long_polls_leave_the_room_answering(kiosk):
     assert pollers.answers > 60  # capped long-polls answered at once
     print(f"slowloris+long-polls: {rounds} rounds, worst {worst}, {trickler.connects} trickling connections, "
           f"{pollers.answers} long-poll answers")
+
+
+# -- item 8: Host headers and HSTS -------------------------------------------------------------------
+
+def test_front_trusted_hosts_refuse_other_host_headers_and_hsts_only_over_https(tmp_path):
+    with KioskProcess(tmp_path, web_toml='trusted_hosts = ["kiosk-suite-1", "127.0.0.1"]\n') as kiosk:
+        chair = kiosk.http()
+        assert chair.login().status == 200
+        for host, status in (("evil.example", 400), (f"evil.example:{kiosk.port}", 400),
+                             (f"kiosk-suite-1:{kiosk.port}", 200), (f"127.0.0.1:{kiosk.port}", 200)):
+            assert chair.get("/display", headers={"Host": host}).status == status, host
+        # The pairing link cannot be made to point elsewhere.
+        assert chair.get("/chair/pair", headers={"Host": "evil.example"}).status == 400
+        page = chair.get("/chair/pair", headers={"Host": "kiosk-suite-1"})
+        assert page.status == 200 and "http://kiosk-suite-1/chair/login?code=" in page.text
+        # HSTS only when the request came over HTTPS: from the TLS terminator on the kiosk itself.
+        proxied = kiosk.http().get("/display", headers={"X-Forwarded-Proto": "https"})
+        assert proxied.header("Strict-Transport-Security") == "max-age=31536000"
+        assert kiosk.http().get("/display").header("Strict-Transport-Security") is None
+        claimed = kiosk.http(source="127.0.0.2").get("/display", headers={"X-Forwarded-Proto": "https"})
+        assert claimed.status == 200 and claimed.header("Strict-Transport-Security") is None
+
+
+def test_front_any_host_by_default(kiosk):
+    assert kiosk.http().get("/display", headers={"Host": "whatever.example"}).status == 200

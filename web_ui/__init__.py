@@ -87,8 +87,6 @@ def create_app(controller, test_config: dict | None = None, *, chair=None, simul
     app.config.from_mapping(auth.DEFAULTS)
     if chair is not None:
         app.config.update(auth.config_from(chair.settings))
-    if trusted_hosts:
-        app.config["TRUSTED_HOSTS"] = list(trusted_hosts)
     if test_config:
         app.config.update(test_config)
     # Keep the controller's order (camera, microphone, display...): the display lists checks in it.
@@ -111,10 +109,36 @@ def create_app(controller, test_config: dict | None = None, *, chair=None, simul
 
     app.after_request(_add_headers)
     app.register_error_handler(HTTPException, _handle_http_error)
+    if trusted_hosts:
+        app.wsgi_app = TrustedHosts(app.wsgi_app, trusted_hosts)
     from kiosk.conference.errors import StorageError
 
     app.register_error_handler(StorageError, _storage_error)
     return app
+
+
+class TrustedHosts:
+    """WSGI middleware for ``[web] trusted_hosts``: a request whose Host header names another host gets 400
+    before the app sees it, so no link the kiosk makes (the pairing QR code) can point elsewhere."""
+
+    def __init__(self, app, hosts):
+        self.app, self.hosts = app, list(hosts)
+
+    def __call__(self, environ, start_response):
+        from werkzeug.sansio.utils import host_is_trusted
+        from werkzeug.wsgi import get_host
+
+        # No Host header at all (HTTP/1.0 health checks): nothing to mislead a link with.
+        if "HTTP_HOST" not in environ or host_is_trusted(get_host(environ), self.hosts):
+            return self.app(environ, start_response)
+        path = environ.get("PATH_INFO", "")
+        if wants_json(path):
+            body, kind = b'{"error": "this kiosk does not answer to that host name"}', "application/json"
+        else:
+            body, kind = b"400 Bad Request: this kiosk does not answer to that host name\n", "text/plain; charset=utf-8"
+        start_response("400 Bad Request", [("Content-Type", kind), ("Content-Length", str(len(body))),
+                                           ("Cache-Control", "no-store"), *SECURITY_HEADERS.items()])
+        return [body]
 
 
 def _storage_error(exc):
