@@ -35,7 +35,7 @@ def problems(cfg) -> list[str]:
     mode = _mode(state)
     if mode is not None and mode & (stat.S_IROTH | stat.S_IXOTH):
         found.append(f"the state directory {state} can be read by any user (chmod 700 {state})")
-    if mode is not None:
+    if mode is not None and mode & stat.S_IXOTH:  # otherwise nobody else can reach what is inside
         try:
             secrets += sorted(p for p in state.iterdir() if p.is_file())
         except OSError:

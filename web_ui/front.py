@@ -14,7 +14,9 @@ before anything reaches waitress:
 - **connections per client address** (:attr:`~FrontLimits.per_address`) and in all
   (:attr:`~FrontLimits.total`), with the last :attr:`~FrontLimits.reserve` places kept for
   addresses that hold few connections, so one busy or hostile device never fills the
-  kiosk; beyond them a new connection gets 503 at once;
+  kiosk; beyond them a new connection gets 503 at once. The kiosk's own address
+  (127.0.0.1, ::1) counts only towards the total: every client of a TLS terminator on the
+  kiosk arrives from there, and the terminator has its own limits per client;
 - a **body cap** (:attr:`~FrontLimits.max_body_bytes`): a larger ``Content-Length`` gets 413
   before a byte of the body is read, and the body is never written anywhere; a body must
   arrive within :attr:`~FrontLimits.body_timeout_s`;
@@ -196,6 +198,8 @@ class Front:
     def _admit(self, address: str) -> bool:
         lim = self.limits
         held = self._per_address[address]
+        if address in _OWN_ADDRESSES:
+            held = 0  # the TLS terminator on the kiosk: many clients behind one address
         if held >= lim.per_address or self._open >= lim.total:
             return False
         if self._open >= lim.total - lim.reserve and held >= lim.reserve_below:
@@ -338,6 +342,8 @@ async def _close(writer) -> None:
 
 
 _HOP_HEADERS_B = {name.encode() for name in _HOP_HEADERS}
+#: The kiosk's own address, where a TLS terminator on the kiosk connects from (as web_ui.auth.LoopbackProxyFix).
+_OWN_ADDRESSES = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 
 
 def _raise_file_limit(wanted: int = 8192) -> None:
