@@ -119,6 +119,7 @@ def test_front_200mb_body_refused_before_disk(kiosk):
     used = _dir_bytes(kiosk.tmpdir) + _dir_bytes(kiosk.state_dir) - before
     assert used < 5 * MiB, used
     assert sent[0] < 200 * MiB  # the kiosk stopped taking it
+    print(f"200 MB body: 413 after {elapsed * 1000:.0f} ms, {used} bytes written, {sent[0] // MiB} MiB accepted")
 
 
 def test_front_body_cap_leaves_smaller_bodies_to_the_app(kiosk):
