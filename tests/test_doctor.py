@@ -329,7 +329,8 @@ def test_doctor_cli_json_on_an_empty_tree(tmp_path, capsys):
 
 def test_doctor_warns_about_a_world_writable_config_and_world_readable_secrets(pi, tmp_path):
     state = tmp_path / "state"
-    state.mkdir(mode=0o700)
+    state.mkdir()
+    state.chmod(0o755)  # others can reach what is inside
     (state / "chair-pin").write_text("x")
     (state / "chair-pin").chmod(0o644)
     password = tmp_path / "mqtt-password"
@@ -346,8 +347,10 @@ def test_doctor_warns_about_a_world_writable_config_and_world_readable_secrets(p
     assert f"{conf} can be changed by any user" in found.detail
     assert f"{password} can be read by any user" in found.detail
     assert f"{state / 'chair-pin'} can be read by any user" in found.detail
+    assert f"the state directory {state} can be read by any user" in found.detail
     for path in (conf, password, state / "chair-pin"):
         path.chmod(0o600)
+    state.chmod(0o700)
     assert by_name(gather(config_module.load(str(conf)), root=pi, run=healthy_runner()))["permissions"].status == OK
 
 
