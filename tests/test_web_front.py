@@ -304,3 +304,31 @@ def test_front_trusted_hosts_refuse_other_host_headers_and_hsts_only_over_https(
 
 def test_front_any_host_by_default(kiosk):
     assert kiosk.http().get("/display", headers={"Host": "whatever.example"}).status == 200
+
+
+def test_front_keeps_connections_alive_between_requests(kiosk):
+    """A browser's connection carries request after request (bodies included); pipelined bytes are not lost."""
+    conn = http.client.HTTPConnection(HOST, kiosk.port, timeout=10)
+    try:
+        conn.request("GET", "/api/state")
+        first = conn.getresponse()
+        first.read()
+        sock = conn.sock
+        assert first.status == 200 and not first.will_close
+        conn.request("POST", "/api/login", body=b'{"pin": "000000"}', headers={"Content-Type": "application/json"})
+        second = conn.getresponse()
+        assert second.status in (401, 429) and "error" in __import__("json").loads(second.read())
+        conn.request("HEAD", "/display")
+        third = conn.getresponse()
+        third.read()
+        conn.request("GET", "/display")
+        fourth = conn.getresponse()
+        assert third.status == fourth.status == 200 and b"<html" in fourth.read().lower()
+        assert conn.sock is sock  # one connection all along
+    finally:
+        conn.close()
+    sock = _raw(kiosk.port, b"GET /api/state HTTP/1.1\r\nHost: k\r\n\r\nGET /display HTTP/1.1\r\nHost: k\r\n"
+                            b"Connection: close\r\n\r\n")
+    answer = _read_all(sock)  # the second asks to close: the kiosk closes after answering it
+    sock.close()
+    assert answer.count(b"HTTP/1.1 200 OK") == 2

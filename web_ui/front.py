@@ -28,7 +28,8 @@ A request that passes is sent to waitress over a unix socket in a private direct
 request per connection (``Connection: close``), with the client's address in
 ``X-Kiosk-Peer`` (any such header from the client is dropped first);
 :class:`PeerFromFront` puts it back into ``REMOTE_ADDR``. The answer is copied back as it
-comes. The front never runs the app's Python code, so it stays responsive while the
+comes; when it has a length, the client's connection stays open for its next request
+(keep-alive; closed quietly after :attr:`~FrontLimits.head_timeout_s` idle). The front never runs the app's Python code, so it stays responsive while the
 workers are busy. Its cost per request is measured in ``benchmarks/bench_web.py``.
 """
 
@@ -51,7 +52,7 @@ _PEER_ENVIRON = "HTTP_X_KIOSK_PEER"
 #: Hop-by-hop headers the front replaces.
 _HOP_HEADERS = {"connection", "keep-alive", "proxy-connection", "upgrade", "te", PEER_HEADER.lower()}
 _TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_REQUEST_LINE = re.compile(rb"^([A-Z]{1,16}) (\S{1,8000}) HTTP/1\.[01]$")
+_REQUEST_LINE = re.compile(rb"^([A-Z]{1,16}) (\S{1,8000}) HTTP/1\.([01])$")
 _REASONS = {400: "Bad Request", 408: "Request Timeout", 411: "Length Required", 413: "Content Too Large",
             431: "Request Header Fields Too Large", 502: "Bad Gateway", 503: "Service Unavailable"}
 
@@ -90,6 +91,8 @@ class Head:
     request_line: bytes
     headers: list[tuple[bytes, bytes]]
     content_length: int
+    #: HTTP/1.1 without ``Connection: close``: the connection may carry another request after this one.
+    keep_alive: bool = False
 
 
 def parse_head(raw: bytes, max_body: int) -> Head:
@@ -128,7 +131,10 @@ def _parse_fields(match, lines: list[bytes], max_body: int) -> Head:
         length = int(text)
     if length > max_body:
         raise Refused(413, f"the request body is larger than {max_body // 1024} KiB")
-    return Head(match.group(1).decode("ascii"), match.group(2).decode("latin-1"), match.group(0), headers, length)
+    connection = b",".join(value for name, value in headers if name.lower() == b"connection").lower()
+    keep_alive = match.group(3) == b"1" and b"close" not in connection
+    return Head(match.group(1).decode("ascii"), match.group(2).decode("latin-1"), match.group(0), headers, length,
+                keep_alive)
 
 
 def error_response(status: int, reason: str, path: str | None = None) -> bytes:
@@ -235,32 +241,62 @@ class Front:
             await _close(writer)
 
     async def _handle(self, reader, writer, address: str) -> None:
+        """Requests on one client connection, one after another (keep-alive), each through a fresh
+        connection to waitress."""
+        first = True
+        while True:
+            head = await self._read_head(reader, writer, first)
+            if head is None or not await self._forward(reader, writer, head, address):
+                return
+            first = False
+
+    async def _read_head(self, reader, writer, first: bool) -> Head | None:
+        """The next request's head, or None when the connection is to close (after answering, if need be)."""
         lim = self.limits
-        path = None
         try:
             try:
                 raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), lim.head_timeout_s)
             except asyncio.LimitOverrunError:
                 raise Refused(431, "the request head is too large") from None
             except (asyncio.TimeoutError, TimeoutError):
+                if not first:
+                    return None  # an idle keep-alive connection: closed quietly, as browsers expect
                 raise Refused(408, f"the request head did not arrive within {lim.head_timeout_s:g} s") from None
             except asyncio.IncompleteReadError:
-                return  # the client went away
-            head = parse_head(raw, lim.max_body_bytes)
-            path = head.target
+                return None  # the client went away
+            return parse_head(raw, lim.max_body_bytes)
         except Refused as exc:
             self.refused += 1
-            await self._answer(writer, reader, error_response(exc.status, exc.reason, exc.path or path))
-            return
+            await self._answer(writer, reader, error_response(exc.status, exc.reason, exc.path))
+            return None
+
+    async def _forward(self, reader, writer, head: Head, address: str) -> bool:
+        """Send one request to waitress and its answer back; True when the client connection may go on."""
         try:
             up_reader, up_writer = await asyncio.open_unix_connection(self.upstream)
         except OSError:
-            await self._answer(writer, reader, error_response(503, "the kiosk is restarting: try again", path))
-            return
+            await self._answer(writer, reader, error_response(503, "the kiosk is restarting: try again",
+                                                              head.target))
+            return False
+        body = None
         try:
             up_writer.write(self._upstream_head(head, address))
-            await self._exchange(reader, writer, up_reader, up_writer, head)
+            if head.content_length:  # alongside the answer: a client may wait for "100 Continue" first
+                body = asyncio.ensure_future(self._copy_body(reader, up_writer, head.content_length))
+            try:
+                keep = await asyncio.wait_for(self._relay_answer(up_reader, writer, head),
+                                              self.limits.response_timeout_s)
+            except (asyncio.TimeoutError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                    ValueError):
+                return False
+            if body is not None:
+                if not body.done():
+                    return False  # the answer came before the whole body: where the next request starts is unknown
+                keep = keep and body.result()
+            return keep
         finally:
+            if body is not None and not body.done():
+                body.cancel()
             up_writer.transport.abort()
 
     def _upstream_head(self, head: Head, address: str) -> bytes:
@@ -272,45 +308,67 @@ class Front:
         lines.append(PEER_HEADER.encode() + b": " + address.encode("ascii", "replace"))
         return b"\r\n".join(lines) + b"\r\n\r\n"
 
-    async def _exchange(self, reader, writer, up_reader, up_writer, head: Head) -> None:
-        """Send the body (if any) while copying the answer back; the answer's end ends the exchange."""
-        lim = self.limits
-        body = asyncio.ensure_future(self._copy_body(reader, up_writer, head.content_length)) \
-            if head.content_length else None
-        try:
-            await asyncio.wait_for(self._copy_answer(up_reader, writer), lim.response_timeout_s)
-        except (asyncio.TimeoutError, TimeoutError):
-            pass
-        finally:
-            if body is not None:
-                body.cancel()
-
-    async def _copy_body(self, reader, up_writer, length: int) -> None:
-        async def copy():
+    async def _copy_body(self, reader, up_writer, length: int) -> bool:
+        """Copy a request body of ``length`` bytes to waitress; True when all of it was copied in time."""
+        async def copy() -> bool:
             left = length
             while left:
                 chunk = await reader.read(min(left, 64 * 1024))
                 if not chunk:
-                    break
+                    return False
                 left -= len(chunk)
                 up_writer.write(chunk)
                 await up_writer.drain()
+            return True
 
         try:
-            await asyncio.wait_for(copy(), self.limits.body_timeout_s)
+            return await asyncio.wait_for(copy(), self.limits.body_timeout_s)
         except (asyncio.TimeoutError, TimeoutError):
             up_writer.transport.abort()  # waitress sees a cut request and answers nothing; we then close
         except ConnectionError:
             pass
+        return False
 
     @staticmethod
-    async def _copy_answer(up_reader, writer) -> None:
+    async def _relay_answer(up_reader, writer, head: Head) -> bool:
+        """Copy waitress's answer to the client. Its ``Connection: close`` is dropped when the answer has a
+        known length and the client keeps its connection (returns True then); otherwise the answer is copied
+        as it is, to its end, and the connection closes after it."""
         while True:
-            chunk = await up_reader.read(64 * 1024)
+            raw = await up_reader.readuntil(b"\r\n\r\n")
+            status_line, *lines = raw[:-4].split(b"\r\n")
+            status = int(status_line.split(b" ", 2)[1])
+            if status >= 200:
+                break
+            writer.write(raw)  # "100 Continue": the client may now send its body
+        length, framed, kept = None, False, [status_line]
+        for line in lines:
+            name = line.partition(b":")[0].strip().lower()
+            if name == b"content-length":
+                length = int(line.partition(b":")[2].strip())
+            elif name == b"transfer-encoding":
+                framed = True
+            if name not in (b"connection", b"keep-alive"):
+                kept.append(line)
+        bodiless = head.method == "HEAD" or status in (204, 304)
+        keep = head.keep_alive and not framed and (bodiless or length is not None)
+        if not keep:
+            writer.write(raw)
+            while chunk := await up_reader.read(64 * 1024):
+                writer.write(chunk)
+                await writer.drain()
+            return False
+        writer.write(b"\r\n".join(kept) + b"\r\n\r\n")
+        left = 0 if bodiless else length
+        while left > 0:
+            chunk = await up_reader.read(min(left, 64 * 1024))
             if not chunk:
-                return
+                raise asyncio.IncompleteReadError(b"", left)
+            left -= len(chunk)
             writer.write(chunk)
             await writer.drain()
+        await writer.drain()
+        return True
 
     async def _answer(self, writer, reader, data: bytes) -> None:
         """Send the front's own answer and close, reading (and discarding) what the client still sends for a
