@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from kiosk_process import HOST, KioskProcess
-from web_ui.front import Refused, parse_head
+from web_ui.front import CHUNKED, Refused, parse_head
 
 MiB = 1024 * 1024
 
@@ -69,7 +69,6 @@ def _timed_get(port: int, path: str, source: str, headers: dict | None = None) -
 
 @pytest.mark.parametrize("head, status", [
     (b"GET / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
-    (b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
     (b"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
     (b"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400),
     (b"GET / HTTP/1.1\r\nContent-Length: 1048577\r\n\r\n", 413),
@@ -81,6 +80,11 @@ def test_front_parse_head_refuses(head, status):
     with pytest.raises(Refused) as caught:
         parse_head(head, MiB)
     assert caught.value.status == status
+
+
+def test_front_parse_head_chunked_bodies_close_the_connection():
+    head = parse_head(b"POST /api/login HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", MiB)
+    assert head.content_length == CHUNKED
 
 
 def test_front_parse_head_accepts_a_body_at_the_cap():
@@ -332,3 +336,30 @@ def test_front_keeps_connections_alive_between_requests(kiosk):
     answer = _read_all(sock)  # the second asks to close: the kiosk closes after answering it
     sock.close()
     assert answer.count(b"HTTP/1.1 200 OK") == 2
+
+
+def test_front_200mb_chunked_body_refused_in_memory(kiosk):
+    """The same with chunked encoding: waitress decodes it in memory and refuses it past 1 MiB; nothing on disk."""
+    before = _dir_bytes(kiosk.tmpdir) + _dir_bytes(kiosk.state_dir)
+    sock = _raw(kiosk.port, b"POST /api/login HTTP/1.1\r\nHost: kiosk\r\nContent-Type: application/json\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n")
+    started = time.monotonic()
+
+    def send_body():
+        chunk = b"%x\r\n%s\r\n" % (MiB, b"x" * MiB)
+        try:
+            for _ in range(200):
+                sock.sendall(chunk)
+        except OSError:
+            pass
+
+    sender = threading.Thread(target=send_body)
+    sender.start()
+    first = sock.recv(4096)
+    elapsed = time.monotonic() - started
+    sender.join(10)
+    sock.close()
+    assert first.startswith(b"HTTP/1.1 413"), first[:100]
+    assert elapsed < 2.0
+    assert _dir_bytes(kiosk.tmpdir) + _dir_bytes(kiosk.state_dir) - before < 5 * MiB
+    assert kiosk.http().get("/api/state").status == 200

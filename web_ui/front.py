@@ -21,8 +21,9 @@ before anything reaches waitress:
   before a byte of the body is read, and the body is never written anywhere; a body must
   arrive within :attr:`~FrontLimits.body_timeout_s`;
 - **framing**: ``Transfer-Encoding`` with ``Content-Length`` (request smuggling) gets 400
-  and the connection is closed; ``Transfer-Encoding`` alone gets 411 (send a length);
-  malformed request lines and headers get 400.
+  and the connection is closed; a chunked body goes to waitress raw (at most twice the
+  body cap), which decodes it in memory and refuses more than the cap with 413, and the
+  connection closes after it; malformed request lines and headers get 400.
 
 A request that passes is sent to waitress over a unix socket in a private directory, one
 request per connection (``Connection: close``), with the client's address in
@@ -82,6 +83,10 @@ class Refused(Exception):
         self.status, self.reason, self.path = status, reason, path
 
 
+#: ``Head.content_length`` of a chunked body: its length is known only at its end.
+CHUNKED = -1
+
+
 @dataclass
 class Head:
     """A parsed request head."""
@@ -90,7 +95,7 @@ class Head:
     target: str
     request_line: bytes
     headers: list[tuple[bytes, bytes]]
-    content_length: int
+    content_length: int  # or CHUNKED
     #: HTTP/1.1 without ``Connection: close``: the connection may carry another request after this one.
     keep_alive: bool = False
 
@@ -120,7 +125,8 @@ def _parse_fields(match, lines: list[bytes], max_body: int) -> Head:
     if b"transfer-encoding" in names:
         if lengths:
             raise Refused(400, "both Content-Length and Transfer-Encoding: the request is ambiguous")
-        raise Refused(411, "send the request body with a Content-Length")
+        return Head(match.group(1).decode("ascii"), match.group(2).decode("latin-1"), match.group(0), headers,
+                    CHUNKED)
     if len(lengths) > 1:
         raise Refused(400, "conflicting Content-Length headers")
     length = 0
@@ -283,6 +289,10 @@ class Front:
             up_writer.write(self._upstream_head(head, address))
             if head.content_length:  # alongside the answer: a client may wait for "100 Continue" first
                 body = asyncio.ensure_future(self._copy_body(reader, up_writer, head.content_length))
+                if head.content_length == CHUNKED:
+                    # waitress decodes it, in memory, and refuses more than the cap with 413; the front only
+                    # bounds the raw bytes. Where it ends is waitress's to know: the connection closes after.
+                    head.keep_alive = False
             try:
                 keep = await asyncio.wait_for(self._relay_answer(up_reader, writer, head),
                                               self.limits.response_timeout_s)
@@ -309,10 +319,11 @@ class Front:
         return b"\r\n".join(lines) + b"\r\n\r\n"
 
     async def _copy_body(self, reader, up_writer, length: int) -> bool:
-        """Copy a request body of ``length`` bytes to waitress; True when all of it was copied in time."""
+        """Copy a request body of ``length`` bytes (CHUNKED: raw, up to twice the body cap) to waitress;
+        True when all of it was copied in time."""
         async def copy() -> bool:
-            left = length
-            while left:
+            left = 2 * self.limits.max_body_bytes if length == CHUNKED else length
+            while left > 0:
                 chunk = await reader.read(min(left, 64 * 1024))
                 if not chunk:
                     return False
