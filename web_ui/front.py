@@ -231,6 +231,11 @@ class Front:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         address = peer[0] if peer else "unknown"
+        sock = writer.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            # asyncio leaves Nagle on for sockets accepted from create_server's (proto 0): an answer's head and
+            # body, written apart, would wait for the client's delayed ACK (40 ms a request on keep-alive).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if not self._admit(address):
             self.refused += 1  # answered at once, without reading anything: nothing to linger for
             writer.write(error_response(503, "too many connections from this device"))
