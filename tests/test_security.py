@@ -441,3 +441,11 @@ def test_security_waitress_own_error_answers_carry_the_hardening_headers(cold_ap
     headers = {name.lower(): value for name, value in (line.split(": ", 1) for line in head[1:])}
     for name, value in SECURITY_HEADERS.items():
         assert headers.get(name.lower()) == value, name
+
+
+def test_security_kiosk_run_warns_about_a_world_writable_config(tmp_path):
+    kiosk = KioskProcess(tmp_path)
+    kiosk.config.chmod(0o666)
+    with kiosk:
+        pass
+    assert f"Unsafe permissions: {kiosk.config} can be changed by any user" in kiosk.log()
