@@ -9,19 +9,17 @@ or read :meth:`RoomController.public_state`.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Callable
 from zoneinfo import ZoneInfo
 
 from kiosk import __version__, schedule
 from kiosk.checks.result import Status
 from kiosk.checks.runner import CheckRunner, Cycle, build_specs
-from kiosk.errors import ConfigError
-from kiosk.events import (AttendanceChanged, ButtonHeld, ButtonPressed, ChecksFinished, ChecksStarted,
-                          CountdownStarted, EventBus, IdentifyRequested, ReadinessChanged, ScheduleChanged,
+from kiosk.events import (AttendanceChanged, ButtonHeld, ButtonPressed, CalendarChanged, ChecksFinished,
+                          ChecksStarted, CountdownStarted, EventBus, IdentifyRequested, ReadinessChanged, ScheduleChanged,
                           SessionEnded, SessionStarted, StateChanged)
 from kiosk.room import RoomMachine, State, Trigger
 
@@ -70,8 +68,9 @@ class RoomController:
         self._starts: dict[str, datetime | None] = {s: None for s in START_SOURCES}
         self._starts["command line"] = start_override
         self._booking_end: datetime | None = None
-        self._calendar_mtime: float | None = None
-        self._calendar_checked = 0.0
+        #: The calendar watcher's latest bookings (today and tomorrow) and health; see set_bookings.
+        self._bookings: tuple = ()
+        self._calendar_health: dict | None = None
         self._session_started: datetime | None = None
         #: time.monotonic() at the start of the session: auto-end counts real time, so NTP stepping
         #: the wall clock (a Pi has no real-time clock) cannot end a conference early.
@@ -93,7 +92,6 @@ class RoomController:
         self.tick_hooks: list[Callable[[], None]] = []
 
         self.bus.subscribe(self._on_event)
-        self._refresh_calendar(force=True)
 
     # -- inputs -------------------------------------------------------------------------
 
@@ -170,27 +168,23 @@ class RoomController:
         start = self.start_at()
         return start is not None and self._now() < start
 
-    def _refresh_calendar(self, force: bool = False) -> None:
-        """Re-read the bookings when the ICS file changes, and at least once a minute (the day moves on)."""
-        path = self.cfg.schedule.ics
-        if not path:
-            return
-        now_mono = time.monotonic()
-        try:
-            mtime = os.stat(path).st_mtime
-        except OSError:
-            mtime = None
-        if not force and mtime == self._calendar_mtime and now_mono - self._calendar_checked < 60:
-            return
-        self._calendar_mtime, self._calendar_checked = mtime, now_mono
-        now = self._now()
-        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        try:
-            bookings = schedule.load_bookings(path, day_start, day_start + timedelta(days=1), self.cfg.schedule.timezone)
-        except ConfigError as exc:
-            log.warning("Calendar not used: %s", exc)
-            bookings = []
-        booking = schedule.next_start(bookings, now)
+    def set_bookings(self, bookings, health: dict | None = None) -> None:
+        """The calendar watcher's bookings (a window covering today and tomorrow) and the calendar's health.
+
+        No I/O and no parsing here (:mod:`kiosk.calendar_watcher` does both on its own thread):
+        only the bookings are kept and the calendar's start time chosen from them, again at
+        every tick, so the day moving on at midnight needs no new reading.
+        """
+        with self._lock:
+            self._bookings = tuple(bookings)
+            if health != self._calendar_health:
+                self._calendar_health = dict(health) if health is not None else None
+                if health is not None:
+                    self.bus.publish(CalendarChanged(bool(health.get("stale")), int(health.get("events_skipped", 0))))
+            self._choose_calendar_start()
+
+    def _choose_calendar_start(self) -> None:
+        booking = schedule.next_start(self._bookings, self._now())
         start = booking.start if booking else None
         self._booking_end = booking.end if booking else None
         if start != self._starts["calendar"]:
@@ -261,7 +255,7 @@ class RoomController:
         self.bus.publish(SessionEnded())
 
     def tick(self) -> None:
-        """One pass of the main loop: timers, calendar, hot-plug, lights."""
+        """One pass of the main loop: timers, the calendar's next booking, hot-plug, lights."""
         with self._lock:
             now = self._now()
             state = self.machine.state
@@ -279,7 +273,7 @@ class RoomController:
             if self._next_periodic is not None and time.monotonic() >= self._next_periodic:
                 self._next_periodic = time.monotonic() + self.cfg.checks.interval_s
                 self.request_check("periodic")
-            self._refresh_calendar()
+            self._choose_calendar_start()
             self._watch_display()
             self._refresh_lights()
             self._bump_if_countdown_moved(now)
@@ -396,6 +390,7 @@ class RoomController:
                 "lights": {"pattern": pattern, "colour": _colour_hex(PATTERNS[pattern].colour)},
                 "checked_at": cycle.checked_at.isoformat(timespec="seconds") if cycle else None,
                 "attendance": dict(self._attendance) if self._attendance else None,
+                "calendar": dict(self._calendar_health) if self._calendar_health else None,
                 "version": __version__,
                 "revision": self._version,
             }

@@ -112,6 +112,14 @@ class AttendanceChanged(Event):
 
 
 @dataclass(frozen=True)
+class CalendarChanged(Event):
+    """The calendar's health changed (times only: never a booking's text)."""
+
+    stale: bool
+    events_skipped: int
+
+
+@dataclass(frozen=True)
 class IdentifyRequested(Event):
     """Someone asked the room to blink its lights so it can be found."""
 
@@ -136,6 +144,20 @@ class ClockStepped(Event):
     step_s: float
 
 
+@dataclass(frozen=True)
+class ConferenceEnded(Event):
+    """The chair ended a conference (again, if it was reopened): its id only, never its record."""
+
+    conference_id: int
+
+
+@dataclass(frozen=True)
+class QualityChanged(Event):
+    """The quality figures of a month changed (``month`` is ``YYYY-MM``); totals only (D16)."""
+
+    month: str
+
+
 _KINDS = {
     StateChanged: "state_changed",
     ButtonPressed: "button_pressed",
@@ -151,6 +173,9 @@ _KINDS = {
     IdentifyRequested: "identify",
     PinLockout: "pin_lockout",
     ClockStepped: "clock_step",
+    ConferenceEnded: "conference_ended",
+    QualityChanged: "quality_changed",
+    CalendarChanged: "calendar_changed",
 }
 
 

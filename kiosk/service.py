@@ -46,6 +46,11 @@ class Kiosk:
         from kiosk.sdnotify import ServiceNotifier
 
         self.systemd = ServiceNotifier(self.controller).attach()  # READY/WATCHDOG/STATUS when under systemd
+        self.calendar = None
+        if cfg.schedule.ics:  # read and parsed on its own thread, never the room's (kiosk.calendar_watcher)
+            from kiosk.calendar_watcher import CalendarWatcher
+
+            self.calendar = CalendarWatcher(cfg, self.controller.set_bookings)
         self.chair = None
         try:  # the conference record: a storage problem must not stop the room display and button
             from kiosk.conference.service import ChairService
@@ -54,6 +59,14 @@ class Kiosk:
         except Exception as exc:
             log.error("The chair's page is unavailable (%s): the room display and button still work", exc)
         self.simulator = simulate or cfg.web.simulator
+        self.quality = None
+        if self.chair is not None:
+            try:  # the managers' quality report: its own storage, so its trouble is only its own
+                from kiosk.quality.service import QualityService
+
+                self.quality = QualityService(cfg, self.chair, self.controller.bus)
+            except Exception as exc:
+                log.error("The quality report is unavailable (%s): the chair's page still works", exc)
         self.web = None
         self.mqtt = None
         self.clock_watch = None
@@ -64,25 +77,30 @@ class Kiosk:
         try:
             from kiosk.mqtt.link import MqttLink
 
-            link = MqttLink(self.cfg, self.controller)
+            link = MqttLink(self.cfg, self.controller,
+                            quality=self.quality if self.cfg.quality.publish else None)
             self.mqtt = link if link.start() else None
         except Exception:  # MQTT is for IT: never the end of the kiosk
             log.exception("MQTT could not start: the kiosk runs without it")
             self.mqtt = None
 
     def start(self) -> "Kiosk":
+        if self.quality is not None:
+            self.quality.start()  # before the controller: its first check cycle joins the room's check history
         self._start_mqtt()  # first, so that it also reports the start-up check
         from kiosk.clock_watch import ClockWatch
 
         self.clock_watch = ClockWatch(self.controller.bus).start()
         self.controller.start()
+        if self.calendar is not None:
+            self.calendar.start()
         if self.chair is not None:
             self.chair.start()
         try:
             from web_ui import create_app
             from web_ui.server import WebServer
 
-            app = create_app(self.controller, chair=self.chair, simulator=self.simulator,
+            app = create_app(self.controller, chair=self.chair, quality=self.quality, simulator=self.simulator,
                              trusted_hosts=self.cfg.web.trusted_hosts)
             app.extensions["kiosk.mqtt"] = self.mqtt  # for /metrics: kiosk.metrics.render(controller, connected)
             app.extensions["kiosk.clock_watch"] = self.clock_watch  # for /metrics: kiosk_clock_steps_total
@@ -109,8 +127,12 @@ class Kiosk:
             self.mqtt.stop()
         if self.web is not None:
             self.web.close()
+        if self.quality is not None:
+            self.quality.stop()
         if self.chair is not None:
             self.chair.stop()
+        if self.calendar is not None:
+            self.calendar.stop()
         if self.clock_watch is not None:
             self.clock_watch.stop()
         self.controller.stop()

@@ -335,7 +335,7 @@ def test_web_chair_corrections_void_an_event_and_the_log_keeps_both(signed_in):
     of_correction = signed_in.api("POST", f"/api/conferences/{cid}/events/{correction['id']}/correction",
                                   {"reason": "x"})
     assert of_correction.status_code == 400
-    assert signed_in.api("POST", f"/api/conferences/{cid}/events/999/correction", {"reason": "x"}).status_code == 400
+    assert signed_in.api("POST", f"/api/conferences/{cid}/events/999/correction", {"reason": "x"}).status_code == 404
 
 
 def test_web_chair_live_page_shows_the_latest_log_entries_and_links_the_whole_log(signed_in):

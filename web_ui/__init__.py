@@ -67,7 +67,7 @@ def wants_json(path: str) -> bool:
     return path == "/api" or path.startswith(JSON_PREFIXES)
 
 
-def create_app(controller, test_config: dict | None = None, *, chair=None, simulator: bool = False,
+def create_app(controller, test_config: dict | None = None, *, chair=None, quality=None, simulator: bool = False,
                trusted_hosts=()) -> Flask:
     """Build the Flask app serving ``controller``'s room.
 
@@ -78,7 +78,8 @@ def create_app(controller, test_config: dict | None = None, *, chair=None, simul
     ``/simulator`` is a 404. ``trusted_hosts`` (``[web] trusted_hosts``): the Host headers
     answered; others get 400 (empty: any).
     ``chair`` is the :class:`kiosk.conference.service.ChairService` behind the chair's
-    page and API (``/chair``, ``/api/...``); without one they answer 503.
+    page and API (``/chair``, ``/api/...``); without one they answer 503. ``quality`` is the
+    :class:`kiosk.quality.service.QualityService` behind ``/chair/quality`` (503 without one).
     """
     from web_ui import auth
 
@@ -106,6 +107,10 @@ def create_app(controller, test_config: dict | None = None, *, chair=None, simul
     from web_ui import chair as chair_page
 
     chair_page.init_app(app, chair)  # sign-in, CSRF, the chair's page and API
+
+    from web_ui import quality as quality_page
+
+    quality_page.init_app(app, quality)  # the managers' report, behind the same sign-in
 
     app.after_request(_add_headers)
     app.register_error_handler(HTTPException, _handle_http_error)

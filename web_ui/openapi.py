@@ -28,6 +28,8 @@ DATE = {"type": "string", "format": "date", "example": "2026-11-23"}
 TIME = {"type": "string", "pattern": "^([01]?[0-9]|2[0-3]):[0-5][0-9]$", "example": "10:00"}
 CASE_REF = {"type": "string", "maxLength": 40, "example": "CP-2026-0142",
             "description": "The child's case number (letters, digits, - _ / . with at least one digit), never a name."}
+#: An optional date: a date, null, or an empty string (what a form's empty date field sends), both meaning none.
+OPTIONAL_DATE = {"nullable": True, "oneOf": [DATE, {"type": "string", "pattern": "^\\s*$"}]}
 YES_NO = {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["yes", "no", "y", "n", "true", "false", "1", "0"]}]}
 
 
@@ -41,8 +43,10 @@ def _conference_input(required: bool) -> dict:
             "date": DATE,
             "start_time": TIME,
             "case_ref": CASE_REF,
-            "strategy_date": {**DATE, "nullable": True, "description": "The strategy discussion (D7 timescales)."},
-            "previous_icpc_date": {**DATE, "nullable": True, "description": "Reviews: the initial conference."},
+            "strategy_date": {**OPTIONAL_DATE, "description": "The strategy discussion (D7 timescales); null or "
+                                                             "\"\" for none."},
+            "previous_icpc_date": {**OPTIONAL_DATE, "description": "Reviews: the initial conference; null or \"\" "
+                                                                  "for none."},
         },
     }
     if required:
@@ -83,15 +87,18 @@ SCHEMAS = {
         "required": ["error"],
         "properties": {
             "error": {"type": "string", "description": "What went wrong, for a person (never quotes a name)."},
-            "problems": {"type": "array", "description": "CSV import only: every bad row (row 1 is the header).",
+            "problems": {"type": "array", "description": "CSV import only: every bad row (row 1 is the header; row "
+                                                        "0 is the file as a whole, e.g. an empty file).",
                          "items": {"type": "object", "required": ["row", "message"],
-                                   "properties": {"row": {"type": "integer"}, "message": {"type": "string"}}}},
+                                   "properties": {"row": {"type": "integer", "minimum": 0},
+                                                  "message": {"type": "string"}}}},
         },
     },
     "LoginRequest": {
         "type": "object",
         "additionalProperties": False,
         "description": "Exactly one of pin and code.",
+        "oneOf": [{"required": ["pin"]}, {"required": ["code"]}],
         "properties": {
             "pin": {"type": "string", "description": "The chair's PIN (digits)."},
             "code": {"type": "string", "description": "A one-time pairing code from the chair's page (/chair/pair)."},
@@ -115,8 +122,9 @@ SCHEMAS = {
         "type": "object",
         "additionalProperties": False,
         "required": ["csv"],
-        "properties": {"csv": {"type": "string", "description": "Header row name,role[,agency,direct_contact,"
-                                                                "expected_mode,email], then one row per person."}},
+        "properties": {"csv": {"type": "string", "minLength": 1,
+                               "description": "Header row name,role[,agency,direct_contact,expected_mode,email], then "
+                                              "one row per person. An empty one answers 400 (problems row 0)."}},
     },
     "EventInput": {
         "type": "object",
@@ -347,7 +355,8 @@ PATHS = {
     "/api/conferences/{conference_id}/invitees/csv": {
         "post": _op("Import an invitation list from CSV (all or nothing; bad rows listed in problems)",
                     _json(_ref("InviteesAdded"), "Imported."), status="201",
-                    body={**_json_body("CsvImport"), "text/csv": {"schema": {"type": "string"}}}, path_ids=C,
+                    body={**_json_body("CsvImport"), "text/csv": {"schema": {"type": "string", "minLength": 1}}},
+                    path_ids=C,
                     writes=True),
     },
     "/api/conferences/{conference_id}/invitees/copy-previous": {
@@ -395,8 +404,11 @@ PATHS = {
     "/api/state": {"get": {
         "summary": "The room's public state for the room display (no personal data); ?since=N long-polls",
         "security": [],
-        "parameters": [{"name": "since", "in": "query", "required": False, "schema": {"type": "integer"}},
-                       {"name": "timeout", "in": "query", "required": False, "schema": {"type": "number"}}],
+        "parameters": [{"name": "since", "in": "query", "required": False,
+                        "schema": {"type": "integer", "minimum": 0}},
+                       {"name": "timeout", "in": "query", "required": False,
+                        "description": "Seconds to wait (default 25); more than 30 waits 30.",
+                        "schema": {"type": "number", "minimum": 0}}],
         "responses": {"200": _json({"type": "object"}, "The room's state: counts only, never names."),
                       "400": _error("BadRequest")},
     }},

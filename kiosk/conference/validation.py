@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
 from kiosk.conference import presence, quorum
-from kiosk.conference.errors import InvalidInput
+from kiosk.conference.errors import InvalidInput, NotFound
 from kiosk.conference.model import (EVENT_DETAILS, Agency, Conference, ConferenceType, Event, EventKind, Invitee,
                                     Mode, Role)
 from kiosk.conference.settings import ConferenceSettings
@@ -220,7 +220,8 @@ def check_event(conference: Conference, invitees: Iterable[Invitee], events: Ite
     if kind is EventKind.CORRECTION:
         target = next((e for e in events if e.id == details["event_id"]), None)
         if target is None:
-            raise InvalidInput(f"event {details['event_id']} is not part of conference {conference.id}")
+            # The path names the event: one that is not this conference's is not found (404), as documented.
+            raise NotFound(f"event {details['event_id']} is not part of conference {conference.id}")
         if target.kind is EventKind.CORRECTION:
             raise InvalidInput("a correction cannot be corrected: record the event again instead")
         if any(e.kind is EventKind.CORRECTION and e.details.get("event_id") == target.id for e in events):

@@ -13,6 +13,9 @@
   ``ready_regained`` paired by ``alert_id``;
 - Home Assistant discovery (:mod:`kiosk.mqtt.discovery`) on every connection and when
   ``<discovery_prefix>/status`` says ``online``;
+- ``quality/<YYYY-MM>``: retained JSON, a month's quality figures (totals only, from
+  :class:`kiosk.quality.service.QualityService`), when a conference of that month ends
+  (``QualityChanged`` on the bus) and every month within retention on every connection;
 
 and answers ``request/<action>`` on ``response/<action>`` with ``{"status": "ok"|"error",
 "data", "error", "transaction"}`` (actions in :data:`~kiosk.mqtt.topics.ACTIONS`).
@@ -32,9 +35,13 @@ discovery, state and checks, so IT sees the current state as soon as the broker 
 back. Requests that are oversized, malformed or for unknown actions get an error reply;
 a flood beyond :data:`REQUEST_RATE` per second is dropped with a (rate-limited) log line.
 Retained requests are ignored (they would be acted on again at every reconnect). The link
-speaks MQTT 5 and tells the broker its Maximum Packet Size (:data:`MAX_PACKET_BYTES`), so
-larger messages never reach the process; the broker must speak MQTT 5 (mosquitto 1.6 and
-later do).
+tells the broker its Maximum Packet Size (:data:`MAX_PACKET_BYTES`, MQTT 5), so larger
+messages never reach the process.
+
+The link speaks MQTT 5, so a broker that refuses a publish says so in its PUBACK (mosquitto 2.0:
+"Not authorized" when its ACL denies the topic; under MQTT 3.1.1 it acknowledges and drops it,
+and the client cannot tell). paho's thread hands each refusal to the publisher thread, which
+names the topic in one log line per topic and reason and keeps it in :attr:`MqttLink.refused`.
 
 Personal data (DOMAIN D15): payloads are built field by field from named values (counts,
 readiness, check results), never by passing the controller's state through, and log
@@ -60,7 +67,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from kiosk.events import (ButtonHeld, ButtonPressed, ChecksFinished, ChecksStarted, ClockStepped, CountdownStarted,
-                          IdentifyRequested, PinLockout, ReadinessChanged, SessionEnded, SessionStarted, StateChanged)
+                          IdentifyRequested, PinLockout, QualityChanged, ReadinessChanged, SessionEnded,
+                          SessionStarted, StateChanged)
 from kiosk.mqtt import discovery, topics
 from kiosk.mqtt.topics import RoomTopics
 
@@ -145,7 +153,17 @@ def state_payload(public: dict) -> dict:
         },
         "checked_at": public.get("checked_at"),
         "version": public.get("version"),
+        "calendar": _calendar_payload(public.get("calendar")),
     }
+
+
+def _calendar_payload(health: dict | None) -> dict | None:
+    """The calendar's health for ``state``: named fields only (never a booking's text)."""
+    if not health:
+        return None
+    return {"source": health.get("source"), "stale": bool(health.get("stale")),
+            "last_good_at": health.get("last_good_at"), "events_skipped": int(health.get("events_skipped") or 0),
+            "error": health.get("error")}
 
 
 def check_payload(result, checked_at: datetime | None, required: bool = True) -> dict:
@@ -285,9 +303,10 @@ class MqttLink:
 
     ``start()`` never raises for broker trouble; ``stop()`` says ``offline`` and closes.
     ``model`` is the device model shown in Home Assistant (default: the board's model).
+    ``quality`` (a :class:`~kiosk.quality.service.QualityService`, optional) gives the monthly figures.
     """
 
-    def __init__(self, cfg, controller, *, model: str | None = None):
+    def __init__(self, cfg, controller, *, model: str | None = None, quality=None):
         self.cfg = cfg
         self.settings = cfg.mqtt
         self.controller = controller
@@ -316,6 +335,16 @@ class MqttLink:
         self._socket_opened = self._answered = False
         #: How many times a connection was made (1 after the first).
         self.connections = 0
+        #: Topic -> the broker's reason, for publishes it refused (MQTT 5 PUBACK reason codes).
+        self.refused: dict[str, str] = {}
+        #: Message id -> topic of recent publishes (publisher thread only), to name a refused one's topic.
+        self._inflight: dict[int, str] = {}
+        #: (message id, reason) of refused publishes, from paho's thread to the publisher thread.
+        self._refusals: list[tuple[int, str]] = []
+        self._refusals_logged: set[tuple[str, str]] = set()
+        self.quality = quality
+        self._quality_months: set[str] = set()  # months to publish; guarded by _cond like the other wants
+        self._quality_all = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -366,6 +395,8 @@ class MqttLink:
 
     def _make_client(self) -> mqtt.Client:
         s = self.settings
+        # MQTT 5: the broker says when it refuses a publish (PUBACK reason codes); under 3.1.1 mosquitto 2.0
+        # acknowledges a publish its ACL denies and drops it, and the kiosk could not tell.
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5)
         client.will_set(self.topics.availability, topics.OFFLINE, qos=1, retain=True)
         password = _read_password(s.password_file) if s.password_file else (s.password or None)
@@ -391,6 +422,7 @@ class MqttLink:
         client.on_socket_open = self._on_socket_open
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_publish = self._on_publish
         return client
 
     def stop(self, timeout: float = 3.0) -> None:
@@ -462,6 +494,7 @@ class MqttLink:
             self._connected_at = time.monotonic()
             self._want_state = self._want_checks = True
             self._want_discovery = self.settings.discovery
+            self._quality_all = self.quality is not None
             self._cond.notify_all()
         self.connections += 1
         log.log(logging.DEBUG if self._quick_losses >= 2 else logging.INFO,
@@ -497,6 +530,29 @@ class MqttLink:
             self._problem = None  # a new loss is always worth a line
             client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)
         self._report(logging.WARNING, text)
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        # paho holds its callback lock here, which its publish() may also take: hand over, look nothing up.
+        if reason_code.is_failure:  # "No matching subscribers" (16) is a success
+            with self._cond:
+                self._refusals.append((mid, str(reason_code)))
+                self._cond.notify_all()
+
+    def note_refused(self, topic: str | None, reason: str) -> None:
+        """A publish the broker refused: kept in :attr:`refused`; one log line per reason and first topic level
+        (the 14 discovery configs an ACL denies together are one line, not 14)."""
+        topic = topic or "(unknown topic)"
+        key = (topic.split("/", 1)[0], reason)
+        if key not in self._refusals_logged:
+            self._refusals_logged.add(key)
+            hint = ""
+            if "authori" in reason.lower():
+                hint = (" (the broker's ACL denies it: see firmware_config/mosquitto/acl"
+                        + ("; or set [mqtt] discovery = false" if key[0] == self.settings.discovery_prefix.split("/")[0]
+                           else "") + ")")
+            log.warning("MQTT broker %s refused a publish to %s%s: %s%s", self.broker, topic,
+                        f" (and any more under {key[0]}/ are counted, not logged)", reason, hint)
+        self.refused[topic] = reason
 
     def _on_message(self, client, userdata, msg) -> None:
         try:
@@ -554,13 +610,16 @@ class MqttLink:
                 self._want_state = True
             if isinstance(event, ChecksFinished):
                 self._want_checks = True
+            if isinstance(event, QualityChanged) and self.quality is not None:
+                self._quality_months.add(event.month)
             self._cond.notify_all()
 
     # -- the publisher thread -----------------------------------------------------------------
 
     def _has_work(self) -> bool:
-        return bool(self._requests) or self._connected and bool(
-            self._events or self._want_state or self._want_checks or self._want_discovery)
+        return bool(self._requests) or bool(self._refusals) or self._connected and bool(
+            self._events or self._want_state or self._want_checks or self._want_discovery
+            or self._quality_all or self._quality_months)
 
     def _run(self) -> None:
         heartbeat = self.settings.heartbeat_s
@@ -581,10 +640,14 @@ class MqttLink:
                 want_state, want_checks, want_discovery = self._want_state, self._want_checks, self._want_discovery
                 want_online = self._want_online
                 self._want_state = self._want_checks = self._want_discovery = self._want_online = False
-                events = []
+                events, quality = [], None
                 if connected:
                     events = list(self._events)
                     self._events.clear()
+                    quality = self._take_quality()
+                refusals, self._refusals = self._refusals, []
+            for mid, reason in refusals:
+                self.note_refused(self._inflight.get(mid), reason)
             if want_state:
                 next_beat = time.monotonic() + heartbeat
             try:
@@ -603,6 +666,8 @@ class MqttLink:
                             self._publish(self.topics.event, dumps(payload))
                     if want_checks:
                         self._publish_checks()
+                    if quality is not None:
+                        self._publish_quality(quality)
                 # Not connected: nothing is lost, on_connect asks for everything again.
             except Exception:
                 log.exception("MQTT: publishing failed")
@@ -612,6 +677,9 @@ class MqttLink:
         if client is None:
             return
         info = client.publish(topic, payload, qos=1, retain=retain)
+        self._inflight[info.mid] = topic
+        if len(self._inflight) > MAX_QUEUED:  # the oldest are long acknowledged
+            self._inflight.pop(next(iter(self._inflight)))
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             log.debug("MQTT publish not queued: %s", mqtt.error_string(info.rc))
 
@@ -626,6 +694,30 @@ class MqttLink:
         for name, result in cycle.results.items():
             payload = check_payload(result, cycle.checked_at, cycle.required.get(name, True))
             self._publish(self.topics.check(name), dumps(payload), retain=True)
+
+    # -- quality figures (publisher thread) ----------------------------------------------------
+
+    def _take_quality(self) -> list[str] | None:
+        """The months to publish now (``[]`` meaning every month kept), or None; the caller holds ``_cond``."""
+        if self._quality_all:
+            self._quality_all = False
+            self._quality_months.clear()
+            return []
+        if self._quality_months:
+            months = sorted(self._quality_months)
+            self._quality_months.clear()
+            return months
+        return None
+
+    def _publish_quality(self, months: list[str]) -> None:
+        """Publish the retained figures of ``months`` (all months kept when empty)."""
+        try:
+            payloads = self.quality.payloads(months or None)
+        except Exception as exc:  # storage trouble: the figures come again with the next conference or connection
+            log.warning("MQTT: quality figures not published (%s)", type(exc).__name__)
+            return
+        for month, payload in payloads.items():
+            self._publish(self.topics.quality(month), dumps(payload), retain=True)
 
     def _check_labels(self) -> dict[str, str]:
         return {spec.name: spec.label for spec in self.controller.runner.specs}
