@@ -810,3 +810,14 @@ def test_example_bridge_with_central_acl_delivers_discovery_state_and_bridge_sta
             finally:
                 it.close()
                 ha.close()
+
+
+def test_link_event_payloads_for_pin_lockout_and_clock_step():
+    from kiosk.events import ClockStepped, PinLockout
+    from kiosk.mqtt.link import AlertPairs, event_payload
+
+    lockout = event_payload(PinLockout(scope="all", wait_s=30.0), AlertPairs())
+    assert lockout["event"] == "pin_lockout" and set(lockout) == {"event", "at", "scope", "wait_s"}
+    assert (lockout["scope"], lockout["wait_s"]) == ("all", 30.0)
+    step = event_payload(ClockStepped(step_s=-3600.0), AlertPairs())
+    assert step["event"] == "clock_step" and step["step_s"] == -3600.0 and set(step) == {"event", "at", "step_s"}

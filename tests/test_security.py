@@ -225,6 +225,7 @@ def test_security_lockout_never_keeps_the_chair_out_and_kiosk_unlock_clears_it(t
             metrics = kiosk.http().get("/metrics").text
             count = re.search(r'^kiosk_pin_lockouts_total\{room="suite-1"\} (\d+)', metrics, re.M)
             assert count and int(count.group(1)) >= 1
+            assert re.search(r'^kiosk_clock_steps_total\{room="suite-1"\} 0', metrics, re.M)  # the watch runs
             # IT clears it; the right PIN works again at once.
             done = subprocess.run([sys.executable, "-m", "kiosk", "unlock", "--config", str(kiosk.config)],
                                   capture_output=True, text=True, cwd=ROOT, timeout=60)
