@@ -10,7 +10,9 @@ and each month's figures for the page and for MQTT.
   them at once; then ``QualityChanged(month)`` tells the MQTT link to publish the month.
 - ``ChecksFinished``: the cycle's outcomes (check name and status, never the reason) join
   the rolling check history, from which "was the room ready at the booked start" is
-  answered.
+  answered. The controller publishes it under its lock, so the cycle is only queued here;
+  the thread ``quality-checks`` (started by :meth:`QualityService.start`, the one writer of
+  the history) saves it, and a slow or locked disk never holds up the room.
 
 Nothing here holds names: the record is read, reduced to facts, and dropped.
 """
@@ -18,6 +20,8 @@ Nothing here holds names: the record is read, reduced to facts, and dropped.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -46,9 +50,14 @@ class QualityService:
         self.store = store or QualityStore.in_state_dir(cfg.state_dir())
         self._unsubscribe = None
         self._pruned_on = None
+        self._cycles: queue.Queue = queue.Queue()  # check cycles waiting for the writer thread
+        self._writer: threading.Thread | None = None
 
     def start(self) -> "QualityService":
         """Listen to the bus, keep the facts of ended conferences that have none yet, drop facts past retention."""
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_cycles, name="quality-checks", daemon=True)
+            self._writer.start()
         if self._unsubscribe is None:
             self._unsubscribe = self.bus.subscribe(self._on_event, ConferenceEnded, ChecksFinished)
         self.catch_up()
@@ -68,16 +77,30 @@ class QualityService:
         return [cid for cid in missing if self.conference_ended(cid) is not None]
 
     def stop(self) -> None:
-        """Stop listening (idempotent)."""
+        """Stop listening and save the check cycles still queued (idempotent)."""
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        if self._writer is not None:
+            self._cycles.put(None)
+            self._writer.join(10)
+            self._writer = None
 
     def _on_event(self, event) -> None:
         if isinstance(event, ConferenceEnded):
             self.conference_ended(event.conference_id)
         elif isinstance(event, ChecksFinished):
-            self.record_cycle(event.cycle)
+            self._cycles.put(event.cycle)  # saved by the writer thread: the publisher holds the room's lock
+
+    def _write_cycles(self) -> None:
+        while (cycle := self._cycles.get()) is not None:
+            try:
+                self.record_cycle(cycle)
+            except Exception:  # a bug must not end the writer: conference_ended waits for the queue
+                log.exception("A check cycle could not be added to the room's check history")
+            finally:
+                self._cycles.task_done()
+        self._cycles.task_done()
 
     def _prune(self) -> None:
         """Drop facts past ``[quality] retention_months`` (once a day); storage trouble is a log line."""
@@ -97,6 +120,8 @@ class QualityService:
 
         Never raises: a failure is logged (ids only) and the record is unaffected.
         """
+        if self._writer is not None:
+            self._cycles.join()  # the check cycles published before the end are in the history
         try:
             conference = self.chair.get_conference(conference_id)
             record = self.chair.record(conference_id)
