@@ -80,9 +80,16 @@ class Writer(threading.Thread):
 
 
 def _stored_event_ids(client, conference_id: int) -> list[int]:
-    reply = client.get(f"/api/conferences/{conference_id}")
-    assert reply.status == 200, reply.text
-    return [e["id"] for e in reply.json()["events"]]
+    """Every event id of the conference's whole log, oldest first (the view carries only the latest)."""
+    ids, page = [], 1
+    while True:
+        reply = client.get(f"/api/conferences/{conference_id}/events?page={page}&per_page=500")
+        assert reply.status == 200, reply.text
+        answer = reply.json()
+        ids += [e["id"] for e in answer["events"]]
+        if page >= answer["pages"]:
+            return ids[::-1]
+        page += 1
 
 
 def test_faults_crash_kill_9_while_saving_attendance_loses_no_acknowledged_save(tmp_path):
