@@ -152,6 +152,40 @@ class ConferenceEnded(Event):
 
 
 @dataclass(frozen=True)
+class ConferencePurged(Event):
+    """A conference's record was deleted (by the chair or at the end of retention): its id only."""
+
+    conference_id: int
+
+
+@dataclass(frozen=True)
+class RoomRequest(Event):
+    """Base of what the chair's record asks of the room; the composition root (:mod:`kiosk.service`)
+    hands each to the room controller. Counts and times only."""
+
+
+@dataclass(frozen=True)
+class AttendanceCounted(RoomRequest):
+    """The live conference's counts for the room (zeros once it is over); never names."""
+
+    in_person: int
+    virtual: int
+    quorate: bool
+
+
+@dataclass(frozen=True)
+class StartTimeSet(RoomRequest):
+    """The start time of today's conference saved on the chair's page (None: there is none any more)."""
+
+    start_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SessionEndRequested(RoomRequest):
+    """The chair ended today's conference: the room's session ends."""
+
+
+@dataclass(frozen=True)
 class QualityChanged(Event):
     """The quality figures of a month changed (``month`` is ``YYYY-MM``); totals only (D16)."""
 
@@ -175,6 +209,11 @@ _KINDS = {
     ClockStepped: "clock_step",
     ConferenceEnded: "conference_ended",
     QualityChanged: "quality_changed",
+    ConferencePurged: "conference_purged",
+    RoomRequest: "room_request",
+    AttendanceCounted: "attendance_counted",
+    StartTimeSet: "start_time_set",
+    SessionEndRequested: "session_end_requested",
     CalendarChanged: "calendar_changed",
 }
 

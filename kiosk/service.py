@@ -12,6 +12,7 @@ import logging
 import signal
 import threading
 from datetime import datetime
+from typing import Callable
 
 from kiosk.config import Config
 
@@ -52,10 +53,14 @@ class Kiosk:
 
             self.calendar = CalendarWatcher(cfg, self.controller.set_bookings)
         self.chair = None
+        self.chair_access = None
         try:  # the conference record: a storage problem must not stop the room display and button
+            from kiosk.conference.access import ChairAccess
             from kiosk.conference.service import ChairService
 
-            self.chair = ChairService(cfg, self.controller)
+            self.chair_access = ChairAccess.from_config(cfg, bus=self.controller.bus)
+            self.chair = ChairService(cfg, self.controller.bus)
+            connect_room(self.controller)
         except Exception as exc:
             log.error("The chair's page is unavailable (%s): the room display and button still work", exc)
         self.simulator = simulate or cfg.web.simulator
@@ -100,8 +105,8 @@ class Kiosk:
             from web_ui import create_app
             from web_ui.server import WebServer
 
-            app = create_app(self.controller, chair=self.chair, quality=self.quality, simulator=self.simulator,
-                             trusted_hosts=self.cfg.web.trusted_hosts)
+            app = create_app(self.controller, chair=self.chair, access=self.chair_access, quality=self.quality,
+                             simulator=self.simulator, trusted_hosts=self.cfg.web.trusted_hosts)
             app.extensions["kiosk.mqtt"] = self.mqtt  # for /metrics: kiosk.metrics.render(controller, connected)
             app.extensions["kiosk.clock_watch"] = self.clock_watch  # for /metrics: kiosk_clock_steps_total
             self.web = WebServer(app, self.cfg.web.host, self.cfg.web.port).start()
@@ -139,6 +144,22 @@ class Kiosk:
         if self.pins_simulated:
             self.pin_factory.close()
         self.stopped.set()
+
+
+def connect_room(controller) -> Callable[[], None]:
+    """Hand what the chair's record asks of the room (:class:`kiosk.events.RoomRequest`: counts, today's
+    start time, the end of the session) to ``controller``; returns the unsubscribe function."""
+    from kiosk.events import AttendanceCounted, RoomRequest, SessionEndRequested, StartTimeSet
+
+    def on_request(event) -> None:
+        if isinstance(event, AttendanceCounted):
+            controller.set_attendance(event.in_person, event.virtual, event.quorate)
+        elif isinstance(event, StartTimeSet):
+            controller.set_start(event.start_at, "chair")
+        elif isinstance(event, SessionEndRequested):
+            controller.end_session()
+
+    return controller.bus.subscribe(on_request, RoomRequest)
 
 
 def tune_malloc() -> None:

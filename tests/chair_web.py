@@ -12,7 +12,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from kiosk.conference.access import ChairAccess
 from kiosk.conference.service import ChairService
+from kiosk.service import connect_room
 from web import cold_room, fast_config  # noqa: F401  (cold_room is a fixture used below)
 from web_ui import create_app
 
@@ -70,6 +72,8 @@ class Chair:
     client: object = None
     token: str | None = None
     extra: dict = field(default_factory=dict)
+    #: The chair's sign-in (PIN, pairing codes, lockout) the app checks against.
+    access: ChairAccess | None = None
 
     def new_client(self):
         return self.app.test_client()
@@ -129,12 +133,14 @@ def make_chair(tmp_path, controller, *, pin: str | None = PIN, now: datetime = M
     if conference:
         cfg = cfg.replace("conference", **conference)
     clock, seconds = Clock(now), Seconds()
-    service = ChairService(cfg, controller, now=clock, monotonic=seconds)
+    service = ChairService(cfg, controller.bus, now=clock)
+    connect_room(controller)
+    access = ChairAccess.from_config(cfg, bus=controller.bus, monotonic=seconds)
     if pin:
-        service.pins.save(pin)
+        access.pins.save(pin)
     app = create_app(controller, {"TESTING": True, "SIMULATOR": True, "CHAIR_CLOCK": seconds, **(config or {})},
-                     chair=service)
-    return Chair(service, app, controller, clock, seconds, state, client=app.test_client())
+                     chair=service, access=access)
+    return Chair(service, app, controller, clock, seconds, state, client=app.test_client(), access=access)
 
 
 @pytest.fixture

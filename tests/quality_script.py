@@ -191,7 +191,7 @@ def make_quality_chair(tmp_path, controller, **kwargs):
     env = make_chair(tmp_path, controller, now=MONDAY_0930, **kwargs)
     cfg = dataclasses.replace(env.service.cfg, room=controller.cfg.room)  # the room's id and name
     quality = QualityService(cfg, env.service, controller.bus).start()
-    env.app = create_app(controller, {"TESTING": True, "CHAIR_CLOCK": env.seconds}, chair=env.service,
+    env.app = create_app(controller, {"TESTING": True, "CHAIR_CLOCK": env.seconds}, chair=env.service, access=env.access,
                          quality=quality)
     env.client = env.app.test_client()
     env.extra["quality"] = quality

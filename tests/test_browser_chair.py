@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from chair_web import PIN
+from kiosk.conference.access import ChairAccess
 from kiosk.conference.service import ChairService
+from kiosk.service import connect_room
 from web import fast_config, room, serve  # noqa: F401  (fixture)
 from web_ui import create_app
 
@@ -36,9 +38,11 @@ CSV = ("name,role,agency,direct_contact,expected_mode\n"
 def site(tmp_path, room):  # noqa: F811
     """The app with a real ChairService (kiosk clock = the real clock) served by waitress."""
     cfg = fast_config().replace("storage", state_dir=str(tmp_path / "state"))
-    service = ChairService(cfg, room).start()
-    service.pins.save(PIN)
-    app = create_app(room, {"TESTING": True}, chair=service)
+    service = ChairService(cfg, room.bus).start()
+    connect_room(room)
+    access = ChairAccess.from_config(cfg, bus=room.bus)
+    access.pins.save(PIN)
+    app = create_app(room, {"TESTING": True}, chair=service, access=access)
     server, close = serve(app)
     try:
         yield server, service, room
@@ -538,9 +542,11 @@ def test_browser_chair_ending_and_removing_need_confirmation(browser, site):
 def short_sessions(tmp_path, room):  # noqa: F811
     """``site`` with sessions that end after 16 s unused."""
     cfg = fast_config().replace("storage", state_dir=str(tmp_path / "state"))
-    service = ChairService(cfg, room).start()
-    service.pins.save(PIN)
-    app = create_app(room, {"TESTING": True, "CHAIR_IDLE_TIMEOUT_S": 16}, chair=service)
+    service = ChairService(cfg, room.bus).start()
+    connect_room(room)
+    access = ChairAccess.from_config(cfg, bus=room.bus)
+    access.pins.save(PIN)
+    app = create_app(room, {"TESTING": True, "CHAIR_IDLE_TIMEOUT_S": 16}, chair=service, access=access)
     server, close = serve(app)
     try:
         yield server, service, room

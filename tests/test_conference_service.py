@@ -1,26 +1,30 @@
-"""ChairService: what the room controller is given (counts, start time), the live conference, sign-in
-checks, pairing codes, the chair's view, and retention."""
+"""ChairService: what the room is told over the bus (counts, start time), the live conference, the
+chair's view and its cache, and retention (purges leave nothing of the conference in memory)."""
 
 from __future__ import annotations
 
+import gc
 import json
+import secrets
 import threading
 import time
 from datetime import datetime, timezone
 
 import pytest
 
-from chair_web import CSV, DAY, MONDAY, PIN, Clock, Seconds
-from kiosk.conference.errors import InvalidInput, NotFound, PinLockedOut
-from kiosk.conference.service import ACTIONS, PAIRING_ALPHABET, ChairService, PinNotSet
+from chair_web import CSV, DAY, MONDAY, Clock
+from kiosk.conference.errors import InvalidInput, NotFound
+from kiosk.conference.service import ACTIONS, ChairService
+from kiosk.events import AttendanceCounted, ConferencePurged, RoomRequest, StartTimeSet
+from kiosk.service import connect_room
 from web import cold_room, fast_config  # noqa: F401  (fixture)
 
 
 @pytest.fixture
 def service(tmp_path, cold_room):  # noqa: F811
     cfg = fast_config().replace("storage", state_dir=str(tmp_path / "state"))
-    s = ChairService(cfg, cold_room, now=Clock(), monotonic=Seconds())
-    s.pins.save(PIN)
+    s = ChairService(cfg, cold_room.bus, now=Clock())
+    connect_room(cold_room)
     try:
         yield s
     finally:
@@ -34,72 +38,72 @@ def _conference(service, **fields):
     return c.id, people
 
 
-def _attendance(service):
-    return service.controller.public_state()["attendance"]
+def _attendance(room):
+    return room.public_state()["attendance"]
 
 
-def test_conference_service_gives_the_room_counts_after_every_change(service):
+def test_conference_service_gives_the_room_counts_after_every_change(service, cold_room):  # noqa: F811
     cid, p = _conference(service)
-    assert _attendance(service) is None  # nothing recorded yet
+    assert _attendance(cold_room) is None  # nothing recorded yet
     service.record_action(cid, p["Sam Social"], "arrived_in_person")
-    assert _attendance(service) == {"in_person": 1, "virtual": 0, "quorate": False}
+    assert _attendance(cold_room) == {"in_person": 1, "virtual": 0, "quorate": False}
     service.record_action(cid, p["Pat Police"], "arrived_virtual")
     service.record_action(cid, p["Hana Visitor"], "arrived_virtual")
-    assert _attendance(service) == {"in_person": 1, "virtual": 2, "quorate": True}
+    assert _attendance(cold_room) == {"in_person": 1, "virtual": 2, "quorate": True}
     service._now.advance(minutes=40)
     event = service.record_action(cid, p["Hana Visitor"], "lost_connection")
-    assert _attendance(service) == {"in_person": 1, "virtual": 1, "quorate": False}
+    assert _attendance(cold_room) == {"in_person": 1, "virtual": 1, "quorate": False}
     service.correct_event(cid, event.id, "wrong row")
-    assert _attendance(service) == {"in_person": 1, "virtual": 2, "quorate": True}
+    assert _attendance(cold_room) == {"in_person": 1, "virtual": 2, "quorate": True}
 
 
-def test_conference_service_revision_moves_so_the_display_and_mqtt_hear_of_it(service):
+def test_conference_service_revision_moves_so_the_display_and_mqtt_hear_of_it(service, cold_room):  # noqa: F811
     cid, p = _conference(service)
-    before = service.controller.version
+    before = cold_room.version
     service.record_action(cid, p["Sam Social"], "arrived_in_person")
-    assert service.controller.version > before
+    assert cold_room.version > before
 
 
-def test_conference_service_another_days_events_do_not_reach_the_room(service):
+def test_conference_service_another_days_events_do_not_reach_the_room(service, cold_room):  # noqa: F811
     cid, p = _conference(service, date="2026-11-16")
     service.record_action(cid, p["Sam Social"], "arrived_in_person")
-    assert _attendance(service) is None
+    assert _attendance(cold_room) is None
 
 
-def test_conference_service_sets_todays_start_and_clears_it_when_moved(service):
+def test_conference_service_sets_todays_start_and_clears_it_when_moved(service, cold_room):  # noqa: F811
     c = service.create_conference(type="initial", date=DAY, start_time="10:00", case_ref="CP-1")
-    assert service.controller.start_at() == datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
-    assert service.controller.start_source() == "chair"
+    assert cold_room.start_at() == datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+    assert cold_room.start_source() == "chair"
     service.update_conference(c.id, date="2026-11-25")
-    assert service.controller.start_source() is None
+    assert cold_room.start_source() is None
 
 
-def test_conference_service_announces_the_next_start_on_the_day(service):
+def test_conference_service_announces_the_next_start_on_the_day(service, cold_room):  # noqa: F811
     service._now.now = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)  # saved the day before
     service.create_conference(type="review", date=DAY, start_time="14:00", case_ref="CP-2")
-    assert service.controller.start_source() is None
+    assert cold_room.start_source() is None
     service._now.now = MONDAY
     service.housekeeping()
-    assert service.controller.start_at() == datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
-    service.controller.set_start(None, "chair")  # e.g. the room's session ended early
+    assert cold_room.start_at() == datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
+    cold_room.set_start(None, "chair")  # e.g. the room's session ended early
     service.housekeeping()
-    assert service.controller.start_source() is None  # announced once, not forced back
+    assert cold_room.start_source() is None  # announced once, not forced back
 
 
-def test_conference_service_end_resets_the_room(service):
+def test_conference_service_end_resets_the_room(service, cold_room):  # noqa: F811
     cid, p = _conference(service)
     service.record_action(cid, p["Sam Social"], "arrived_in_person")
     service.end_conference(cid)
-    assert _attendance(service) == {"in_person": 0, "virtual": 0, "quorate": False}
-    assert service.controller.start_source() is None
+    assert _attendance(cold_room) == {"in_person": 0, "virtual": 0, "quorate": False}
+    assert cold_room.start_source() is None
 
 
-def test_conference_service_purge_resets_the_room_and_keeps_counts(service):
+def test_conference_service_purge_resets_the_room_and_keeps_counts(service, cold_room):  # noqa: F811
     cid, p = _conference(service)
     service.record_action(cid, p["Sam Social"], "arrived_in_person")
     summary = service.purge_conference(cid)
     assert summary["counts"]["invited"] == 5
-    assert _attendance(service)["in_person"] == 0
+    assert _attendance(cold_room)["in_person"] == 0
     with pytest.raises(NotFound):
         service.view(cid)
 
@@ -131,41 +135,6 @@ def test_conference_service_housekeeping_never_raises(service, monkeypatch, capl
     monkeypatch.setattr(service.store, "purge_due", broken)
     service.housekeeping()
     assert "Purging conferences past their retention period failed" in caplog.text
-
-
-def test_conference_service_pin_checks_and_lockout(service):
-    assert service.check_pin("a", PIN) is True
-    assert service.check_pin("a", "999990") is False
-    assert service.check_pin("a", None) is False
-    assert service.check_pin("a", "9" * 10_000) is False
-    for _ in range(2):  # five wrong in all
-        service.check_pin("a", "999990")
-    with pytest.raises(PinLockedOut):
-        service.check_pin("a", PIN)
-    service.pins.clear()
-    with pytest.raises(PinNotSet):
-        service.check_pin("b", PIN)
-
-
-def test_conference_service_pin_epoch_changes_with_the_pin(service):
-    first = service.pin_epoch()
-    assert first and service.pin_epoch() == first
-    service.pins.save("731864")
-    assert service.pin_epoch() not in (None, first)
-    service.pins.clear()
-    assert service.pin_epoch() is None
-
-
-def test_conference_service_pairing_codes_are_short_lived_and_single_use(service):
-    code, ttl = service.new_pairing_code()
-    assert len(code) == 8 and set(code) <= set(PAIRING_ALPHABET) and ttl == 300
-    assert service.check_pairing_code("t", code[:4] + " " + code[4:].lower()) is True
-    assert service.check_pairing_code("t", code) is False
-    code, _ = service.new_pairing_code()
-    service._monotonic.advance(301)
-    assert service.check_pairing_code("t", code) is False
-    for bad in (None, "", "0O1IL000", "x" * 1000):
-        assert service.check_pairing_code("u", bad) is False
 
 
 def test_conference_service_actions_follow_the_presence_rules(service):
@@ -212,9 +181,9 @@ def test_conference_service_tap_computes_the_view_for_after_it_once(service, mon
     service.add_invitee(cid, name="Gail Practitioner", role="gp", direct_contact=True)  # the view computed before is out of date
     builds = []
     build = service._build_view
-    monkeypatch.setattr(service, "_build_view", lambda *a: builds.append(a[1]) or build(*a))
+    monkeypatch.setattr(service, "_build_view", lambda *a: builds.append(a[3]) or build(*a))
     answers = []
-    with service._building:                        # another request is computing a view
+    with service.views.building:                   # another request is computing a view
         waiting = threading.Thread(target=lambda: answers.append(service.view(cid)))
         waiting.start()
         time.sleep(0.05)
@@ -235,7 +204,7 @@ def test_conference_service_purge_drops_computed_views(service):
     service.end_conference(cid)
     service.view(cid)
     service.purge_conference(cid)
-    assert service._views == {}
+    assert len(service.views) == 0
     with pytest.raises(NotFound):
         service.view(cid)
 
@@ -274,3 +243,93 @@ def test_conference_service_view_json_is_the_view_encoded_once_per_computation(s
     after = json.loads(service.view_json(cid))
     assert after == service.view(cid) and "present" in {person["state"] for person in after["people"]}
     assert views() == 2 and rows() == 6  # only the row of the person tapped is encoded again
+
+def _strings_holding(marker: int) -> list[str]:
+    """Every str held by a live container (dicts, lists, tuples, sets: so also every object's attributes)
+    that contains ``marker``'s digits, after a full collection."""
+    gc.collect()
+    objects = gc.get_objects()
+    needle = str(marker)
+    found = []
+    for obj in objects:
+        if isinstance(obj, dict):
+            items = [*obj.keys(), *obj.values()]
+        elif isinstance(obj, (list, tuple, set, frozenset)) and obj is not found:
+            items = obj
+        else:
+            continue
+        found += [x for x in items if type(x) is str and x is not needle and needle in x]
+    return found
+
+
+def _named_conference(service, marker: int) -> int:
+    """A conference whose invitees' names (and case reference) carry ``marker``; only its id is returned,
+    so that no name outlives this call in the test itself."""
+    c = service.create_conference(type="initial", date=DAY, start_time="10:00", case_ref=f"CP-{marker}")
+    csv = "".join(f"{first} Q{marker}x,{role},,{contact},{mode},\n" for first, role, contact, mode in (
+        ("Sam", "social worker", "", "in person"), ("Pat", "police officer", "yes", "virtual"),
+        ("Hana", "health visitor", "yes", "virtual"), ("Ella", "school", "yes", "virtual")))
+    people = [i.id for i in service.import_csv(c.id, "name,role,agency,direct_contact,expected_mode,email\n" + csv)]
+    service.record_action(c.id, people[0], "arrived_in_person")
+    service.record_action(c.id, people[1], "arrived_virtual")
+    return c.id
+
+
+def test_conference_service_purge_leaves_no_name_in_memory(service):
+    marker = secrets.randbits(60) | 1 << 60  # unique digits: no other string in the process holds them
+    cid = _named_conference(service, marker)
+    service.view(cid), service.view_json(cid), service.log_page(cid), service.record(cid), service.record_csv(cid)
+    service.list_conferences()
+    assert _strings_holding(marker)  # the check sees names while the record is there
+    purged = []
+    service.bus.subscribe(purged.append, ConferencePurged)
+    service.purge_conference(cid)
+    assert _strings_holding(marker) == []
+    assert [e.conference_id for e in purged] == [cid]
+
+
+def test_conference_service_retention_purge_leaves_no_name_in_memory(service):
+    marker = secrets.randbits(60) | 1 << 60
+    cid = _named_conference(service, marker)
+    service.view_json(cid)
+    service.end_conference(cid)
+    service.view(cid)
+    service._now.advance(days=service.settings.retention_days + 1)
+    assert service.purge_due() == [cid]
+    assert _strings_holding(marker) == []
+
+
+def test_conference_service_a_view_computed_across_a_purge_is_not_kept(service, monkeypatch):
+    """A view being computed while the conference is purged (read before, stored after) is not kept."""
+    marker = secrets.randbits(60) | 1 << 60
+    cid = _named_conference(service, marker)
+    build = service._build_view
+
+    def purge_meanwhile(*args):
+        view = build(*args)
+        service.purge_conference(cid)
+        return view
+
+    monkeypatch.setattr(service, "_build_view", purge_meanwhile)
+    service._now.advance(minutes=1)
+    service.add_invitee(cid, name=f"Gail Q{marker}x", role="gp", direct_contact=True)
+    service.view(cid)  # computed from the record read before the purge
+    monkeypatch.undo()
+    assert len(service.views) == 0
+    assert _strings_holding(marker) == []
+
+
+def test_conference_service_tells_the_room_only_through_the_bus(tmp_path):
+    """With no room at all the service publishes its counts and start times as events (numbers and times only)."""
+    cfg = fast_config().replace("storage", state_dir=str(tmp_path / "state"))
+    service = ChairService(cfg, now=Clock())
+    heard = []
+    service.bus.subscribe(heard.append, RoomRequest)
+    try:
+        cid, p = _conference(service)
+        service.record_action(cid, p["Sam Social"], "arrived_in_person")
+    finally:
+        service.stop()
+    assert heard[0] == StartTimeSet(datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc), at=heard[0].at)
+    assert heard[-1] == AttendanceCounted(1, 0, False, at=heard[-1].at)
+    assert "Sam" not in repr(heard)

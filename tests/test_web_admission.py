@@ -194,8 +194,8 @@ def test_a_pin_being_checked_never_holds_up_other_requests(chair, path):  # noqa
     from web_ui.server import WebServer
 
     checking, finish = threading.Event(), threading.Event()
-    verify = chair.service.pins.verify
-    chair.service.pins.verify = lambda pin: checking.set() or finish.wait(10) and verify(pin)
+    verify = chair.access.pins.verify
+    chair.access.pins.verify = lambda pin: checking.set() or finish.wait(10) and verify(pin)
     chair.app.config["WTF_CSRF_ENABLED"] = False  # the form's token is not what this test is about
     server = WebServer(chair.app, port=0, threads=8, slots=1).start()
     url = f"http://127.0.0.1:{server.port}"

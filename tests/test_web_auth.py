@@ -194,7 +194,7 @@ def test_web_auth_sign_out_refuses_a_copied_cookie(signed_in):
 
 
 def test_web_auth_a_new_pin_signs_everyone_out(signed_in):
-    signed_in.service.pins.save("731864")
+    signed_in.access.pins.save("731864")
     assert signed_in.client.get("/api/conferences").status_code == 401
     signed_in.login(pin="731864")
     assert signed_in.client.get("/api/conferences").status_code == 200

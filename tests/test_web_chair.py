@@ -7,11 +7,13 @@ import csv
 import io
 import logging
 import re
+import secrets
 
 import pytest
 
 from chair_web import CSV, DAY, NAMES, chair, signed_in  # noqa: F401  (fixtures)
 from kiosk.conference.errors import StorageError, StorageFull
+from test_conference_service import _strings_holding
 from test_web_display import inventory
 from web import cold_room  # noqa: F401  (fixture)
 
@@ -619,6 +621,43 @@ def test_web_chair_records_are_purged_after_the_retention_period(signed_in):
     assert signed_in.client.get(f"/api/conferences/{cid}").status_code == 404
     assert signed_in.service.store.summaries()[0]["conference_id"] == cid
 
+
+
+def _marked_meeting(chair, marker: int) -> int:
+    """A conference whose names carry ``marker``, with taps and its pages rendered; only its id is returned."""
+    cid = chair.conference(case_ref=f"CP-{marker}")["conference"]["id"]
+    text = CSV
+    for name in NAMES:
+        text = text.replace(name, f"{name} Q{marker}x")
+    ids = [i["id"] for i in chair.invite_csv(cid, text)]
+    _tap(chair, cid, ids[0], "arrived_in_person")
+    chair.event(cid, "arrived", ids[1], mode="virtual")
+    for path in ("", "/live", "/log", "/record", "/record.csv"):
+        assert chair.client.get(f"/chair/conferences/{cid}{path}").status_code == 200
+    assert chair.client.get(f"/api/conferences/{cid}").status_code == 200
+    return cid
+
+
+def test_web_chair_purge_leaves_no_page_or_name_in_memory(signed_in):
+    marker = secrets.randbits(60) | 1 << 60  # unique digits: no other string in the process holds them
+    cid = _marked_meeting(signed_in, marker)
+    renderings = signed_in.app.extensions["chair_renderings"][0]
+    assert any(key[1] == cid for key in renderings) and _strings_holding(marker)
+    status = signed_in.client.post(f"/chair/conferences/{cid}/purge",
+                                   data={"csrf_token": signed_in.token, "confirm": "yes"}).status_code
+    assert status == 303
+    assert not any(key[1] == cid for key in renderings)
+    assert _strings_holding(marker) == []
+
+
+def test_web_chair_retention_purge_leaves_no_page_or_name_in_memory(signed_in):
+    marker = secrets.randbits(60) | 1 << 60
+    cid = _marked_meeting(signed_in, marker)
+    assert signed_in.api("POST", f"/api/conferences/{cid}/end").status_code == 200
+    signed_in.now.advance(days=8)
+    signed_in.service.housekeeping()
+    assert not any(key[1] == cid for key in signed_in.app.extensions["chair_renderings"][0])
+    assert _strings_holding(marker) == []
 
 # -- errors ------------------------------------------------------------------------------------
 

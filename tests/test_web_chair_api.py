@@ -338,7 +338,7 @@ def test_web_chair_api_the_start_button_records_from_the_controllers_own_thread_
     def room():  # the controller's thread, in RoomController._begin_session: it publishes holding its lock
         with controller._lock:
             holding.set()
-            wait_for(lambda: signed_in.service._computing is not None, timeout=5)
+            wait_for(lambda: signed_in.service.views.computing is not None, timeout=5)
             controller.bus.publish(SessionStarted())
             published.set()
 
@@ -486,7 +486,7 @@ def test_web_chair_api_a_service_restarted_keeps_the_revision(tmp_path, cold_roo
     cid, _ = _setup(chair)
     revision = chair.client.get(f"/api/conferences/{cid}").get_json()["revision"]
     chair.service.stop()
-    again = ChairService(chair.service.cfg, cold_room, now=chair.now, monotonic=chair.seconds)
+    again = ChairService(chair.service.cfg, cold_room.bus, now=chair.now)
     try:
         assert again.revision(cid) == revision
         assert again.wait_for_revision(cid, revision - 1, 0) == revision

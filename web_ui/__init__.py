@@ -67,8 +67,8 @@ def wants_json(path: str) -> bool:
     return path == "/api" or path.startswith(JSON_PREFIXES)
 
 
-def create_app(controller, test_config: dict | None = None, *, chair=None, quality=None, simulator: bool = False,
-               trusted_hosts=()) -> Flask:
+def create_app(controller, test_config: dict | None = None, *, chair=None, access=None, quality=None,
+               simulator: bool = False, trusted_hosts=()) -> Flask:
     """Build the Flask app serving ``controller``'s room.
 
     ``test_config`` overrides the defaults (see :data:`DEFAULTS`). The simulator
@@ -78,7 +78,9 @@ def create_app(controller, test_config: dict | None = None, *, chair=None, quali
     ``/simulator`` is a 404. ``trusted_hosts`` (``[web] trusted_hosts``): the Host headers
     answered; others get 400 (empty: any).
     ``chair`` is the :class:`kiosk.conference.service.ChairService` behind the chair's
-    page and API (``/chair``, ``/api/...``); without one they answer 503. ``quality`` is the
+    page and API (``/chair``, ``/api/...``); without one they answer 503. ``access`` is the
+    :class:`kiosk.conference.access.ChairAccess` the chair signs in through (by default one for
+    ``chair``'s configuration, announcing lockouts on the room's bus). ``quality`` is the
     :class:`kiosk.quality.service.QualityService` behind ``/chair/quality`` (503 without one).
     """
     from web_ui import auth
@@ -109,9 +111,14 @@ def create_app(controller, test_config: dict | None = None, *, chair=None, quali
     from web_ui import admission, api, chair as chair_page
     from web_ui.conference_http import IdConverter
 
-    auth.init_app(app, chair)  # sign-in, sessions, CSRF
+    if chair is not None and access is None:
+        from kiosk.conference.access import ChairAccess
+
+        access = ChairAccess.from_config(chair.cfg, bus=controller.bus)
+    auth.init_app(app, chair, access)  # sign-in, sessions, CSRF
     if chair is not None:
         chair.waiting = admission.waiting  # a request waiting for a tap gives its slot back to the room
+        chair_page.forget_purged(app, chair.bus)  # a purged conference's renderings go with it
     app.url_map.converters["id"] = IdConverter
     app.register_blueprint(chair_page.bp)
     app.register_blueprint(api.bp)

@@ -91,6 +91,11 @@ def get_service():
     return current_app.extensions.get("chair")
 
 
+def get_access():
+    """The :class:`~kiosk.conference.access.ChairAccess` (None when the conference record is unavailable)."""
+    return current_app.extensions.get("chair.access")
+
+
 def load_secret_key(state_dir) -> str:
     """The session signing key kept in ``state_dir`` (created 0600 on first use)."""
     path = Path(state_dir) / SECRET_FILENAME
@@ -259,19 +264,22 @@ def config_from(settings) -> dict:
             "SESSION_COOKIE_SECURE": settings.secure_cookies}
 
 
-def init_app(app, service) -> None:
-    """Sign-in, sessions and CSRF for ``app``; ``service`` is the ChairService (or None)."""
+def init_app(app, service, access=None) -> None:
+    """Sign-in, sessions and CSRF for ``app``; ``service`` is the ChairService (or None), ``access`` the
+    :class:`~kiosk.conference.access.ChairAccess` (PIN, pairing codes, lockout) it is reached through."""
     app.extensions["chair"] = service
-    revoked_path = Path(service.state_dir) / REVOKED_FILENAME if service is not None else None
+    app.extensions["chair.access"] = access if service is not None else None
+    state_dir = access.state_dir if service is not None else None
+    revoked_path = Path(state_dir) / REVOKED_FILENAME if state_dir is not None else None
     app.extensions["chair.revoked"] = _Revoked(revoked_path, _clock_of(app))
     if not app.config.get("SECRET_KEY"):
         key = None
-        if service is not None:
+        if state_dir is not None:
             try:
-                key = load_secret_key(service.state_dir)
+                key = load_secret_key(state_dir)
             except OSError as exc:
                 log.error("The session key cannot be kept in %s (%s): sessions end when the kiosk restarts",
-                          service.state_dir, exc.strerror or exc)
+                          state_dir, exc.strerror or exc)
         app.config["SECRET_KEY"] = key or secrets.token_hex(32)
     app.session_interface = ChairSessionInterface()
     csrf.init_app(app)
@@ -303,7 +311,7 @@ def _check_session() -> bool:
     g.chair_expired = False
     if not session.get("chair"):
         return False
-    service = get_service()
+    service = get_access()
     now = _clock()
     cfg = current_app.config
     revoked = current_app.extensions["chair.revoked"]
@@ -329,12 +337,12 @@ def _check_session() -> bool:
 
 def sign_in() -> str:
     """Start a new chair session (a fresh cookie: no session fixation); returns its CSRF token."""
-    service = get_service()
+    access = get_access()
     now = _clock()
     session.clear()
     session["chair"] = True
     session["sid"] = secrets.token_urlsafe(16)
-    session["epoch"] = service.pin_epoch()
+    session["epoch"] = access.pin_epoch()
     session["auth_at"] = session["seen_at"] = now
     g.chair_signed_in = True
     g.pop("csrf_token", None)

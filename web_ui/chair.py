@@ -18,6 +18,7 @@ room display or the logs (D15).
 from __future__ import annotations
 
 import collections
+import threading
 import urllib.parse
 
 from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, session,
@@ -28,7 +29,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, default_exce
 from kiosk import __version__
 from kiosk.conference.errors import ConferenceError, CsvImportError, PinLockedOut, StaleState
 from kiosk.conference.model import Agency, ConferenceType, Mode, Role
-from kiosk.conference.service import ACTIONS
+from kiosk.conference.view import ACTIONS
 from web_ui import admission, auth, get_controller, idempotency
 from web_ui.conference_http import (CONFERENCE_FIELDS, CONFERENCE_REQUIRED, INVITEE_FIELDS, INVITEE_REQUIRED,
                                     csv_response, error_response, error_status)
@@ -168,18 +169,37 @@ def _render(template: str, **context) -> str:
     if (template not in KEPT_RENDERINGS or context.get("message") or context.get("error")
             or session.get("_flashes")):
         return render_template(template, **context, **now)
-    key = (template, view["conference"]["id"], view["revision"], now["now_ms"] // 60_000, context.get("signed_in"),
+    conference_id = view["conference"]["id"]
+    key = (template, conference_id, view["revision"], now["now_ms"] // 60_000, context.get("signed_in"),
            tuple(sorted(request.args.items())))
-    kept = current_app.extensions.setdefault("chair_renderings", collections.OrderedDict())
+    kept, purged, lock = current_app.extensions["chair_renderings"]
     html = kept.get(key)
     if html is None:
         token = generate_csrf()
         html = render_template(template, **context, kiosk_now=_NOW, now_ms=_NOW_MS).replace(token, _TOKEN)
-        kept[key] = html
-        while len(kept) > 32:  # a few conferences and pages at a time
-            kept.popitem(last=False)
+        with lock:
+            if conference_id not in purged:  # rendered from a view read just before a purge: not kept
+                kept[key] = html
+            while len(kept) > 32:  # a few conferences and pages at a time
+                kept.popitem(last=False)
     html = html.replace(_TOKEN, generate_csrf())
     return html.replace(_NOW_MS, str(now["now_ms"])).replace(_NOW, now["kiosk_now"])
+
+
+def forget_purged(app, bus) -> None:
+    """Keep ``app``'s renderings, and drop a conference's as soon as ``bus`` says it was purged
+    (:class:`kiosk.events.ConferencePurged`), so that no page with its names stays in memory."""
+    from kiosk.events import ConferencePurged
+
+    kept, purged, lock = app.extensions["chair_renderings"] = (collections.OrderedDict(), set(), threading.Lock())
+
+    def forget(event: ConferencePurged) -> None:
+        with lock:
+            purged.add(event.conference_id)
+            for key in [k for k in kept if k[1] == event.conference_id]:
+                del kept[key]
+
+    app.extensions["chair_renderings.unsubscribe"] = bus.subscribe(forget, ConferencePurged)
 
 
 def _choices() -> dict:
@@ -292,28 +312,29 @@ def _safe_next(target: str | None) -> str:
 @bp.get("/login")
 def login():
     """The sign-in form: the chair's PIN, or a pairing code (``?code=`` from the QR code)."""
-    chair = auth.get_service()
+    access = auth.get_access()
     if auth.signed_in() and not request.args.get("code"):
         return redirect(_safe_next(request.args.get("next")))
     message = "Your session ended: sign in again." if request.args.get("expired") == "1" else None
     return _page("chair_login.html", code=(request.args.get("code") or "")[:20], next=request.args.get("next", ""),
-                 message=message, error=None, pin_set=chair is not None and chair.pin_is_set(),
-                 available=chair is not None)
+                 message=message, error=None, pin_set=access is not None and access.pin_is_set(),
+                 available=access is not None)
 
 
 @bp.post("/login")
 def login_post():
     """Check the PIN (or pairing code) through the lockout; on success start a fresh session."""
-    chair = _service()
+    _service()  # 503 without the conference record
+    access = auth.get_access()
     pin, code = request.form.get("pin"), request.form.get("code")
     status, error = 401, None
     try:
         with admission.waiting():  # see api.login
             if code is not None and pin is None:
-                ok = chair.check_pairing_code(auth.client_key(), code)
+                ok = access.check_pairing_code(auth.client_key(), code)
                 error = None if ok else "That pairing code is wrong, used or expired: ask for a new one."
             else:
-                ok = chair.check_pin(auth.client_key(), pin or "")
+                ok = access.check_pin(auth.client_key(), pin or "")
                 error = None if ok else "Wrong PIN. Try again."
     except PinLockedOut as exc:
         ok, status, error = False, 429, str(exc)
@@ -323,7 +344,7 @@ def login_post():
         auth.sign_in()
         return redirect(_safe_next(request.form.get("next")), code=303)
     return _page("chair_login.html", status, code=code or "", next=request.form.get("next", ""), message=None,
-                 error=error, pin_set=chair.pin_is_set(), available=True)
+                 error=error, pin_set=access.pin_is_set(), available=True)
 
 
 @bp.post("/logout")
@@ -338,7 +359,8 @@ def pair():
     """A one-time code and its QR code, to sign a tablet in without typing the PIN there."""
     import segno
 
-    code, ttl = _service().new_pairing_code()
+    _service()  # 503 without the conference record
+    code, ttl = auth.get_access().new_pairing_code()
     url = url_for("chair.login", code=code, _external=True)
     qr = segno.make(url, error="m")
     loopback = urllib.parse.urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")

@@ -15,7 +15,7 @@ from werkzeug.routing import IntegerConverter
 
 from kiosk.conference.errors import (ConferenceError, CsvImportError, InvalidInput, KeyReused, NotAllowed, NotFound,
                                      PinLockedOut, StorageError, StorageFull)
-from kiosk.conference.service import PinNotSet
+from kiosk.conference.errors import PinNotSet
 
 CONFERENCE_FIELDS = ("type", "date", "start_time", "case_ref", "strategy_date", "previous_icpc_date")
 CONFERENCE_REQUIRED = ("type", "date", "start_time", "case_ref")

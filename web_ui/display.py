@@ -151,9 +151,9 @@ def metrics():
     from kiosk import metrics as kiosk_metrics
 
     link = current_app.extensions.get("kiosk.mqtt")  # None when MQTT is off or could not start
-    chair = current_app.extensions.get("chair")
+    access = current_app.extensions.get("chair.access")
     watch = current_app.extensions.get("kiosk.clock_watch")
-    counters = {"kiosk_pin_lockouts": chair.lockout.lockouts if chair is not None else None,
+    counters = {"kiosk_pin_lockouts": access.lockout.lockouts if access is not None else None,
                 "kiosk_clock_steps": watch.steps if watch is not None else None}
     return Response(kiosk_metrics.render(get_controller(), link.connected if link else None, counters),
                     content_type=kiosk_metrics.CONTENT_TYPE)

@@ -8,6 +8,10 @@ The domain and storage layer under the chair's page (DOMAIN.md D1-D15); no web c
 - :mod:`~kiosk.conference.store`: ``ConferenceStore``, the SQLite record (append-only events, purge)
 - :mod:`~kiosk.conference.record`: the attendance record for the minutes, and its CSV export
 - :mod:`~kiosk.conference.pin`: the chair's PIN and the lockout after wrong PINs
+- :mod:`~kiosk.conference.access`: ``ChairAccess``, sign-in with the PIN or a pairing code, through the lockout
+- :mod:`~kiosk.conference.service`: ``ChairService``, writes and reads the record; tells the room over the bus
+- :mod:`~kiosk.conference.view`: ``build_view``, the chair's view as a pure function of the record and the clock
+- :mod:`~kiosk.conference.view_cache`: ``ViewCache``, one kept view per (conference, revision)
 - :mod:`~kiosk.conference.settings`: ``ConferenceSettings`` (the ``[conference]`` config section)
 - :mod:`~kiosk.conference.errors`: the errors raised on purpose
 

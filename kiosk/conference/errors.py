@@ -11,6 +11,7 @@
           |    |                                  invitee that events refer to, changing a purged conference)
           |    +-- ConferenceClosed               the conference has ended: only corrections and reports
           |    +-- StaleState                     the invitee's state is not the one the client expected
+          |    +-- PinNotSet                      no chair PIN is set on this kiosk (``kiosk set-pin``)
           +-- PinLockedOut (RuntimeError)         too many wrong PINs; ``retry_after_s`` says how long to wait
           +-- StorageError (OSError)              the database could not be read or written; nothing was saved
                +-- StorageFull                    the disk (or the database's size limit) is full
@@ -75,6 +76,10 @@ class StaleState(NotAllowed):
     def __init__(self, message: str, current: str):
         super().__init__(message)
         self.current = current
+
+
+class PinNotSet(NotAllowed):
+    """No chair PIN has been set on this kiosk (``kiosk set-pin``)."""
 
 
 class KeyReused(InvalidInput):
