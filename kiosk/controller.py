@@ -112,9 +112,9 @@ class _Message:
 
     __slots__ = ("handler", "args", "done", "result", "error")
 
-    def __init__(self, handler, args):
+    def __init__(self, handler, args, wait: bool = True):
         self.handler, self.args = handler, args
-        self.done = threading.Event()
+        self.done = threading.Event() if wait else None  # None: nobody waits, errors are logged
         self.result = self.error = None
 
 
@@ -147,7 +147,9 @@ class RoomController:
         if with_button and pin_factory is not None:
             from kiosk.button import StartButton
 
-            self.button = StartButton(cfg.button, self.press, self.hold, pin_factory=pin_factory)
+            # The pin's thread only posts: it never waits for the loop (nor holds up the next edge).
+            self.button = StartButton(cfg.button, lambda: self._post(self._on_press),
+                                      lambda: self._post(self._on_hold), pin_factory=pin_factory)
         self.started_monotonic = time.monotonic()
         #: Called on the loop after every tick that completed (the systemd watchdog hooks in here).
         self.tick_hooks: list[Callable[[], None]] = []
@@ -212,6 +214,14 @@ class RoomController:
             raise message.error
         return message.result
 
+    def _post(self, handler: Callable, *args) -> None:
+        """Have the loop run ``handler(*args)`` without waiting for it (errors are logged)."""
+        loop = self._loop_thread
+        if loop is None or threading.current_thread() is loop or not loop.is_alive():
+            self._run(handler, args)
+        else:
+            self._inbox.put(_Message(handler, args, wait=False))
+
     def _run(self, handler: Callable, args) -> Any:
         """Run one handler under the turn, then swap the snapshot and tell everyone."""
         try:
@@ -226,10 +236,13 @@ class RoomController:
     def _handle(self, message: _Message) -> None:
         try:
             message.result = self._run(message.handler, message.args)
-        except BaseException as exc:  # handed to the caller, who raises it
+        except Exception as exc:  # handed to the caller, who raises it
+            if message.done is None:
+                log.exception("Handling %s failed", getattr(message.handler, "__name__", "a message"))
             message.error = exc
         finally:
-            message.done.set()
+            if message.done is not None:
+                message.done.set()
 
     def _drain(self) -> None:
         while True:
@@ -242,10 +255,8 @@ class RoomController:
 
     def _emit(self, event) -> None:
         """Record an event of the message being handled (published after the snapshot swap)."""
-        if isinstance(event, StateChanged):
-            if event.new == State.CHECKING.value:
-                self._entered_checking += 1
-            log.info("Room %s: %s -> %s (%s)", self.cfg.room.id, event.old, event.new, event.reason)
+        if isinstance(event, StateChanged) and event.new == State.CHECKING.value:
+            self._entered_checking += 1
         self._pending.append(event)
 
     # -- inputs -------------------------------------------------------------------------
@@ -487,17 +498,23 @@ class RoomController:
         return events, True
 
     def _announce(self, events: list, swapped: bool) -> None:
-        """After a swap: the lights first (a press must show at once), then long-polls, then the bus."""
+        """After a swap, outside the turn: the bus, the lights, long-polls, then the log.
+
+        The bus first: its subscribers only note the event and wake their own threads
+        (MQTT), which then run as soon as the loop waits again.
+        """
+        for event in events:
+            self.bus.publish(event)
         if swapped:
             if self.lights is not None:
                 self.lights.show(self._snapshot.light_pattern)
-                for event in events:
-                    if isinstance(event, StateChanged) and event.new in ("ready", "not_ready"):
-                        self.lights.beep(1 if event.new == "ready" else 3)
             with self._changed:
                 self._changed.notify_all()
         for event in events:
-            self.bus.publish(event)
+            if isinstance(event, StateChanged):
+                if self.lights is not None and event.new in ("ready", "not_ready"):
+                    self.lights.beep(1 if event.new == "ready" else 3)
+                log.info("Room %s: %s -> %s (%s)", self.cfg.room.id, event.old, event.new, event.reason)
 
     # -- state for others: read from the snapshot, no lock ---------------------------------
 
