@@ -10,10 +10,9 @@ import re
 
 import pytest
 
-from chair_web import CSV, DAY, NAMES, chair, signed_in  # noqa: F401  (fixtures)
+from chair_web import CSV, DAY, NAMES
 from kiosk.conference.errors import StorageError, StorageFull
 from test_web_display import inventory
-from web import cold_room  # noqa: F401  (fixture)
 
 
 def _setup(chair, **fields):
@@ -662,7 +661,7 @@ def test_web_chair_strange_input_is_a_4xx_not_a_500(signed_in, method, path, bod
     assert "error" in response.get_json()
 
 
-def test_web_chair_without_a_conference_record_the_page_says_so(cold_room):  # noqa: F811
+def test_web_chair_without_a_conference_record_the_page_says_so(cold_room):
     from web_ui import create_app
 
     app = create_app(cold_room, {"TESTING": True})
