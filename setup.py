@@ -40,6 +40,7 @@ setup(
             "playwright>=1.40,<2",
             "hypothesis>=6.100,<7",
             "schemathesis>=4.0,<5",
+            "radon>=6.0,<7",
         ],
     },
     entry_points={"console_scripts": ["kiosk=kiosk.cli:main"]},

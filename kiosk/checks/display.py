@@ -29,33 +29,22 @@ def _metrics(physical: list[Connector], chosen: Connector | None) -> dict:
     }
 
 
-def analyse_connectors(connectors: list[Connector], cfg: DisplayConfig, note: str | None = None) -> CheckResult:
-    """Judge the connectors: fail without a connected screen; without EDID fail (``require_edid``) or warn.
-
-    ``cfg.connector`` names the one to check; empty means any. ``note`` (from a CEC
-    wake) is appended to the reason.
-    """
-    # Writeback connectors are the GPU writing into memory, never a screen.
-    physical = [c for c in connectors if not c.name.startswith("Writeback")]
+def _candidates(physical: list[Connector], cfg: DisplayConfig) -> tuple[list[Connector], str | None]:
+    """The connectors to judge (``cfg.connector``, or all), or the reason there are none."""
     if not physical:
-        return CheckResult.failed(_with_note("No display output found: the display driver lists no connectors",
-                                             note), **_metrics(physical, None))
-    candidates = physical
-    if cfg.connector:
-        candidates = [c for c in physical if c.name == cfg.connector]
-        if not candidates:
-            present = ", ".join(c.name for c in physical)
-            reason = (f"Display connector {cfg.connector} not found (this device has {present}): "
-                      "check [display] connector")
-            return CheckResult.failed(_with_note(reason, note), **_metrics(physical, None))
-    connected = [c for c in candidates if c.connected]
-    if not connected:
-        names = " or ".join(c.name for c in candidates)
-        reason = f"Screen not detected on {names}: is it switched on and the HDMI cable plugged in?"
-        return CheckResult.failed(_with_note(reason, note), **_metrics(physical, None))
-    # With several screens, judge one that identifies itself.
-    chosen = next((c for c in connected if c.edid), connected[0])
-    metrics = _metrics(physical, chosen)
+        return [], "No display output found: the display driver lists no connectors"
+    if not cfg.connector:
+        return physical, None
+    candidates = [c for c in physical if c.name == cfg.connector]
+    if not candidates:
+        present = ", ".join(c.name for c in physical)
+        return [], (f"Display connector {cfg.connector} not found (this device has {present}): "
+                    "check [display] connector")
+    return candidates, None
+
+
+def _judge_screen(chosen: Connector, cfg: DisplayConfig, note: str | None, metrics: dict) -> CheckResult:
+    """A connected screen: pass when it identifies itself (EDID); otherwise fail (``require_edid``) or warn."""
     if not chosen.edid:
         if cfg.require_edid:
             # With the output forced on (video=...D on the kernel command line) the connector
@@ -72,6 +61,27 @@ def analyse_connectors(connectors: list[Connector], cfg: DisplayConfig, note: st
     details = [d for d in (info["name"], chosen.preferred_mode) if d]
     reason = f"Screen connected on {chosen.name}" + (f" ({', '.join(details)})" if details else "")
     return CheckResult.passed(_with_note(reason, note), **metrics)
+
+
+def analyse_connectors(connectors: list[Connector], cfg: DisplayConfig, note: str | None = None) -> CheckResult:
+    """Judge the connectors: fail without a connected screen; without EDID fail (``require_edid``) or warn.
+
+    ``cfg.connector`` names the one to check; empty means any. ``note`` (from a CEC
+    wake) is appended to the reason.
+    """
+    # Writeback connectors are the GPU writing into memory, never a screen.
+    physical = [c for c in connectors if not c.name.startswith("Writeback")]
+    candidates, missing = _candidates(physical, cfg)
+    if missing:
+        return CheckResult.failed(_with_note(missing, note), **_metrics(physical, None))
+    connected = [c for c in candidates if c.connected]
+    if not connected:
+        names = " or ".join(c.name for c in candidates)
+        reason = f"Screen not detected on {names}: is it switched on and the HDMI cable plugged in?"
+        return CheckResult.failed(_with_note(reason, note), **_metrics(physical, None))
+    # With several screens, judge one that identifies itself.
+    chosen = next((c for c in connected if c.edid), connected[0])
+    return _judge_screen(chosen, cfg, note, _metrics(physical, chosen))
 
 
 def check_display(display: Display, cfg: DisplayConfig) -> CheckResult:
