@@ -28,8 +28,9 @@ that reads the snapshot sees the state its event reports.
 
 Threads:
 
-- ``room-loop``: handles messages and ticks. It does no file, device or network I/O
-  (setting the status light's GPIO outputs is the only output it drives).
+- ``room-loop``: handles messages and ticks. Under the turn it does no I/O at all;
+  after it, it sets the status light's GPIO outputs, writes the transition's log line and
+  (from a tick hook) sends systemd's watchdog datagram, non-blocking.
 - ``room-checks``: waits for a check request, tells the loop a cycle began, runs the
   cycle (camera and microphone captures, on the runner's own threads), sends the result.
 - ``room-display``: reads the display's connectors (sysfs status, EDID) every
@@ -48,6 +49,13 @@ holding the other):
   own message under it, so concurrent callers still take turns.
 - ``_changed`` (a Condition): long-polls wait on it for the snapshot's revision to pass
   theirs; the loop notifies it after each swap. It guards nothing else.
+
+Other locks the loop meets, each taken alone and briefly, never while holding the turn:
+:class:`~kiosk.events.EventBus`'s (its subscriber list, copied before delivery),
+:class:`~kiosk.lights.Lights`'s condition (the pattern, and the LED outputs it sets), the MQTT
+link's condition (its queue of work; see :mod:`kiosk.mqtt.link`) and
+:class:`~kiosk.sdnotify.Notifier`'s (its socket's opening and closing). So there is no lock order
+to keep: no thread holds two of them at once.
 """
 
 from __future__ import annotations
