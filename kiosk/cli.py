@@ -80,6 +80,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                    help="how much to log to stderr (default WARNING)")
     p.set_defaults(func=cmd_fleet)
+
+    p = sub.add_parser("quality", help="every room's monthly quality figures on a broker, combined into one report")
+    p.add_argument("--broker", default="localhost", metavar="HOST[:PORT]",
+                   help="the broker (default localhost:1883, or :8883 with --tls-ca)")
+    p.add_argument("--month", metavar="YYYY-MM", help="the month to report (default the current month)")
+    p.add_argument("--csv", action="store_true", help="print the report as CSV instead of a table")
+    p.add_argument("--html", metavar="FILE", help="also write the report, with its charts, as one HTML file")
+    p.add_argument("--prefix", default="kiosk", help="topic prefix of the kiosks (default kiosk)")
+    p.add_argument("--wait", type=float, default=2.0, metavar="SECONDS",
+                   help="longest wait for the rooms' retained messages (default 2)")
+    p.add_argument("--username", help="broker user name")
+    p.add_argument("--password-file", metavar="FILE", help="file whose first line is the password "
+                                                           "(or set $KIOSK_MQTT_PASSWORD)")
+    p.add_argument("--tls-ca", metavar="FILE", help="CA certificate: connect with TLS")
+    p.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                   help="how much to log to stderr (default WARNING)")
+    p.set_defaults(func=cmd_quality)
     return parser
 
 
@@ -204,6 +221,24 @@ def cmd_fleet(args) -> int:
             return EXIT_USAGE
     return fleet.run(args.broker, args.prefix, args.once, username=args.username, password=password,
                      tls_ca=args.tls_ca, wait_s=args.wait)
+
+
+def cmd_quality(args) -> int:
+    """``kiosk quality``: the combined quality report of every room on a broker (see kiosk.quality.collect)."""
+    import os
+
+    from kiosk.quality import collect
+
+    password = os.environ.get("KIOSK_MQTT_PASSWORD")
+    if args.password_file:
+        try:
+            with open(args.password_file, encoding="utf-8") as f:
+                password = f.readline().rstrip("\r\n")
+        except OSError as exc:
+            print(f"kiosk quality: cannot read {args.password_file}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+    return collect.run(args.broker, args.prefix, args.month, csv=args.csv, html=args.html,
+                       username=args.username, password=password, tls_ca=args.tls_ca, wait_s=args.wait)
 
 
 def cmd_doctor(args) -> int:

@@ -89,7 +89,8 @@ class CameraConfig:
     height: int = _opt(720, "Requested capture height in pixels.", min=120, max=3072)
     frames: int = _opt(4, "Frames captured per check (at least 2 to detect a frozen image).", min=2, max=60)
     frame_interval_s: float = _opt(0.1, "Seconds between the frames of one check.", min=0.0, max=5.0)
-    dark_luma: float = _opt(25.0, "Mean brightness (0-255) below which the image counts as black or covered.",
+    dark_luma: float = _opt(25.0, "Mean brightness (0-255) below which the image is dark: black or covered "
+                                  "when it shows no structure (dark_structure), too dark otherwise.",
                             min=0, max=255)
     bright_luma: float = _opt(235.0, "Mean brightness (0-255) above which the image counts as over-exposed.",
                               min=0, max=255)
@@ -101,6 +102,23 @@ class CameraConfig:
     frozen_diff: float = _opt(0.05, "Mean absolute difference (0-255) between successive frames below which the "
                                     "image counts as frozen.", min=0.0, max=255)
     min_width: int = _opt(640, "Narrower images give a warning.", min=0, max=4096)
+    dark_structure: float = _opt(3.0, "Contrast (standard deviation of grey levels, 0-255, on a 160-pixel-wide "
+                                      "copy of the frame) from which a dark frame still shows the room: it is "
+                                      "too dark (turn the lights on) rather than black or covered.", min=0.0, max=128)
+    very_dark_luma: float = _opt(10.0, "Mean brightness (0-255) below which a dark frame that still shows the room "
+                                       "fails (faces cannot be seen); from here up to dark_luma it warns.",
+                                 min=0, max=255)
+    flat_fraction: float = _opt(0.9, "Share of the picture within a few grey levels of one colour from which the "
+                                     "frame counts as one flat colour: no picture (a capture device's \"no signal\" "
+                                     "screen, a corrupted decode).", min=0.0, max=1.0)
+    lost_fraction: float = _opt(0.2, "Share of the picture lost at its end (from some point to the last row, rows "
+                                     "repeating exactly: a flat band or block, the last row smeared down) from "
+                                     "which the picture counts as damaged.",
+                                min=0.0, max=1.0)
+    fps: float = _opt(30.0, "Frame rate the camera should deliver (the opencv backend asks for it).",
+                      min=1.0, max=240.0)
+    slow_fps_fraction: float = _opt(0.5, "A frame rate (measured by the opencv backend, as stated by a video file) "
+                                         "below this share of fps warns; 0 turns the test off.", min=0.0, max=1.0)
 
 
 @dataclass(frozen=True)
@@ -111,11 +129,28 @@ class MicrophoneConfig:
     required: bool = _opt(True, "A failing microphone makes the room not ready.")
     rate: int = _opt(16000, "Sample rate in Hz.", min=8000, max=192000)
     capture_s: float = _opt(1.0, "Seconds of audio captured per check.", min=0.1, max=30.0)
-    silence_dbfs: float = _opt(-65.0, "RMS level (dBFS) below which the microphone counts as dead or muted.",
+    silence_dbfs: float = _opt(-65.0, "RMS level (dBFS) of the sound (above 20 Hz, DC and mains hum taken out) "
+                                      "below which the microphone counts as dead, muted or stuck.",
                                min=-120.0, max=0.0)
     clip_fraction: float = _opt(0.002, "Share of samples at full scale that counts as clipping.", min=0.0, max=1.0)
-    noise_warn_dbfs: float = _opt(-45.0, "Ambient noise floor (dBFS) above which the room is too noisy (warn).",
+    noise_warn_dbfs: float = _opt(-45.0, "Ambient noise floor (dBFS: the 10th percentile of 20 ms levels, DC and "
+                                         "mains hum taken out) above which the room is too noisy (warn).",
                                   min=-120.0, max=0.0)
+    steady_spread_db: float = _opt(6.0, "The background counts as steady (a fan, traffic) when the quietest "
+                                        "quarter of 20 ms moments lie within this many dB of the quietest "
+                                        "(25th against 2nd percentile of their levels).",
+                                   min=0.0, max=60.0)
+    speech_swing_db: float = _opt(20.0, "Level swing (dB, 98th against 2nd percentile of 20 ms levels) from which a "
+                                        "capture without a steady background counts as speech: the microphone "
+                                        "works and the room is not called noisy.", min=0.0, max=120.0)
+    mains_hz: float = _opt(50.0, "Mains frequency (50 Hz in the UK); hum is sought at it and its harmonics.",
+                           min=40.0, max=70.0)
+    hum_warn_dbfs: float = _opt(-60.0, "Level (dBFS) of mains hum, standing clearly above the background at the "
+                                       "mains frequency and its harmonics, above which it warns.",
+                                min=-120.0, max=0.0)
+    dropout_ms: float = _opt(20.0, "A run of (near) zero samples at least this long inside live audio is a "
+                                   "dropout (USB bandwidth, a loose cable).", min=1.0, max=1000.0)
+    dropout_fail_count: int = _opt(2, "This many dropouts in one capture fail; fewer warn.", min=1, max=100)
 
 
 @dataclass(frozen=True)
@@ -266,6 +301,16 @@ class ConferenceConfig:
 
 
 @dataclass(frozen=True)
+class QualityConfig:
+    """The quality report for child protection managers (D16): anonymous facts, kept apart from the record."""
+
+    retention_months: int = _opt(24, "Months the anonymous quality facts of each conference are kept (D16); the "
+                                      "record itself goes after [conference] retention_days.", min=1, max=120)
+    publish: bool = _opt(True, "Publish each month's figures (totals only, never a conference) as a retained "
+                               "MQTT message on <prefix>/<room>/quality/<YYYY-MM>.")
+
+
+@dataclass(frozen=True)
 class StorageConfig:
     state_dir: str = _opt("", "Where the kiosk keeps its database and PIN; empty means $STATE_DIRECTORY "
                               "(set by systemd) or ~/.local/state/kiosk.")
@@ -289,6 +334,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     conference: ConferenceConfig = field(default_factory=ConferenceConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     #: The file this configuration came from, if any.
     path: str | None = None

@@ -118,6 +118,20 @@ class IdentifyRequested(Event):
     seconds: float = 10.0
 
 
+@dataclass(frozen=True)
+class ConferenceEnded(Event):
+    """The chair ended a conference (again, if it was reopened): its id only, never its record."""
+
+    conference_id: int
+
+
+@dataclass(frozen=True)
+class QualityChanged(Event):
+    """The quality figures of a month changed (``month`` is ``YYYY-MM``); totals only (D16)."""
+
+    month: str
+
+
 _KINDS = {
     StateChanged: "state_changed",
     ButtonPressed: "button_pressed",
@@ -131,6 +145,8 @@ _KINDS = {
     SessionEnded: "session_ended",
     AttendanceChanged: "attendance_changed",
     IdentifyRequested: "identify",
+    ConferenceEnded: "conference_ended",
+    QualityChanged: "quality_changed",
 }
 
 

@@ -49,6 +49,14 @@ class Kiosk:
             self.chair = ChairService(cfg, self.controller)
         except Exception as exc:
             log.error("The chair's page is unavailable (%s): the room display and button still work", exc)
+        self.quality = None
+        if self.chair is not None:
+            try:  # the managers' quality report: its own storage, so its trouble is only its own
+                from kiosk.quality.service import QualityService
+
+                self.quality = QualityService(cfg, self.chair, self.controller.bus)
+            except Exception as exc:
+                log.error("The quality report is unavailable (%s): the chair's page still works", exc)
         self.web = None
         self.mqtt = None
         self.stopped = threading.Event()
@@ -58,13 +66,16 @@ class Kiosk:
         try:
             from kiosk.mqtt.link import MqttLink
 
-            link = MqttLink(self.cfg, self.controller)
+            link = MqttLink(self.cfg, self.controller,
+                            quality=self.quality if self.cfg.quality.publish else None)
             self.mqtt = link if link.start() else None
         except Exception:  # MQTT is for IT: never the end of the kiosk
             log.exception("MQTT could not start: the kiosk runs without it")
             self.mqtt = None
 
     def start(self) -> "Kiosk":
+        if self.quality is not None:
+            self.quality.start()  # before the controller: its first check cycle joins the room's check history
         self._start_mqtt()  # first, so that it also reports the start-up check
         self.controller.start()
         if self.chair is not None:
@@ -73,7 +84,7 @@ class Kiosk:
             from web_ui import create_app
             from web_ui.server import WebServer
 
-            app = create_app(self.controller, chair=self.chair)
+            app = create_app(self.controller, chair=self.chair, quality=self.quality)
             app.extensions["kiosk.mqtt"] = self.mqtt  # for /metrics: kiosk.metrics.render(controller, connected)
             self.web = WebServer(app, self.cfg.web.host, self.cfg.web.port).start()
             host = "127.0.0.1" if self.cfg.web.host in ("0.0.0.0", "::") else self.cfg.web.host
@@ -95,6 +106,8 @@ class Kiosk:
             self.mqtt.stop()
         if self.web is not None:
             self.web.close()
+        if self.quality is not None:
+            self.quality.stop()
         if self.chair is not None:
             self.chair.stop()
         self.controller.stop()

@@ -13,7 +13,7 @@ want_tests=0
 # What the kiosk uses at run time: arecord/aplay, a local MQTT broker for the demo, venv support.
 packages=(python3-venv python3-pip alsa-utils mosquitto)
 # What the tests drive for real: a browser, audio tools, systemd-analyze.
-[ $want_tests = 1 ] && packages+=(chromium sox espeak-ng systemd v4l-utils edid-decode)
+[ $want_tests = 1 ] && packages+=(chromium sox espeak-ng systemd v4l-utils edid-decode shellcheck)
 
 is_pi=0
 grep -qs "Raspberry Pi" /proc/device-tree/model && is_pi=1

@@ -57,17 +57,18 @@ def mix(*signals: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=None)
-def _speech(rate: int) -> np.ndarray:
+def _speech(rate: int, text: str = SPEECH_TEXT, espeak_args: tuple[str, ...] = ()) -> np.ndarray:
     with tempfile.TemporaryDirectory() as tmp:
         wav, raw = Path(tmp, "speech.wav"), Path(tmp, "speech.raw")
-        subprocess.run(["espeak-ng", "-w", str(wav), SPEECH_TEXT], check=True, capture_output=True)
+        subprocess.run(["espeak-ng", *espeak_args, "-w", str(wav), text], check=True, capture_output=True)
         subprocess.run(["sox", str(wav), "-t", "raw", "-r", str(rate), "-c", "1", "-b", "16",
                         "-e", "signed-integer", str(raw)], check=True, capture_output=True)
         x = np.frombuffer(raw.read_bytes(), dtype="<i2").astype(np.float32) / 32768
     return x
 
 
-def speech(peak_dbfs: float = -6.0, rate: int = RATE) -> np.ndarray:
+def speech(peak_dbfs: float = -6.0, rate: int = RATE, text: str = SPEECH_TEXT,
+           espeak_args: tuple[str, ...] = ()) -> np.ndarray:
     """A spoken sentence from espeak-ng, resampled by sox, with its peak at ``peak_dbfs``.
 
     Fails the test when espeak-ng or sox is missing: ./scripts/run-tests installs both.
@@ -75,8 +76,93 @@ def speech(peak_dbfs: float = -6.0, rate: int = RATE) -> np.ndarray:
     missing = [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
     if missing:
         pytest.fail(f"needs {' and '.join(missing)} to make speech (./scripts/run-tests installs them)")
-    x = _speech(rate)
+    x = _speech(rate, text, espeak_args)
     return (x * (level(peak_dbfs) / np.max(np.abs(x)))).astype(np.float32)
+
+
+def trimmed(x: np.ndarray, threshold_dbfs: float = -50.0) -> np.ndarray:
+    """``x`` without the quiet lead-in and tail espeak-ng puts around speech."""
+    loud = np.flatnonzero(np.abs(x) > level(threshold_dbfs))
+    return x[loud[0]:loud[-1] + 1] if loud.size else x
+
+
+def continuous_speech(peak_dbfs: float = -6.0, rate: int = RATE) -> np.ndarray:
+    """Someone close to the microphone talking without pauses ("testing, testing, one two three ..."),
+    starting at once: no quiet 50 ms window in the first second."""
+    x = speech(peak_dbfs, rate, "testing testing one two three, can you hear me at the back of the room, "
+               "testing testing one two three", ("-g", "0", "-s", "200"))
+    return trimmed(x)
+
+
+def paused_speech(peak_dbfs: float = -6.0, rate: int = RATE) -> np.ndarray:
+    """Someone counting slowly, with pauses between the words."""
+    return trimmed(speech(peak_dbfs, rate, "testing, one, two, three, four, five", ("-g", "40")))
+
+
+def room_tone(seconds: float, dbfs: float, rate: int = RATE, seed: int = 0) -> np.ndarray:
+    """The hiss and rumble of a quiet room: noise falling with frequency (pinkish), RMS ``dbfs``."""
+    return _shaped_noise(seconds, dbfs, rate, seed, lambda f: 1 / np.sqrt(np.maximum(f, 30)))
+
+
+def fan(seconds: float, dbfs: float, rate: int = RATE, seed: int = 0) -> np.ndarray:
+    """A ventilation fan: steady broadband noise plus its blade tone (115 Hz, not a mains harmonic)
+    wavering a little, RMS ``dbfs``."""
+    n = round(seconds * rate)
+    t = np.arange(n) / rate
+    x = _shaped_noise(seconds, 0.0, rate, seed, lambda f: 1 / np.maximum(f, 80) ** 0.7)
+    x = x + 0.4 * np.sin(2 * np.pi * 115 * t) * (1 + 0.1 * np.sin(2 * np.pi * 0.7 * t))
+    return (x * level(dbfs) / np.sqrt(np.mean(x**2))).astype(np.float32)
+
+
+def traffic(seconds: float, dbfs: float, rate: int = RATE, seed: int = 0) -> np.ndarray:
+    """Traffic through an open window: low rumble swelling slowly as cars pass, RMS ``dbfs``."""
+    n = round(seconds * rate)
+    t = np.arange(n) / rate
+    x = _shaped_noise(seconds, 0.0, rate, seed, lambda f: np.where(f < 600, 1.0, (600 / np.maximum(f, 1)) ** 2))
+    x = x * (1 + 0.3 * np.sin(2 * np.pi * 0.25 * t))
+    return (x * level(dbfs) / np.sqrt(np.mean(x**2))).astype(np.float32)
+
+
+def _shaped_noise(seconds, dbfs, rate, seed, shape) -> np.ndarray:
+    n = round(seconds * rate)
+    freqs = np.fft.rfftfreq(n, 1 / rate)
+    gain = np.where(freqs > 20, shape(freqs), 0.0)
+    x = np.fft.irfft(np.fft.rfft(np.random.default_rng(seed).standard_normal(n)) * gain, n)
+    return (x * level(dbfs) / np.sqrt(np.mean(x**2))).astype(np.float32)
+
+
+def hum(seconds: float, dbfs: float, mains_hz: float = 50.0, rate: int = RATE) -> np.ndarray:
+    """Mains hum from a ground loop: the mains frequency (a little off, as the grid drifts) and its
+    harmonics, odd ones strongest, RMS ``dbfs``."""
+    t = np.arange(round(seconds * rate)) / rate
+    f0 = mains_hz * 1.003
+    x = sum(a * np.sin(2 * np.pi * k * f0 * t + k) for k, a in ((1, 1.0), (2, 0.3), (3, 0.6), (5, 0.3), (7, 0.15)))
+    return (x * level(dbfs) / np.sqrt(np.mean(x**2))).astype(np.float32)
+
+
+def with_dropouts(x: np.ndarray, gap_ms: float, every_ms: float, first_ms: float = 150.0,
+                  rate: int = RATE) -> np.ndarray:
+    """``x`` with runs of exact zeros ``gap_ms`` long every ``every_ms``, from ``first_ms`` on,
+    as a USB microphone short of bandwidth delivers."""
+    x = x.copy()
+    gap = round(gap_ms * rate / 1000)
+    for start in range(round(first_ms * rate / 1000), x.size, max(1, round(every_ms * rate / 1000))):
+        x[start:start + gap] = 0
+    return x
+
+
+def stuck(seconds: float, value: float, lsb_noise: bool = False, rate: int = RATE, seed: int = 0) -> np.ndarray:
+    """A converter stuck at ``value``; with ``lsb_noise`` its last bit still flickers."""
+    x = np.full(round(seconds * rate), value, dtype=np.float32)
+    if lsb_noise:
+        x += np.random.default_rng(seed).integers(-1, 2, x.size).astype(np.float32) / 32768
+    return x
+
+
+def drift(seconds: float, amplitude: float, hz: float = 0.7, rate: int = RATE) -> np.ndarray:
+    """A slow wander of the converter's zero point (below any sound)."""
+    t = np.arange(round(seconds * rate)) / rate
+    return (amplitude * np.sin(2 * np.pi * hz * t)).astype(np.float32)
 
 
 def to_int(samples: np.ndarray, width: int) -> np.ndarray:
@@ -148,3 +234,20 @@ def stand_in(tmp_path: Path, monkeypatch, program: str, body: str) -> Path:
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     return script
+
+
+def gated(x: np.ndarray, threshold_dbfs: float = -40.0, release_ms: float = 80.0, rate: int = RATE) -> np.ndarray:
+    """``x`` through a speakerphone's noise gate: when the sound stays below ``threshold_dbfs`` the
+    output fades out over ``release_ms`` to exact digital zero, and opens again at once."""
+    win = round(0.01 * rate)
+    count = x.size // win
+    loud = np.sqrt(np.mean(x[:count * win].reshape(count, win) ** 2, axis=1)) >= level(threshold_dbfs)
+    # Hold the gate open for the release time after each loud 10 ms, fading over that time.
+    hold = max(1, round(release_ms / 10))
+    gain = np.zeros(count)
+    since = hold
+    for i, is_loud in enumerate(loud):
+        since = 0 if is_loud else since + 1
+        gain[i] = 1.0 if since == 0 else max(0.0, 1 - since / hold)
+    smooth = np.interp(np.arange(count * win), np.arange(count) * win + win / 2, gain)
+    return (x[:count * win] * smooth).astype(np.float32)

@@ -76,7 +76,7 @@ def frozen(frame: np.ndarray, n: int) -> list[np.ndarray]:
     return [frame.copy() for _ in range(n)]
 
 
-def write_video(path: str | Path, frames: list[np.ndarray], fps: float = 10.0) -> Path:
+def write_video(path: str | Path, frames: list[np.ndarray], fps: float = 30.0) -> Path:
     """Write BGR frames to an MJPG ``.avi`` file; return its path."""
     path = Path(path)
     height, width = frames[0].shape[:2]
@@ -97,3 +97,114 @@ def write_image(path: str | Path, frame: np.ndarray) -> Path:
     path = Path(path)
     assert cv2.imwrite(str(path), frame), f"cannot write {path}"
     return path
+
+
+# -- the way real cameras and capture devices fail ------------------------------------------------
+
+def flat(n: int, colour: tuple[int, int, int], width: int = 1280, height: int = 720,
+         text: str = "") -> list[np.ndarray]:
+    """Frames of one flat BGR colour, with ``text`` in the middle: a capture device's blue
+    "No signal" screen (255, 0, 0), a corrupted decode's green (0, 135, 0), a grey test card."""
+    frame = np.full((height, width, 3), colour, np.uint8)
+    if text:
+        cv2.putText(frame, text, (width // 3, height // 2), cv2.FONT_HERSHEY_SIMPLEX, height / 360, (255, 255, 255),
+                    max(1, height // 240), cv2.LINE_AA)
+    return [frame.copy() for _ in range(n)]
+
+
+def lost_band(frames: list[np.ndarray], start: float = 0.5, value: tuple[int, int, int] = (128, 128, 128),
+              every: int = 1) -> list[np.ndarray]:
+    """Every ``every``-th frame with the rows from ``start`` (a share of the height) down lost:
+    one flat colour, as a USB camera short of bandwidth delivers them."""
+    out = []
+    for i, f in enumerate(frames):
+        f = f.copy()
+        if i % every == every - 1:
+            f[int(start * f.shape[0]):] = value
+        out.append(f)
+    return out
+
+
+def lost_block(frames: list[np.ndarray], start: float = 0.55) -> list[np.ndarray]:
+    """A decode that broke off: from a point ``start`` of the way through the frame (in the order
+    it is sent, row by row, in 16x16 blocks) to its end, flat green (a corrupted MJPEG frame)."""
+    out = []
+    for f in frames:
+        f = f.copy()
+        height, width = f.shape[:2]
+        row = int(start * height) // 16 * 16
+        f[row:row + 16, width // 2 // 16 * 16:] = (0, 135, 0)
+        f[row + 16:] = (0, 135, 0)
+        out.append(f)
+    return out
+
+
+def smeared(frames: list[np.ndarray], start: float = 0.6) -> list[np.ndarray]:
+    """The last good row repeated down to the bottom: another way a partly lost frame looks."""
+    out = []
+    for f in frames:
+        f = f.copy()
+        row = int(start * f.shape[0])
+        f[row:] = f[row - 1]
+        out.append(f)
+    return out
+
+
+def dark_room(frames: list[np.ndarray], brightness: float = 0.16, noise: float = 2.0,
+              seed: int = 0) -> list[np.ndarray]:
+    """The same room with the lights off: everything ``brightness`` times as bright, sensor
+    noise on top (a camera raises its gain in the dark, so ``noise`` may be larger)."""
+    rng = np.random.default_rng(seed)
+    return [cv2.add(cv2.convertScaleAbs(f, alpha=brightness), rng.normal(0, noise, f.shape).astype(np.int16),
+                    dtype=cv2.CV_8U) for f in frames]
+
+
+def night_room(n: int, width: int = 1280, height: int = 720, seed: int = 0) -> list[np.ndarray]:
+    """A room at night with only a lit screen on the wall: mean brightness under 10, but a picture."""
+    frames = dark_room(scene_frames(n, width, height, seed=seed), brightness=0.03, noise=1.0, seed=seed)
+    for f in frames:
+        cv2.rectangle(f, (width // 3, height // 5), (width // 2, height // 3), (150, 150, 150), -1)
+    return frames
+
+
+def people(n: int, width: int = 1280, height: int = 720, seed: int = 0, noise: float = 2.0) -> list[np.ndarray]:
+    """People moving about the room: two figures walking and one leaning in close to the camera."""
+    rng = np.random.default_rng(seed)
+    base = scene(width, height, seed)
+    frames = []
+    for i in range(n):
+        f = base.copy()
+        for k, (speed, shade) in enumerate(((0.07, (60, 80, 140)), (-0.05, (120, 60, 40)))):
+            x = int(width * ((0.2 + 0.6 * k + speed * i) % 1.0))
+            r = height // 14
+            cv2.ellipse(f, (x, int(height * 0.75)), (int(r * 1.8), int(r * 3)), 0, 180, 360, shade, -1)
+            cv2.circle(f, (x, int(height * 0.75) - int(r * 3.8)), r, (110, 150, 200), -1)
+        # Someone close to the lens fills a large, smooth, moving part of the picture.
+        cv2.circle(f, (int(width * (0.85 - 0.02 * i)), height), height // 2, (70, 90, 120), -1)
+        frames.append(cv2.add(f, rng.normal(0, noise, f.shape).astype(np.int16), dtype=cv2.CV_8U))
+    return frames
+
+
+def low_quality(frames: list[np.ndarray], quality: int = 30) -> list[np.ndarray]:
+    """Frames through a cheap camera's coarse MJPEG: flat areas lose their sensor noise to compression."""
+    return [cv2.imdecode(cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_COLOR)
+            for f in frames]
+
+
+def crushed_shadow(frames: list[np.ndarray], start: float = 0.7, seed: int = 0) -> list[np.ndarray]:
+    """A dark table across the bottom of the picture, its shadow crushed to black (0, now and then 1-3)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for f in frames:
+        f = f.copy()
+        row = int(start * f.shape[0])
+        f[row:] = np.clip(rng.normal(0, 1.0, f[row:].shape), 0, 255).astype(np.uint8)
+        out.append(f)
+    return out
+
+
+def blank_wall(n: int, width: int = 1280, height: int = 720, seed: int = 0) -> list[np.ndarray]:
+    """A camera turned to face a plain, evenly lit wall: one colour with sensor noise."""
+    rng = np.random.default_rng(seed)
+    wall = np.full((height, width, 3), (175, 185, 195), np.uint8)
+    return [cv2.add(wall, rng.normal(0, 1.5, wall.shape).astype(np.int16), dtype=cv2.CV_8U) for _ in range(n)]

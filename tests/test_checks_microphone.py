@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import audio
+from kiosk_check import kiosk_check
 from kiosk.checks.microphone import analyse_audio, check_microphone
 from kiosk.checks.result import Status
 from kiosk.config import MicrophoneConfig
@@ -177,3 +178,110 @@ def test_analyse_thresholds_come_from_config():
     assert analyse_audio(quiet_room, strict).status is Status.WARN
     deaf = MicrophoneConfig(silence_dbfs=-40.0)
     assert analyse_audio(quiet_room, deaf).reason == SILENT
+
+
+# -- real-world rooms and faults, through `kiosk check --json` -------------------------------------
+
+def _speech_over(speech, room):
+    return audio.mix(speech, room)
+
+
+#: (name, what the microphone hears, status, words the reason must hold). Each recording is
+#: longer than the 1 s capture: ALSA's file plugin repeats the last samples after the end.
+REAL_WORLD = [
+    ("continuous speech close to the microphone", lambda: _speech_over(audio.continuous_speech(), audio.room_tone(6, -55)),
+     Status.PASS, ["Microphone is working", "speech heard"]),
+    ("quieter continuous speech", lambda: _speech_over(audio.continuous_speech(-12), audio.room_tone(6, -55)),
+     Status.PASS, ["Microphone is working"]),
+    ("speech through a speakerphone's noise gate",
+     lambda: audio.gated(_speech_over(audio.paused_speech(), audio.room_tone(6, -55))), Status.PASS,
+     ["Microphone is working"]),
+    ("speech over a fan, close to the microphone", lambda: _speech_over(audio.continuous_speech(), audio.fan(6, -34)),
+     Status.WARN, ["Room is noisy"]),
+    ("speech with pauses in a quiet room", lambda: _speech_over(audio.paused_speech(), audio.room_tone(6, -55)),
+     Status.PASS, ["Microphone is working (level", "background"]),
+    ("speech with pauses and a DC offset", lambda: _speech_over(audio.paused_speech(), audio.room_tone(6, -55)) + 0.03,
+     Status.PASS, ["Microphone is working (level"]),
+    ("quiet room with a DC offset", lambda: audio.room_tone(2, -55) + 0.05, Status.PASS, ["Microphone is working"]),
+    ("quiet room with a drifting zero", lambda: audio.mix(audio.room_tone(2, -55), audio.drift(2, 0.05)),
+     Status.PASS, ["Microphone is working"]),
+    ("converter stuck at one value", lambda: audio.stuck(2, 0.02), Status.FAIL, ["stuck", "unplug it", "replace it"]),
+    ("stuck with its last bit flickering", lambda: audio.stuck(2, -0.02, lsb_noise=True), Status.FAIL,
+     ["stuck", "unplug it"]),
+    ("converter stuck at full scale", lambda: audio.stuck(2, 1.0), Status.FAIL,
+     ["Microphone is clipping", "stuck at full scale"]),
+    ("output only drifting", lambda: audio.drift(2, 0.05), Status.FAIL, ["hears nothing", "drifting"]),
+    ("fan in the room", lambda: audio.fan(2, -35), Status.WARN, ["Room is noisy", "turn down fans"]),
+    ("quiet fan", lambda: audio.fan(2, -55), Status.PASS, ["Microphone is working"]),
+    ("traffic through an open window", lambda: audio.traffic(2, -38), Status.WARN, ["Room is noisy"]),
+    ("speech with pauses over a fan", lambda: _speech_over(audio.paused_speech(), audio.fan(6, -40)),
+     Status.WARN, ["Room is noisy"]),
+    ("mains hum in a quiet room", lambda: audio.mix(audio.hum(2, -40), audio.room_tone(2, -55)), Status.WARN,
+     ["mains hum: check the microphone cable and power supply"]),
+    ("mains hum under speech", lambda: audio.mix(audio.hum(6, -50), audio.paused_speech(), audio.room_tone(6, -58)),
+     Status.WARN, ["mains hum: check the microphone cable and power supply"]),
+    ("only mains hum", lambda: audio.hum(2, -40), Status.FAIL, ["only mains hum", "cable and power supply"]),
+    ("dropouts of 120 ms every 400 ms", lambda: audio.with_dropouts(audio.room_tone(2, -50), 120, 400),
+     Status.FAIL, ["gaps", "dropouts", "not a hub"]),
+    ("one 25 ms dropout", lambda: audio.with_dropouts(audio.room_tone(2, -50), 25, 2000), Status.WARN,
+     ["gaps (1 dropout,", "not a hub"]),
+    ("a 10 ms gap is not a dropout", lambda: audio.with_dropouts(audio.room_tone(2, -50), 10, 2000),
+     Status.PASS, ["Microphone is working"]),
+    ("zeros while the device starts", lambda: np.concatenate([audio.silence(0.06), audio.room_tone(2, -50)]),
+     Status.PASS, ["Microphone is working"]),
+    ("dropouts in speech", lambda: audio.with_dropouts(_speech_over(audio.paused_speech(), audio.room_tone(6, -55)),
+                                                       60, 300), Status.FAIL, ["gaps"]),
+]
+
+
+@pytest.mark.parametrize("make, status, words", [r[1:] for r in REAL_WORLD], ids=[r[0] for r in REAL_WORLD])
+def test_microphone_real_world_rooms_through_kiosk_check(tmp_path, monkeypatch, capsys, make, status, words):
+    code, doc = kiosk_check(tmp_path, monkeypatch, capsys, samples=make())
+    result = doc["checks"]["microphone"]
+    assert result["status"] == status.value, result
+    assert all(w in result["reason"] for w in words), result["reason"]
+    assert doc["checks"]["camera"]["status"] == "pass"
+    assert code == (1 if status is Status.FAIL else 0)
+
+
+def test_microphone_continuous_speech_would_read_as_noise_by_level_alone(tmp_path):
+    # The case the check must get right: no quiet moment, so the background level is loud.
+    x = _speech_over(audio.continuous_speech(), audio.room_tone(6, -55))
+    result = analyse_audio(_rec(x[:16000]), CFG)
+    assert result.metrics["noise_floor_dbfs"] > CFG.noise_warn_dbfs
+    assert result.metrics["speech"] is True and result.status is Status.PASS
+
+
+def test_microphone_dc_offset_is_not_counted_as_sound():
+    x = audio.room_tone(1, -55)
+    plain, offset = analyse_audio(_rec(x), CFG), analyse_audio(_rec(x + 0.1), CFG)
+    for key in ("rms_dbfs", "noise_floor_dbfs", "clean_rms_dbfs"):
+        assert offset.metrics[key] == pytest.approx(plain.metrics[key], abs=0.1)
+    assert offset.metrics["dc_offset"] == pytest.approx(0.1, abs=1e-3)
+
+
+@pytest.mark.parametrize("mains_hz, drift", [(50.0, 1.0), (50.0, 0.996), (60.0, 1.002)])
+def test_microphone_hum_is_measured_at_the_configured_mains_frequency(mains_hz, drift):
+    x = audio.mix(audio.hum(1, -45, mains_hz=mains_hz * drift / 1.003), audio.room_tone(1, -60))
+    result = analyse_audio(_rec(x), MicrophoneConfig(mains_hz=mains_hz))
+    assert result.metrics["hum_dbfs"] == pytest.approx(-45, abs=1)
+    assert result.metrics["noise_floor_dbfs"] < -55  # the hum is taken out of the background
+    assert "mains hum" in result.reason
+
+
+def test_microphone_steep_low_cut_is_not_hum():
+    # Many USB microphones cut everything below ~60 Hz: the slope must not pass for a 50 Hz line.
+    assert analyse_audio(_rec(audio.room_tone(1, -50)), CFG).metrics["hum_dbfs"] == -120.0
+    mic = SimulatedMicrophone(seed=13)  # its room tone stops at 50 Hz
+    assert check_microphone(mic, CFG).metrics["hum_dbfs"] == -120.0
+
+
+def test_microphone_new_thresholds_come_from_config():
+    drops = _rec(audio.with_dropouts(audio.room_tone(1, -50), 25, 2000))
+    assert analyse_audio(drops, CFG).status is Status.WARN
+    assert analyse_audio(drops, MicrophoneConfig(dropout_fail_count=1)).status is Status.FAIL
+    assert analyse_audio(drops, MicrophoneConfig(dropout_ms=30)).status is Status.PASS
+    hum = _rec(audio.mix(audio.hum(1, -50), audio.room_tone(1, -55)))
+    assert analyse_audio(hum, MicrophoneConfig(hum_warn_dbfs=-40)).status is Status.PASS
+    speech = _rec(_speech_over(audio.continuous_speech(), audio.room_tone(6, -55))[:16000])
+    assert analyse_audio(speech, MicrophoneConfig(speech_swing_db=60)).reason.startswith("Room is noisy")

@@ -189,3 +189,19 @@ def test_open_camera_file_without_source_raises_config_error():
 def test_open_camera_unresolved_backend_raises_value_error():
     with pytest.raises(ValueError, match="unknown camera backend 'auto'"):
         open_camera(CameraConfig(), "auto")
+
+
+@pytest.mark.parametrize("fps", [5.0, 30.0])
+def test_file_camera_video_states_its_frame_rate(tmp_path, fps):
+    cam = FileCamera(media.write_video(tmp_path / "room.avi", media.scene_frames(2, 160, 120), fps))
+    assert cam.frame_rate is None  # not known before a capture
+    cam.capture(1, 0)
+    assert cam.frame_rate == pytest.approx(fps)
+
+
+def test_file_camera_image_and_simulated_camera_have_no_frame_rate(tmp_path):
+    image = FileCamera(media.write_image(tmp_path / "room.png", media.scene_frames(1, 160, 120)[0]))
+    image.capture(1, 0)
+    sim = SimulatedCamera(160, 120)
+    sim.capture(1, 0)
+    assert image.frame_rate is None and sim.frame_rate is None

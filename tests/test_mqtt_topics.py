@@ -102,7 +102,7 @@ def test_topics_bad_names_raise():
             build("a/b")
 
 
-@given(prefix, segment, st.sampled_from(sorted(topics.KINDS)), segment)
+@given(prefix, segment, st.sampled_from(sorted(set(topics.KINDS) - {topics.QUALITY})), segment)
 def test_topics_round_trip(pre, room, kind, name):
     t = RoomTopics(pre, room)
     built = {"availability": t.availability, "state": t.state, "event": t.event}.get(kind) or \
@@ -119,3 +119,23 @@ def test_topics_parse_never_fails_otherwise(text):
     except ValueError:
         return
     assert text == f"kiosk/{parsed.room}/{parsed.kind}" + (f"/{parsed.name}" if parsed.name else "")
+
+
+@given(prefix, segment, st.integers(2000, 9999), st.integers(1, 12))
+def test_topics_quality_round_trip(pre, room, year, month):
+    text = f"{year:04d}-{month:02d}"
+    parsed = topics.parse(RoomTopics(pre, room).quality(text), pre)
+    assert (parsed.room, parsed.kind, parsed.name) == (room, topics.QUALITY, text)
+
+
+@pytest.mark.parametrize("month", ["2026-13", "2026-1", "26-11", "2026-11-01", "latest", ""])
+def test_topics_quality_month_must_be_yyyy_mm(month):
+    with pytest.raises(ValueError, match="YYYY-MM"):
+        RoomTopics("kiosk", "suite-1").quality(month)
+    with pytest.raises(ValueError):
+        topics.parse(f"kiosk/suite-1/quality/{month}")
+
+
+def test_topics_quality_filter():
+    assert topics.quality_filter("kiosk", "2026-11") == "kiosk/+/quality/2026-11"
+    assert topics.quality_filter("site-a/kiosk") == "site-a/kiosk/+/quality/+"

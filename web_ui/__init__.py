@@ -63,14 +63,15 @@ def wants_json(path: str) -> bool:
     return path == "/api" or path.startswith(JSON_PREFIXES)
 
 
-def create_app(controller, test_config: dict | None = None, *, chair=None) -> Flask:
+def create_app(controller, test_config: dict | None = None, *, chair=None, quality=None) -> Flask:
     """Build the Flask app serving ``controller``'s room.
 
     ``test_config`` overrides the defaults (see :data:`DEFAULTS`). The simulator
     blueprint is registered only when ``controller.hardware.simulated`` is true, so a
     real room never exposes device controls: there ``/simulator`` is a 404.
     ``chair`` is the :class:`kiosk.conference.service.ChairService` behind the chair's
-    page and API (``/chair``, ``/api/...``); without one they answer 503.
+    page and API (``/chair``, ``/api/...``); without one they answer 503. ``quality`` is the
+    :class:`kiosk.quality.service.QualityService` behind ``/chair/quality`` (503 without one).
     """
     from web_ui import auth
 
@@ -98,6 +99,10 @@ def create_app(controller, test_config: dict | None = None, *, chair=None) -> Fl
     from web_ui import chair as chair_page
 
     chair_page.init_app(app, chair)  # sign-in, CSRF, the chair's page and API
+
+    from web_ui import quality as quality_page
+
+    quality_page.init_app(app, quality)  # the managers' report, behind the same sign-in
 
     app.after_request(_add_headers)
     app.register_error_handler(HTTPException, _handle_http_error)

@@ -20,45 +20,93 @@ FOCUS_SCALE = 10_000
 FOCUS_WIDTH = 640
 #: Grey level from which a pixel counts as blown out.
 SATURATED_LEVEL = 250
+#: Contrast and flatness are measured on the grey frame scaled down to this width: area averaging
+#: takes the sensor noise out, so what is left is the room's own structure.
+SMALL_WIDTH = 160
+#: A pixel of the scaled-down frame within this many grey levels of the frame's median counts as
+#: part of one flat colour.
+FLAT_TOLERANCE = 10
+#: Lost parts are sought in a grid of this many tiles across (and as many down as keep them square).
+LOST_TILES = 32
+#: A tile whose rows repeat the row above in all but this share of pixels is lost: a camera's
+#: sensor noise alone changes far more (a lost band is one flat value, or the last row repeated).
+LOST_CHANGED = 0.02
+#: Grey levels this close to 0 or 255 are clipped (crushed shadows, blown highlights): flat for
+#: want of range, so never taken for a lost part.
+CLIPPED_MARGIN = 12
 
 
-def analyse_frames(frames: list[np.ndarray], cfg: CameraConfig) -> CheckResult:
-    """Judge frames from one capture: black, over-exposed, blurred, frozen, low resolution.
+def analyse_frames(frames: list[np.ndarray], cfg: CameraConfig, fps: float | None = None) -> CheckResult:
+    """Judge frames from one capture: over-exposed, no picture (one flat colour), black,
+    too dark, damaged, blurred, frozen, slow, low resolution.
 
-    Brightness and focus are measured on the last frame (the camera has had longest
-    to settle); motion is the largest mean absolute difference between successive
-    frames. Metrics: width, height, frames, luma_mean, saturated_fraction, focus,
-    motion (None with a single frame).
+    Brightness, colour, contrast and focus are measured on the last frame (the camera has
+    had longest to settle); lost parts on every frame (a camera short of USB bandwidth
+    loses them now and then); motion is the largest mean absolute difference between
+    successive frames. ``fps`` is the frame rate the camera delivers, when known.
+    Metrics: width, height, frames, luma_mean, saturated_fraction, focus, motion (None
+    with a single frame), structure, flat_fraction, lost_fraction, fps (None when unknown).
     """
     if not frames:
         return CheckResult.failed("Camera gave no picture: check it is plugged in, then check again.", frames=0)
+    metrics = _measure(frames, fps)
+    width, height = metrics["width"], metrics["height"]
+    warnings = []
+    if metrics["luma_mean"] > cfg.bright_luma or metrics["saturated_fraction"] > cfg.saturated_fraction:
+        return CheckResult.failed("Camera image is over-exposed (washed out): is it facing a window "
+                                  "or a bright light? Close the blinds or turn it away.", **metrics)
+    if metrics["flat_fraction"] >= cfg.flat_fraction and _is_colour(_mean_colour(frames[-1]), cfg):
+        return CheckResult.failed("Camera shows one flat colour, no picture: check its cable and capture device "
+                                  "are plugged in and on, or turn it away from a blank wall.", **metrics)
+    if metrics["luma_mean"] < cfg.dark_luma:
+        if metrics["structure"] < cfg.dark_structure:
+            return CheckResult.failed("Camera image is black: is the lens covered or the privacy shutter closed?",
+                                      **metrics)
+        brightness = f"brightness {metrics['luma_mean']:.0f} of 255"
+        if metrics["luma_mean"] < cfg.very_dark_luma:
+            return CheckResult.failed(f"Camera picture is too dark to see anyone ({brightness}): turn the lights "
+                                      "on.", **metrics)
+        warnings.append(f"Camera picture is too dark ({brightness}): turn the lights on")
+    if metrics["lost_fraction"] >= cfg.lost_fraction:
+        return CheckResult.failed(f"Camera picture is damaged (its last {100 * metrics['lost_fraction']:.0f}% is "
+                                  "lost): plug the camera straight into the kiosk, not a hub, and check its cable.",
+                                  **metrics)
+    if metrics["focus"] < cfg.min_focus:
+        return CheckResult.failed("Camera image is blurred: it is out of focus or the lens is dirty. Wipe the lens "
+                                  "or turn its focus ring.", **metrics)
+    if metrics["motion"] is not None and metrics["motion"] < cfg.frozen_diff:
+        return CheckResult.failed("Camera image is frozen: unplug the camera, plug it back in and check again.",
+                                  **metrics)
+    if fps and fps < cfg.fps * cfg.slow_fps_fraction:
+        warnings.append(f"Camera sends only {fps:.0f} frames a second ({cfg.fps:g} wanted): plug it straight into "
+                        "the kiosk, not a hub, or tell IT")
+    if width < cfg.min_width:
+        warnings.append(f"Camera resolution is low ({width}x{height}, want at least {cfg.min_width} wide): tell IT")
+    if warnings:
+        return CheckResult.warned("; ".join(warnings) + ".", **metrics)
+    return CheckResult.passed(f"Camera OK ({width}x{height})", **metrics)
+
+
+def _measure(frames: list[np.ndarray], fps: float | None) -> dict:
+    """Every metric of a non-empty capture (plain Python numbers, rounded)."""
     greys = [_grey(f) for f in frames]
     grey = greys[-1]
     height, width = grey.shape
-    metrics = {
+    scaled = _scaled(grey, FOCUS_WIDTH)
+    small = _scaled(scaled, SMALL_WIDTH)
+    return {
         "width": width,
         "height": height,
         "frames": len(frames),
         "luma_mean": round(cv2.mean(grey)[0], 2),
         "saturated_fraction": round(_saturated_fraction(grey), 4),
-        "focus": round(_focus(grey), 2),
+        "focus": round(_focus(scaled), 2),
         "motion": round(_motion(greys), 4) if len(greys) > 1 else None,
+        "structure": round(float(cv2.meanStdDev(small)[1][0, 0]), 2),
+        "flat_fraction": round(_flat_fraction(small), 4),
+        "lost_fraction": round(max(_lost_fraction(g) for g in greys), 4),
+        "fps": round(fps, 2) if fps else None,
     }
-    if metrics["luma_mean"] < cfg.dark_luma:
-        return CheckResult.failed("Camera image is black: is the lens covered or the privacy shutter closed?",
-                                  **metrics)
-    if metrics["luma_mean"] > cfg.bright_luma or metrics["saturated_fraction"] > cfg.saturated_fraction:
-        return CheckResult.failed("Camera image is over-exposed (washed out): is it facing a window "
-                                  "or a bright light?", **metrics)
-    if metrics["focus"] < cfg.min_focus:
-        return CheckResult.failed("Camera image is blurred: it is out of focus or the lens is dirty.", **metrics)
-    if metrics["motion"] is not None and metrics["motion"] < cfg.frozen_diff:
-        return CheckResult.failed("Camera image is frozen: unplug the camera, plug it back in and check again.",
-                                  **metrics)
-    if width < cfg.min_width:
-        return CheckResult.warned(f"Camera resolution is low ({width}x{height}, want at least {cfg.min_width} "
-                                  "wide): tell IT.", **metrics)
-    return CheckResult.passed(f"Camera OK ({width}x{height})", **metrics)
 
 
 def check_camera(camera: Camera, cfg: CameraConfig) -> CheckResult:
@@ -72,11 +120,67 @@ def check_camera(camera: Camera, cfg: CameraConfig) -> CheckResult:
         frames = camera.capture(count, cfg.frame_interval_s)
     except DeviceError as exc:
         return CheckResult.failed(str(exc), frames=0)
-    return analyse_frames(frames, cfg)
+    return analyse_frames(frames, cfg, camera.frame_rate)
 
 
 def _grey(frame: np.ndarray) -> np.ndarray:
     return frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+
+
+def _scaled(grey: np.ndarray, width: int) -> np.ndarray:
+    """``grey`` scaled down to ``width`` by averaging (unchanged when it is not wider)."""
+    height, full = grey.shape
+    if full <= width:
+        return grey
+    return cv2.resize(grey, (width, max(1, round(height * width / full))), interpolation=cv2.INTER_AREA)
+
+
+def _flat_fraction(small: np.ndarray) -> float:
+    """The share of the (scaled-down grey) frame within FLAT_TOLERANCE of its median level."""
+    median = float(np.median(small))
+    near = cv2.inRange(small, max(0.0, median - FLAT_TOLERANCE), min(255.0, median + FLAT_TOLERANCE))
+    return cv2.countNonZero(near) / small.size
+
+
+def _mean_colour(frame: np.ndarray) -> tuple[float, float, float]:
+    mean = cv2.mean(frame)
+    return (mean[0],) * 3 if frame.ndim == 2 else mean[:3]
+
+
+def _is_colour(colour: tuple[float, float, float], cfg: CameraConfig) -> bool:
+    """True unless a flat colour (mean B, G, R) is black: the lens covered."""
+    blue, green, red = colour
+    luma = 0.114 * blue + 0.587 * green + 0.299 * red
+    return luma >= cfg.dark_luma or max(blue, green, red) - min(blue, green, red) >= 2 * FLAT_TOLERANCE
+
+
+def _lost_fraction(grey: np.ndarray) -> float:
+    """The share of the frame lost at its end: from some point on, in the order a frame is sent
+    (row by row), every tile's rows repeat the row above exactly (one flat value, or the last
+    good row smeared down), as when a USB camera runs short of bandwidth or a decode breaks off.
+
+    Only that tail counts: a flat wall or ceiling, flattened further by JPEG compression,
+    is flat too, but the picture goes on after it.
+    """
+    height, width = grey.shape
+    if height < 2:
+        return 0.0
+    # Every other row against the one above it is enough (a lost part repeats in every row, sensor
+    # noise changes every row) and halves the work. Whole tiles only, so OpenCV averages them on
+    # its fast path (a sliver at the edges is left out).
+    pairs = height // 2
+    across = min(LOST_TILES, width)
+    down = max(1, min(pairs, round(across * height / width)))
+    rows, cols = pairs // down * down, width // across * across
+    below = grey[1:2 * rows:2, :cols]
+    # 255 where a pixel repeats the one above at a level with room to vary: crushed shadows and blown
+    # highlights are flat for want of range, not lost.
+    repeated = cv2.bitwise_and(cv2.compare(below, grey[0:2 * rows:2, :cols], cv2.CMP_EQ),
+                               cv2.inRange(below, CLIPPED_MARGIN, 255 - CLIPPED_MARGIN))
+    alive = cv2.resize(repeated, (across, down), interpolation=cv2.INTER_AREA).ravel() <= 255 * (1 - LOST_CHANGED)
+    last_alive = np.flatnonzero(alive)
+    tail = alive.size - 1 - (last_alive[-1] if last_alive.size else -1)
+    return tail / alive.size
 
 
 def _saturated_fraction(grey: np.ndarray) -> float:
@@ -85,17 +189,13 @@ def _saturated_fraction(grey: np.ndarray) -> float:
 
 
 def _focus(grey: np.ndarray) -> float:
-    """Variance of the Laplacian on the frame scaled down to FOCUS_WIDTH, relative to brightness.
+    """Variance of the Laplacian of the frame (scaled down to FOCUS_WIDTH), relative to brightness.
 
-    Low means blurred. A 3x3 Gaussian first (a Laplacian of Gaussian) keeps sensor noise
-    from passing for detail, and dividing by the mean brightness squared keeps a sharp
-    image of a dim room from reading as blurred (the Laplacian scales with brightness).
+    Low means blurred. Area averaging in the scaling and a 3x3 Gaussian first (a Laplacian
+    of Gaussian) keep sensor noise from passing for detail, and dividing by the mean
+    brightness squared keeps a sharp image of a dim room from reading as blurred (the
+    Laplacian scales with brightness).
     """
-    height, width = grey.shape
-    if width > FOCUS_WIDTH:
-        # INTER_AREA averages pixels, which also keeps sensor noise from passing for detail.
-        size = (FOCUS_WIDTH, max(1, round(height * FOCUS_WIDTH / width)))
-        grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
     grey = cv2.GaussianBlur(grey, (3, 3), 0)
     mean, std = cv2.meanStdDev(cv2.Laplacian(grey, cv2.CV_64F))
     brightness = max(float(cv2.mean(grey)[0]), 1.0)

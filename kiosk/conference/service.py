@@ -48,6 +48,7 @@ from kiosk.conference.errors import ConferenceError, InvalidInput, NotAllowed, N
 from kiosk.conference.model import Conference, ConferenceType, EventKind, Invitee, Mode, Status
 from kiosk.conference.pin import Lockout, PinStore
 from kiosk.conference.store import ConferenceStore
+from kiosk.events import ConferenceEnded
 
 log = logging.getLogger("kiosk.conference.service")
 
@@ -409,7 +410,9 @@ class ChairService:
                     self.controller.end_session()
                 self._announce(conference)
             self._publish(conference_id)
-            return conference
+        if self.controller is not None:  # after the lock: subscribers (the quality facts) save to disk
+            self.controller.bus.publish(ConferenceEnded(conference_id))
+        return conference
 
     def purge_conference(self, conference_id: int) -> dict:
         """Delete the conference's names and record now, keeping only anonymous counts (returned)."""

@@ -26,7 +26,7 @@ FAULTS = ("none", "covered", "blurred", "frozen", "overexposed")
 # Auto exposure needs a few frames after a camera starts; earlier frames are often dark.
 _WARMUP_FRAMES = 5
 # A V4L2 camera left open keeps old frames queued; drop them so a check sees the room now.
-_STALE_FRAMES = 2
+_STALE_FRAMES = 3
 
 
 class Camera(Device, ABC):
@@ -46,6 +46,8 @@ class Camera(Device, ABC):
     * ``backend`` is the backend's name, ``describe()`` a short description such as
       "USB camera /dev/video0"; ``still`` is True when every frame is the same
       picture by design (an image file), so an unchanging image means nothing.
+    * ``frame_rate`` is the frame rate the device delivers (frames a second) as far as
+      the backend knows it after a capture, or None when it does not know.
 
     Subclasses must override ``_read()`` (one frame) and ``describe()``; they may
     override ``_prepare()`` (open the device before a capture) and ``close()``.
@@ -53,6 +55,7 @@ class Camera(Device, ABC):
 
     backend = ""
     still = False
+    frame_rate: float | None = None
 
     def capture(self, count: int, interval_s: float) -> list[np.ndarray]:
         """``count`` frames taken ``interval_s`` seconds apart (see the class docstring)."""
@@ -92,14 +95,16 @@ class OpenCVCamera(Camera):
     """A USB (V4L2) camera read through ``cv2.VideoCapture``.
 
     ``source`` is "" (the first camera), a device index such as "1", or a device path
-    such as "/dev/video2". ``width`` and ``height`` are requested; the camera may
-    deliver another size.
+    such as "/dev/video2". ``width``, ``height`` and ``fps`` are requested; the camera
+    may deliver another size and rate. The rate is measured while the frames queued since
+    the last capture are dropped (three or more back-to-back reads).
     """
 
     backend = "opencv"
 
-    def __init__(self, source: str = "", width: int = 1280, height: int = 720):
+    def __init__(self, source: str = "", width: int = 1280, height: int = 720, fps: float = 30.0):
         source = str(source).strip()
+        self._fps = fps
         self._source: int | str = int(source) if source.isdigit() else (source or 0)
         # V4L2 opens index N as /dev/videoN: name the device staff can look for.
         self._device = f"/dev/video{self._source}" if isinstance(self._source, int) else self._source
@@ -115,8 +120,13 @@ class OpenCVCamera(Camera):
             stale = _WARMUP_FRAMES
         else:
             stale = _STALE_FRAMES
+        times = []
         for _ in range(stale):
             self._cap.grab()
+            times.append(time.monotonic())
+        # The first grab may return a queued frame at once; from the second on each waits for a new one.
+        if len(times) > 2 and times[-1] > times[1]:
+            self.frame_rate = (len(times) - 2) / (times[-1] - times[1])
 
     def _open(self):
         # Checked first: OpenCV only logs to stderr about a path that does not exist.
@@ -131,6 +141,7 @@ class OpenCVCamera(Camera):
         cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
         cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        cap.set(cv2.CAP_PROP_FPS, self._fps)
         return cap
 
     def _read(self) -> np.ndarray:
@@ -151,7 +162,9 @@ class FileCamera(Camera):
 
     An image gives the same picture every time (``still`` is True). A video is read on
     from where the previous capture stopped and starts again at its end, so a video
-    of identical frames looks frozen and a video with motion does not.
+    of identical frames looks frozen and a video with motion does not. A video's
+    ``frame_rate`` is the one its file states: a video written at 5 frames a second
+    stands for a camera delivering 5.
     """
 
     backend = "file"
@@ -184,6 +197,8 @@ class FileCamera(Camera):
         if not cap.isOpened():
             cap.release()
             raise DeviceError(f"Camera file {self.path} is not a video that can be read")
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        self.frame_rate = fps if fps > 0 else None
         return cap
 
     def _read(self) -> np.ndarray:
@@ -357,7 +372,7 @@ def open_camera(cfg: CameraConfig, backend: str) -> Camera:
     if backend == "picamera2":
         return Picamera2Camera(cfg.width, cfg.height)
     if backend == "opencv":
-        return OpenCVCamera(cfg.source, cfg.width, cfg.height)
+        return OpenCVCamera(cfg.source, cfg.width, cfg.height, cfg.fps)
     if backend == "file":
         if not cfg.source:
             raise ConfigError("the file camera backend needs [camera] source set to an image or video file",

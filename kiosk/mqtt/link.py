@@ -12,6 +12,9 @@
   ``ready_regained`` paired by ``alert_id``;
 - Home Assistant discovery (:mod:`kiosk.mqtt.discovery`) on every connection and when
   ``<discovery_prefix>/status`` says ``online``;
+- ``quality/<YYYY-MM>``: retained JSON, a month's quality figures (totals only, from
+  :class:`kiosk.quality.service.QualityService`), when a conference of that month ends
+  (``QualityChanged`` on the bus) and every month within retention on every connection;
 
 and answers ``request/<action>`` on ``response/<action>`` with ``{"status": "ok"|"error",
 "data", "error", "transaction"}`` (actions in :data:`~kiosk.mqtt.topics.ACTIONS`).
@@ -57,7 +60,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from kiosk.events import (ButtonHeld, ButtonPressed, ChecksFinished, ChecksStarted, CountdownStarted,
-                          IdentifyRequested, ReadinessChanged, SessionEnded, SessionStarted, StateChanged)
+                          IdentifyRequested, QualityChanged, ReadinessChanged, SessionEnded, SessionStarted,
+                          StateChanged)
 from kiosk.mqtt import discovery, topics
 from kiosk.mqtt.topics import RoomTopics
 
@@ -275,9 +279,10 @@ class MqttLink:
 
     ``start()`` never raises for broker trouble; ``stop()`` says ``offline`` and closes.
     ``model`` is the device model shown in Home Assistant (default: the board's model).
+    ``quality`` (a :class:`~kiosk.quality.service.QualityService`, optional) gives the monthly figures.
     """
 
-    def __init__(self, cfg, controller, *, model: str | None = None):
+    def __init__(self, cfg, controller, *, model: str | None = None, quality=None):
         self.cfg = cfg
         self.settings = cfg.mqtt
         self.controller = controller
@@ -306,6 +311,9 @@ class MqttLink:
         self._socket_opened = self._answered = False
         #: How many times a connection was made (1 after the first).
         self.connections = 0
+        self.quality = quality
+        self._quality_months: set[str] = set()  # months to publish; guarded by _cond like the other wants
+        self._quality_all = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -448,6 +456,7 @@ class MqttLink:
             self._connected_at = time.monotonic()
             self._want_state = self._want_checks = True
             self._want_discovery = self.settings.discovery
+            self._quality_all = self.quality is not None
             self._cond.notify_all()
         self.connections += 1
         log.log(logging.DEBUG if self._quick_losses >= 2 else logging.INFO,
@@ -534,13 +543,16 @@ class MqttLink:
                 self._want_state = True
             if isinstance(event, ChecksFinished):
                 self._want_checks = True
+            if isinstance(event, QualityChanged) and self.quality is not None:
+                self._quality_months.add(event.month)
             self._cond.notify_all()
 
     # -- the publisher thread -----------------------------------------------------------------
 
     def _has_work(self) -> bool:
         return bool(self._requests) or self._connected and bool(
-            self._events or self._want_state or self._want_checks or self._want_discovery)
+            self._events or self._want_state or self._want_checks or self._want_discovery
+            or self._quality_all or self._quality_months)
 
     def _run(self) -> None:
         heartbeat = self.settings.heartbeat_s
@@ -560,10 +572,11 @@ class MqttLink:
                 self._requests.clear()
                 want_state, want_checks, want_discovery = self._want_state, self._want_checks, self._want_discovery
                 self._want_state = self._want_checks = self._want_discovery = False
-                events = []
+                events, quality = [], None
                 if connected:
                     events = list(self._events)
                     self._events.clear()
+                    quality = self._take_quality()
             if want_state:
                 next_beat = time.monotonic() + heartbeat
             try:
@@ -580,6 +593,8 @@ class MqttLink:
                             self._publish(self.topics.event, dumps(payload))
                     if want_checks:
                         self._publish_checks()
+                    if quality is not None:
+                        self._publish_quality(quality)
                 # Not connected: nothing is lost, on_connect asks for everything again.
             except Exception:
                 log.exception("MQTT: publishing failed")
@@ -603,6 +618,30 @@ class MqttLink:
         for name, result in cycle.results.items():
             payload = check_payload(result, cycle.checked_at, cycle.required.get(name, True))
             self._publish(self.topics.check(name), dumps(payload), retain=True)
+
+    # -- quality figures (publisher thread) ----------------------------------------------------
+
+    def _take_quality(self) -> list[str] | None:
+        """The months to publish now (``[]`` meaning every month kept), or None; the caller holds ``_cond``."""
+        if self._quality_all:
+            self._quality_all = False
+            self._quality_months.clear()
+            return []
+        if self._quality_months:
+            months = sorted(self._quality_months)
+            self._quality_months.clear()
+            return months
+        return None
+
+    def _publish_quality(self, months: list[str]) -> None:
+        """Publish the retained figures of ``months`` (all months kept when empty)."""
+        try:
+            payloads = self.quality.payloads(months or None)
+        except Exception as exc:  # storage trouble: the figures come again with the next conference or connection
+            log.warning("MQTT: quality figures not published (%s)", type(exc).__name__)
+            return
+        for month, payload in payloads.items():
+            self._publish(self.topics.quality(month), dumps(payload), retain=True)
 
     def _check_labels(self) -> dict[str, str]:
         return {spec.name: spec.label for spec in self.controller.runner.specs}

@@ -8,6 +8,7 @@
     <prefix>/<room>/event                 JSON events, not retained
     <prefix>/<room>/request/<action>      commands to the kiosk (recheck, identify, state)
     <prefix>/<room>/response/<action>     the kiosk's replies
+    <prefix>/<room>/quality/<YYYY-MM>     retained JSON: the month's quality figures (totals, never a conference)
     <discovery_prefix>/status             Home Assistant's own availability ("online" on its start)
 
 ``<prefix>`` defaults to ``kiosk`` and may have several levels (``site-a/kiosk``);
@@ -30,9 +31,11 @@ CHECKS = "checks"
 EVENT = "event"
 REQUEST = "request"
 RESPONSE = "response"
+QUALITY = "quality"
 
 #: Kinds of topic under a room, and whether each has a name level after it.
-KINDS = {AVAILABILITY: False, STATE: False, EVENT: False, CHECKS: True, REQUEST: True, RESPONSE: True}
+KINDS = {AVAILABILITY: False, STATE: False, EVENT: False, CHECKS: True, REQUEST: True, RESPONSE: True,
+         QUALITY: True}
 
 ONLINE = "online"
 OFFLINE = "offline"
@@ -53,6 +56,13 @@ def check_segment(value: str, what: str = "topic level") -> str:
     if not isinstance(value, str) or not _SEGMENT.fullmatch(value):
         raise ValueError(f"{what} {value!r} must be 1-64 letters, digits, '-' or '_'")
     return value
+
+
+def check_month(month: str) -> str:
+    """``month`` if it is ``YYYY-MM`` (the quality topics' last level), else ValueError."""
+    if not isinstance(month, str) or not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", month):
+        raise ValueError(f"month {month!r} must be YYYY-MM")
+    return month
 
 
 def check_prefix(prefix: str) -> str:
@@ -99,6 +109,10 @@ class RoomTopics:
     def response(self, action: str) -> str:
         return f"{self.base}/{RESPONSE}/{check_segment(action, 'action')}"
 
+    def quality(self, month: str) -> str:
+        """The retained quality figures of one month (``YYYY-MM``)."""
+        return f"{self.base}/{QUALITY}/{check_month(month)}"
+
     @property
     def requests(self) -> str:
         """Subscription filter for every request to this room."""
@@ -137,6 +151,8 @@ def parse(topic: str, prefix: str = DEFAULT_PREFIX) -> Topic:
     if KINDS[kind]:
         if len(rest) != 1:
             raise ValueError(f"topic {topic!r}: {kind} must be followed by exactly one name level")
+        if kind == QUALITY:
+            return Topic(room, kind, check_month(rest[0]))
         return Topic(room, kind, check_segment(rest[0], "name"))
     if rest:
         raise ValueError(f"topic {topic!r}: nothing may follow {kind}")
@@ -147,6 +163,12 @@ def fleet_filters(prefix: str = DEFAULT_PREFIX) -> list[str]:
     """What the fleet view subscribes to: every room's availability and state."""
     check_prefix(prefix)
     return [f"{prefix}/+/{AVAILABILITY}", f"{prefix}/+/{STATE}"]
+
+
+def quality_filter(prefix: str = DEFAULT_PREFIX, month: str = "+") -> str:
+    """What ``kiosk quality`` subscribes to: every room's figures of ``month`` (every month with "+")."""
+    check_prefix(prefix)
+    return f"{prefix}/+/{QUALITY}/{month if month == '+' else check_month(month)}"
 
 
 def ha_status(discovery_prefix: str = DEFAULT_DISCOVERY_PREFIX) -> str:
