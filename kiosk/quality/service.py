@@ -10,7 +10,9 @@ and each month's figures for the page and for MQTT.
   them at once; then ``QualityChanged(month)`` tells the MQTT link to publish the month.
 - ``ChecksFinished``: the cycle's outcomes (check name and status, never the reason) join
   the rolling check history, from which "was the room ready at the booked start" is
-  answered.
+  answered. The room's loop delivers this event, and must never wait for a disk
+  (:mod:`kiosk.controller`), so the cycle is handed to the ``quality-checks`` thread, which
+  writes it; a ``ConferenceEnded`` first waits for the cycles already handed over.
 
 Nothing here holds names: the record is read, reduced to facts, and dropped.
 """
@@ -18,6 +20,8 @@ Nothing here holds names: the record is read, reduced to facts, and dropped.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -46,9 +50,14 @@ class QualityService:
         self.store = store or QualityStore.in_state_dir(cfg.state_dir())
         self._unsubscribe = None
         self._pruned_on = None
+        self._cycles: queue.Queue = queue.Queue()  # cycles from the bus, for the writer thread (None: stop)
+        self._writer: threading.Thread | None = None
 
     def start(self) -> "QualityService":
         """Listen to the bus, keep the facts of ended conferences that have none yet, drop facts past retention."""
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_cycles, name="quality-checks", daemon=True)
+            self._writer.start()
         if self._unsubscribe is None:
             self._unsubscribe = self.bus.subscribe(self._on_event, ConferenceEnded, ChecksFinished)
         self.catch_up()
@@ -68,16 +77,38 @@ class QualityService:
         return [cid for cid in missing if self.conference_ended(cid) is not None]
 
     def stop(self) -> None:
-        """Stop listening (idempotent)."""
+        """Stop listening and write the cycles already handed over (idempotent)."""
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        if self._writer is not None:
+            self._cycles.put(None)
+            self._writer.join(timeout=10)
+            self._writer = None
 
     def _on_event(self, event) -> None:
         if isinstance(event, ConferenceEnded):
+            self._flush()
             self.conference_ended(event.conference_id)
         elif isinstance(event, ChecksFinished):
-            self.record_cycle(event.cycle)
+            self._cycles.put(event.cycle)  # on the room's loop: no disk here
+
+    def _write_cycles(self) -> None:
+        while True:
+            cycle = self._cycles.get()
+            try:
+                if cycle is None:
+                    return
+                self.record_cycle(cycle)
+            except Exception:  # the check history is a convenience: never the end of the thread
+                log.exception("The room's check history could not be saved")
+            finally:
+                self._cycles.task_done()
+
+    def _flush(self) -> None:
+        """Wait until the cycles handed over so far are written (their outcomes count for the facts)."""
+        if self._writer is not None and self._writer.is_alive():
+            self._cycles.join()
 
     def _prune(self) -> None:
         """Drop facts past ``[quality] retention_months`` (once a day); storage trouble is a log line."""
