@@ -178,15 +178,15 @@ class RoomController:
         self._check_trigger = "start"
         self._entered_checking = 0  # how many times the room has entered the checking state
         self._starts: dict[str, datetime | None] = {s: None for s in START_SOURCES}
-        self._starts["command line"] = start_override.astimezone(self.tz) if start_override else None
+        self._starts["command line"] = start_override
         self._bookings: tuple = ()
         self._calendar_health = None
         self._booking_end: datetime | None = None
         self._calendar_due: tuple[float, datetime | None] = (0.0, None)  # (monotonic, wall clock) to re-decide
         self._calendar_decided_at: datetime | None = None
-        self._session_started_mono: float | None = None
         #: time.monotonic() at the start of the session: auto-end counts real time, so NTP stepping
         #: the wall clock (a Pi has no real-time clock) cannot end a conference early.
+        self._session_started_mono: float | None = None
         self._ended_at: float | None = None
         self._next_periodic = time.monotonic() + cfg.checks.interval_s if cfg.checks.interval_s else None
         self._identify_until = 0.0

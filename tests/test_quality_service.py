@@ -15,8 +15,8 @@ class ThreadNoting(QualityStore):
     writers: list[str]
 
     def add_checks(self, outcomes):
-        self.writers.append(threading.current_thread().name)
         super().add_checks(outcomes)
+        self.writers.append(threading.current_thread().name)
 
 
 def test_quality_service_writes_check_cycles_off_the_room_loop(tmp_path, room):
@@ -28,9 +28,13 @@ def test_quality_service_writes_check_cycles_off_the_room_loop(tmp_path, room):
         room.request_check("test")
         assert wait_for(lambda: store.writers, timeout=10)
         assert set(store.writers) == {"quality-checks"}
-        cycle = room.last_cycle
-        got = store.checks_between(cycle.checked_at - timedelta(seconds=1), cycle.checked_at + timedelta(seconds=1))
-        assert {o.name for o in got} >= set(cycle.results)
+
+        def kept():
+            cycle = room.last_cycle
+            got = store.checks_between(cycle.checked_at - timedelta(seconds=1), cycle.checked_at + timedelta(seconds=1))
+            return {o.name for o in got} >= set(cycle.results)
+
+        assert wait_for(kept, timeout=10)
     finally:
         quality.stop()
         env.service.stop()
