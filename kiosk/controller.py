@@ -169,6 +169,7 @@ class RoomController:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._check_wanted = threading.Event()  # wakes the check worker
+        self._wake_checks = False  # set by a handler; the check worker is woken after the announcement
 
         # The loop's state (guarded by the turn, _lock).
         self._cycle: Cycle | None = None
@@ -238,8 +239,9 @@ class RoomController:
                     return handler(*args)
                 finally:
                     events, swapped = self._commit()
+                    wake_checks, self._wake_checks = self._wake_checks, False
         finally:
-            self._announce(events, swapped)
+            self._announce(events, swapped, wake_checks)
 
     def _handle(self, message: _Message) -> None:
         try:
@@ -341,7 +343,7 @@ class RoomController:
 
     def _want_check(self, trigger: str) -> None:
         self._check_trigger = trigger
-        self._check_wanted.set()
+        self._wake_checks = True
 
     def _on_end_session(self) -> None:
         if self.machine.fire(Trigger.END, reason="ended by the chair"):
@@ -505,11 +507,12 @@ class RoomController:
                                       source, cd, pattern, self._calendar_health, public)
         return events, True
 
-    def _announce(self, events: list, swapped: bool) -> None:
-        """After a swap, outside the turn: the bus, the lights, long-polls, then the log.
+    def _announce(self, events: list, swapped: bool, wake_checks: bool = False) -> None:
+        """After a swap, outside the turn: the bus, the lights, long-polls, the check worker, then the log.
 
         The bus first: its subscribers only note the event and wake their own threads
-        (MQTT), which then run as soon as the loop waits again.
+        (MQTT), which then run as soon as the loop waits again. The check worker last: its
+        cycle is long and can start a moment later, after the state has gone out.
         """
         for event in events:
             self.bus.publish(event)
@@ -518,6 +521,8 @@ class RoomController:
                 self.lights.show(self._snapshot.light_pattern)
             with self._changed:
                 self._changed.notify_all()
+        if wake_checks:
+            self._check_wanted.set()
         for event in events:
             if isinstance(event, StateChanged):
                 if self.lights is not None and event.new in ("ready", "not_ready"):
