@@ -4,7 +4,8 @@ Run: .venv/bin/python benchmarks/bench_press.py [--presses 150]
 
 The press is gpiozero's mock pin driven low (``pin.drive_low()``), not a method call: the
 button's edge handler, the room's loop, the lights and the MQTT link run as in ``kiosk run``.
-The room has a 3,000-booking calendar (about 420 KB of ICS) and a display read from a DRM
+The room has a 3,000-booking calendar (about 600 KB of ICS) read by the calendar watcher
+(:mod:`kiosk.calendar_watcher`, as ``kiosk run`` starts it) and a display read from a DRM
 sysfs tree in a temporary directory; a real mosquitto runs on a free loopback port.
 
 - press -> light: from ``drive_low()`` to the moment the LED pin changed (gpiozero's mock
@@ -15,9 +16,10 @@ sysfs tree in a temporary directory; a real mosquitto runs on a free loopback po
   publish -> receive round trip (same broker and subscriber, interleaved with the presses).
   Target ratio (median / median) <= 3.
 
-Both are measured quiet, then under load: the calendar file rewritten every second (the
-calendar watcher re-reads it each time) and the display unplugged and plugged back every
-second (the display watcher sees it and the room re-checks).
+Both are measured quiet, then under load: the calendar file rewritten every second with new
+content (the watcher, told to look every second, fetches and parses it each time) and the
+display unplugged and plugged back every second (the display watcher sees it and the room
+re-checks).
 """
 
 from __future__ import annotations
@@ -54,10 +56,11 @@ def _stats(values):
     return float(np.median(a)), float(np.percentile(a, 99))
 
 
-def write_calendar(path: Path, count: int = BOOKINGS) -> None:
+def write_calendar(path: Path, count: int = BOOKINGS, generation: int = 0) -> None:
     """``count`` bookings, 30 a working day on the days before today (today stays free, so presses
-    are not turned into countdowns); written whole and renamed into place, as a sync tool would."""
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//kiosk bench//EN"]
+    are not turned into countdowns); ``generation`` makes each rewrite's content new. Written whole
+    and renamed into place, as a sync tool would."""
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//kiosk bench//EN", f"X-WR-CALDESC:generation {generation}"]
     day = datetime.now(LONDON).replace(hour=8, minute=0, second=0, microsecond=0)
     for n in range(count):
         start = day - timedelta(days=1 + n // 30) + timedelta(minutes=15 * (n % 30))
@@ -131,8 +134,8 @@ class Load:
             self.status_file.write_text("connected\n" if connected else "disconnected\n")
             self.plugs += 1
             if self.plugs % 2 == 0:
-                write_calendar(self.calendar)
                 self.rewrites += 1
+                write_calendar(self.calendar, generation=self.rewrites)
         self.status_file.write_text("connected\n")
 
     def close(self):
@@ -142,6 +145,7 @@ class Load:
 
 def _room(tmp: Path, broker):
     from drm import connector, make_drm_tree
+    from kiosk.calendar_watcher import CalendarWatcher
     from kiosk.controller import RoomController
     from kiosk.factory import build_hardware
     from kiosk.lights import Lights
@@ -160,12 +164,15 @@ def _room(tmp: Path, broker):
     hardware = build_hardware(cfg, on_pi=False)
     controller = RoomController(cfg, hardware, lights=Lights(cfg.lights, pin_factory=factory), pin_factory=factory)
     controller.start(initial_check=False)
+    watcher = CalendarWatcher(cfg, controller.set_bookings, state_dir=tmp / "state")
+    watcher.poll_s = 1.0  # look every second (a file is looked at every 5 s in a kiosk)
+    watcher.start()
     link = MqttLink(cfg, controller, model="bench")
     link.start()
     deadline = time.monotonic() + 5
-    while not link.connected and time.monotonic() < deadline:
+    while not (link.connected and controller.calendar_health) and time.monotonic() < deadline:
         time.sleep(0.01)
-    return controller, link, factory, calendar, drm / "card1-HDMI-A-1" / "status"
+    return controller, link, watcher, factory, calendar, drm / "card1-HDMI-A-1" / "status"
 
 
 def _led_changed_at(leds, before) -> float | None:
@@ -177,7 +184,7 @@ def _led_changed_at(leds, before) -> float | None:
 def measure(broker, presses: int, loaded: bool) -> dict:
     """``presses`` presses at the pin, each followed by a bare publish; returns the samples."""
     with tempfile.TemporaryDirectory() as tmp:
-        controller, link, factory, calendar, status = _room(Path(tmp), broker)
+        controller, link, watcher, factory, calendar, status = _room(Path(tmp), broker)
         state_topic = f"kiosk/{controller.cfg.room.id}/state"
         listener = Listener(broker.host, broker.port, state_topic, "bench/ping")
         pinger = mqtt.Client(CallbackAPIVersion.VERSION2)
@@ -227,6 +234,7 @@ def measure(broker, presses: int, loaded: bool) -> dict:
             pinger.loop_stop()
             listener.close()
             link.stop()
+            watcher.stop()
             controller.stop()
             factory.reset()
             factory.close()

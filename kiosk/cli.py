@@ -168,8 +168,35 @@ def cmd_config(args) -> int:
             print(f"{key} = {json.dumps(default)}  # {doc}")
         return 0
     cfg = _load_config(args)
+    note = _check_calendar(cfg)
     print(f"{cfg.path or 'built-in defaults'}: OK")
+    if note:
+        print(note)
     return 0
+
+
+def _check_calendar(cfg) -> str | None:
+    """Read and parse a calendar file (a ConfigError if it cannot be used); a URL is only named, not fetched."""
+    import os
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from kiosk import calendar_ics
+    from kiosk.calendar_source import is_url, redact
+
+    s = cfg.schedule
+    if s.ics_ca and not os.path.isfile(s.ics_ca):
+        raise ConfigError("the CA certificate file does not exist", section="schedule", key="ics_ca", path=cfg.path)
+    if not s.ics:
+        return None
+    if is_url(s.ics):
+        return f"calendar: {redact(s.ics)} (a URL: not fetched here; `kiosk doctor` fetches it)"
+    now = datetime.now(ZoneInfo(s.timezone))
+    parsed = calendar_ics.load_bookings(s.ics, *calendar_ics.window(now), s.timezone)
+    note = f"calendar: {s.ics}: {parsed.events} events, {len(parsed.bookings)} bookings today and tomorrow"
+    if parsed.skipped:
+        note += f"; {parsed.skipped} skipped: " + "; ".join(parsed.reasons)
+    return note
 
 
 def cmd_set_pin(args) -> int:

@@ -67,6 +67,14 @@ def _timezone(value):
     return None
 
 
+def _ics(value):
+    if "://" in value:
+        from kiosk.calendar_source import check_url
+
+        return check_url(value)
+    return None
+
+
 def _pin(value):
     # gpiozero accepts BCM numbers and names such as "GPIO17" or "BOARD11".
     if not re.fullmatch(r"(GPIO|BCM|BOARD|J8:)?[0-9]{1,2}|", str(value)):
@@ -220,7 +228,14 @@ class LightsConfig:
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    ics: str = _opt("", "iCalendar file of the room's bookings; empty means none.")
+    ics: str = _opt("", "The room's bookings: an iCalendar file, or an https:// URL (Exchange, Microsoft 365 and "
+                        "Google publish a room's calendar as one); empty means none.", check=_ics)
+    ics_ca: str = _opt("", "CA certificate file for an https:// calendar whose server is signed by a private CA; "
+                           "empty uses the system's.")
+    ics_timeout_s: float = _opt(10.0, "Seconds to wait for the calendar server to answer.", min=1.0, max=120.0)
+    ics_refresh_s: float = _opt(300.0, "Fetch a calendar URL this often (a conditional request: an unchanged "
+                                       "calendar is not downloaded again); a file is looked at every 5 s.",
+                                min=1.0, max=86400.0)
     timezone: str = _opt("Europe/London", "Time zone of the room.", check=_timezone)
     joining_warning_min: float = _opt(3.0, "Minutes before the start when attendees should be joining.",
                                       min=0.0, max=60.0)

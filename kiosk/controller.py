@@ -35,8 +35,9 @@ Threads:
   cycle (camera and microphone captures, on the runner's own threads), sends the result.
 - ``room-display``: reads the display's connectors (sysfs status, EDID) every
   :data:`TICK_S` and asks for a re-check when they change (hot-plug).
-- ``room-calendar`` (with ``[schedule] ics``): :class:`~kiosk.calendar_watch.CalendarWatcher`
-  re-reads the calendar when it changes and sends the bookings.
+- ``calendar-watcher`` (with ``[schedule] ics``, started by the composition root,
+  :mod:`kiosk.service`): :class:`~kiosk.calendar_watcher.CalendarWatcher` fetches and parses
+  the calendar (in a child process) and sends the bookings with :meth:`~RoomController.set_bookings`.
 - Callers: the button's pin thread, web request threads, the MQTT publisher thread, the
   chair's service. They only post messages and wait for them.
 
@@ -72,9 +73,9 @@ from zoneinfo import ZoneInfo
 from kiosk import __version__, schedule
 from kiosk.checks.result import Status
 from kiosk.checks.runner import CheckRunner, Cycle, build_specs
-from kiosk.events import (AttendanceChanged, ButtonHeld, ButtonPressed, ChecksFinished, ChecksStarted,
-                          CountdownStarted, EventBus, IdentifyRequested, ReadinessChanged, ScheduleChanged,
-                          SessionEnded, SessionStarted, StateChanged)
+from kiosk.events import (AttendanceChanged, ButtonHeld, ButtonPressed, CalendarChanged, ChecksFinished,
+                          ChecksStarted, CountdownStarted, EventBus, IdentifyRequested, ReadinessChanged,
+                          ScheduleChanged, SessionEnded, SessionStarted, StateChanged)
 from kiosk.lights import PATTERNS
 from kiosk.room import RoomMachine, State, Trigger
 
@@ -82,10 +83,9 @@ log = logging.getLogger("kiosk.controller")
 
 #: Where a start time may come from, strongest first.
 START_SOURCES = ("chair", "command line", "calendar")
-#: The loop's timer period (countdown, auto-end, periodic checks) and the display watcher's.
+#: The loop's timer period (countdown, auto-end, periodic checks, the calendar's next booking) and the
+#: display watcher's.
 TICK_S = 0.25
-#: Re-decide the calendar's start at least this often (and whenever a booking starts or ends).
-CALENDAR_DECIDE_S = 60.0
 #: The display's connectors could not be read (driver gone): a signature of its own.
 _UNREADABLE = None
 
@@ -180,11 +180,10 @@ class RoomController:
         self._entered_checking = 0  # how many times the room has entered the checking state
         self._starts: dict[str, datetime | None] = {s: None for s in START_SOURCES}
         self._starts["command line"] = start_override
+        #: The calendar watcher's latest bookings (today and tomorrow) and health; see set_bookings.
         self._bookings: tuple = ()
-        self._calendar_health = None
+        self._calendar_health: dict | None = None
         self._booking_end: datetime | None = None
-        self._calendar_due: tuple[float, datetime | None] = (0.0, None)  # (monotonic, wall clock) to re-decide
-        self._calendar_decided_at: datetime | None = None
         #: time.monotonic() at the start of the session: auto-end counts real time, so NTP stepping
         #: the wall clock (a Pi has no real-time clock) cannot end a conference early.
         self._session_started_mono: float | None = None
@@ -194,15 +193,7 @@ class RoomController:
         self._attendance: dict | None = None
         self._snapshot = RoomSnapshot(0, State.IDLE, False, False, None, None, None,
                                       schedule.countdown(self._now(), None, cfg.schedule), "off", None, {})
-
-        self._calendar = None
-        if cfg.schedule.ics:
-            from kiosk.calendar_watch import CalendarWatcher
-
-            self._calendar = CalendarWatcher(cfg.schedule.ics, cfg.schedule.timezone, self._now, self.set_bookings)
-            self.set_bookings(self._calendar.read())  # read here, in the constructor's thread
-        else:
-            self._call(lambda: None)  # the first snapshot
+        self._call(lambda: None)  # the first snapshot
 
     # -- messages: how other threads reach the loop -------------------------------------
 
@@ -298,12 +289,14 @@ class RoomController:
         self._call(self._on_attendance, {"in_person": int(in_person), "virtual": int(virtual),
                                          "quorate": bool(quorate)})
 
-    def set_bookings(self, bookings, health=None) -> None:
-        """Today's bookings from the calendar (read by a watcher, off the loop), and the calendar's health.
+    def set_bookings(self, bookings, health: dict | None = None) -> None:
+        """The calendar watcher's bookings (a window covering today and tomorrow) and the calendar's health.
 
-        The loop keeps them and decides from them which booking's start counts.
+        No I/O and no parsing here (:mod:`kiosk.calendar_watcher` does both on its own thread):
+        the loop keeps the bookings and chooses the calendar's start time from them, again at
+        every tick, so the day moving on at midnight needs no new reading.
         """
-        self._call(self._on_bookings, tuple(bookings), health)
+        self._call(self._on_bookings, tuple(bookings), dict(health) if health is not None else None)
 
     def identify(self, seconds: float = 10.0) -> None:
         """Flash the lights so IT or staff can find this room's kiosk."""
@@ -362,9 +355,13 @@ class RoomController:
         self._identify_until = time.monotonic() + seconds
         self._emit(IdentifyRequested(seconds=seconds))
 
-    def _on_bookings(self, bookings: tuple, health) -> None:
-        self._bookings, self._calendar_health = bookings, health
-        self._decide_calendar_start(self._now())
+    def _on_bookings(self, bookings: tuple, health: dict | None) -> None:
+        self._bookings = bookings
+        if health != self._calendar_health:
+            self._calendar_health = health
+            if health is not None:
+                self._emit(CalendarChanged(bool(health.get("stale")), int(health.get("events_skipped", 0))))
+        self._choose_calendar_start(self._now())
 
     def _checks_began(self) -> tuple[str, int]:
         self._check_wanted.clear()
@@ -411,10 +408,7 @@ class RoomController:
         if self._next_periodic is not None and mono >= self._next_periodic:
             self._next_periodic = mono + self.cfg.checks.interval_s
             self._want_check("periodic")
-        due_mono, due_wall = self._calendar_due
-        if self._bookings and (mono >= due_mono or (due_wall is not None and now >= due_wall)
-                               or (self._calendar_decided_at is not None and now < self._calendar_decided_at)):
-            self._decide_calendar_start(now)
+        self._choose_calendar_start(now)
 
     # -- schedule ---------------------------------------------------------------------
 
@@ -429,14 +423,11 @@ class RoomController:
         start = self._start_at()
         return start is not None and self._now() < start
 
-    def _decide_calendar_start(self, now: datetime) -> None:
-        """Which booking matters now; decided again when one starts or ends, or the clock moves back."""
+    def _choose_calendar_start(self, now: datetime) -> None:
+        """Which booking matters now (the watcher's window is small: today and tomorrow)."""
         booking = schedule.next_start(self._bookings, now)
         self._booking_end = booking.end if booking else None
         start = booking.start if booking else None
-        boundaries = [t for b in self._bookings for t in (b.start, b.end) if t is not None and t > now]
-        self._calendar_due = (time.monotonic() + CALENDAR_DECIDE_S, min(boundaries, default=None))
-        self._calendar_decided_at = now
         if start != self._starts["calendar"]:
             self._set_start(start, "calendar")
 
@@ -493,6 +484,7 @@ class RoomController:
             "lights": {"pattern": pattern, "colour": _colour_hex(PATTERNS[pattern].colour)},
             "checked_at": cycle.checked_at.isoformat(timespec="seconds") if cycle else None,
             "attendance": dict(self._attendance) if self._attendance else None,
+            "calendar": dict(self._calendar_health) if self._calendar_health else None,
             "version": __version__,
             "revision": old.revision,
         }
@@ -649,8 +641,6 @@ class RoomController:
         for t in workers:
             t.start()
         self._threads.extend(workers)
-        if self._calendar is not None:
-            self._threads.append(self._calendar.start())
         if self.lights is not None:
             self.lights.show(self._snapshot.light_pattern)
         if initial_check:
@@ -662,8 +652,6 @@ class RoomController:
         self._stop.set()
         self._inbox.put(None)  # wake the loop now rather than at its next tick
         self._check_wanted.set()  # and the check worker
-        if self._calendar is not None:
-            self._calendar.stop()
         with self._changed:
             self._changed.notify_all()
         for t in self._threads:

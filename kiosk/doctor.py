@@ -414,6 +414,136 @@ def check_broker(ctx: _Context) -> Finding:
                    "tests it from here. The room works without it; only IT's reporting stops")
 
 
+def _probe_client(mqtt_cfg, client_id: str):
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
+    password = mqtt_cfg.password
+    if mqtt_cfg.password_file:
+        with open(mqtt_cfg.password_file, encoding="utf-8") as f:
+            password = f.readline().rstrip("\r\n")
+    if mqtt_cfg.username:
+        client.username_pw_set(mqtt_cfg.username, password or None)
+    if mqtt_cfg.tls_ca or mqtt_cfg.tls_cert:
+        client.tls_set(ca_certs=mqtt_cfg.tls_ca or None, certfile=mqtt_cfg.tls_cert or None,
+                       keyfile=mqtt_cfg.tls_key or None)
+    return client
+
+
+def probe_publishes(cfg: Config, timeout: float = BROKER_TIMEOUT_S) -> tuple[str, dict[str, str]]:
+    """Log in as this kiosk (client id ``<client id>-doctor``, so the running kiosk is not thrown off) with
+    MQTT 5 and publish, not retained, one message where the ACL must let the kiosk write: a reply topic
+    (``<prefix>/<room>/response/doctor``, which nothing requested) and a discovery config nobody uses
+    (``<discovery prefix>/binary_sensor/<room>/doctor_probe/config``, empty). Returns ("connected" or why not,
+    {topic: the broker's reason} for each refused publish)."""
+    import threading
+
+    from kiosk.mqtt import topics as mqtt_topics
+
+    m = cfg.mqtt
+    base = mqtt_topics.RoomTopics(m.prefix, cfg.room.id)
+    probes = [base.response("doctor")]
+    if m.discovery:
+        probes.append(mqtt_topics.discovery_config(m.discovery_prefix, "binary_sensor", cfg.room.id, "doctor_probe"))
+    client = _probe_client(m, (m.client_id or f"kiosk-{cfg.room.id}") + "-doctor")
+    connected, acked = threading.Event(), threading.Event()
+    outcome: dict = {"connect": None, "acks": {}}
+
+    def on_connect(c, u, flags, reason_code, properties):
+        outcome["connect"] = reason_code
+        connected.set()
+
+    def on_publish(c, u, mid, reason_code, properties):
+        outcome["acks"][mid] = str(reason_code) if reason_code.is_failure else None
+        if len(outcome["acks"]) == len(probes):
+            acked.set()
+
+    client.on_connect, client.on_publish = on_connect, on_publish
+    try:
+        client.connect(m.host, m.port, 10)
+    except (OSError, ValueError) as exc:
+        return f"not connected ({exc})", {}
+    client.loop_start()
+    try:
+        if not connected.wait(timeout):
+            return "no MQTT answer (is it an MQTT port?)", {}
+        if outcome["connect"].is_failure:
+            return f"refused the login ({outcome['connect']})", {}
+        mids = {}
+        for topic in probes:
+            payload = "" if "/doctor_probe/" in topic else '{"status":"ok","data":{"probe":"kiosk doctor"}}'
+            mids[client.publish(topic, payload, qos=1).mid] = topic
+        acked.wait(timeout)
+        return "connected", {mids[mid]: reason for mid, reason in outcome["acks"].items() if reason}
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def check_publishing(ctx: _Context) -> Finding:
+    """Whether the broker accepts what this kiosk publishes: mosquitto 2.0 drops a publish its ACL denies and,
+    under MQTT 3.1.1, acknowledges it all the same; under MQTT 5 it says "Not authorized"."""
+    m = ctx.cfg.mqtt
+    if not m.enabled or not probe(m.host, m.port, BROKER_TIMEOUT_S)[0]:
+        return Finding("mqtt publish", OK, "Not tried (MQTT off or broker unreachable: see broker)")
+    status, refused = probe_publishes(ctx.cfg)
+    who = f"as {m.username!r}" if m.username else "anonymously"
+    if status != "connected":
+        return Finding("mqtt publish", WARN, f"Could not publish {who}: the broker {status}",
+                       "Check [mqtt] username, password or password_file and tls_ca")
+    if refused:
+        topic, reason = next(iter(refused.items()))
+        return Finding("mqtt publish", FAIL, f"The broker refuses this kiosk's publishes {who}: {topic} ({reason})"
+                       + (f" and {len(refused) - 1} more" if len(refused) > 1 else ""),
+                       "The broker's ACL must let the kiosk write <prefix>/<room id>/... and, for Home Assistant, "
+                       f"{m.discovery_prefix}/+/<room id>/+/config (firmware_config/mosquitto/acl); or set [mqtt] "
+                       "discovery = false. The kiosk also logs each refused topic")
+    return Finding("mqtt publish", OK, f"The broker accepts this kiosk's publishes {who} (MQTT 5)")
+
+
+# -- calendar ----------------------------------------------------------------------------
+
+def check_calendar(ctx: _Context) -> Finding:
+    """Fetch and parse the configured calendar now, as the kiosk's watcher does."""
+    import time as _time
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from kiosk import calendar_ics
+    from kiosk.calendar_source import KeptCopy, SourceError, open_source
+
+    s = ctx.cfg.schedule
+    if not s.ics:
+        return Finding("calendar", OK, "No calendar ([schedule] ics is empty): start times come from the chair "
+                                       "or `kiosk run --start`")
+    source = open_source(s)
+    began = _time.monotonic()
+    try:
+        data = source.fetch()
+    except SourceError as exc:
+        kept, meta = KeptCopy(ctx.cfg.state_dir()).load(s.ics)
+        hint = ("Check [schedule] ics (for a URL: that it still works in a browser, ics_ca for a private CA, "
+                "the proxy and firewall)")
+        if kept is not None:
+            return Finding("calendar", WARN, f"{source.describe()}: {exc.reason}; the room uses the copy kept from "
+                           f"{meta.get('fetched_at') or 'earlier'}, which may be out of date", hint)
+        return Finding("calendar", FAIL, f"{source.describe()}: {exc.reason}; the room shows no bookings", hint)
+    took = (_time.monotonic() - began) * 1000
+    now = datetime.now(ZoneInfo(s.timezone))
+    try:
+        parsed = calendar_ics.parse_calendar(data, *calendar_ics.window(now), s.timezone)
+    except calendar_ics.CalendarError as exc:
+        return Finding("calendar", FAIL, f"{source.describe()}: {exc.reason}",
+                       "Export the room's calendar again as iCalendar (.ics)")
+    detail = (f"{source.describe()} ({source.kind}, {len(data) // 1024} KB in {took:.0f} ms): {parsed.events} "
+              f"events, {len(parsed.bookings)} bookings today and tomorrow")
+    if parsed.skipped:
+        return Finding("calendar", WARN, f"{detail}; {parsed.skipped} skipped: {'; '.join(parsed.reasons)}",
+                       "The skipped events are left out of the room's bookings; the others are used")
+    return Finding("calendar", OK, detail)
+
+
 # -- services ----------------------------------------------------------------------------
 
 _SERVICE_HINTS = {
@@ -455,6 +585,8 @@ PROBES: tuple[tuple[str, Callable[[_Context], Finding | list[Finding]]], ...] = 
     ("gpio", check_gpio),
     ("clock", check_clock),
     ("broker", check_broker),
+    ("mqtt publish", check_publishing),
+    ("calendar", check_calendar),
     ("services", check_services),
 )
 

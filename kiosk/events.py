@@ -112,6 +112,14 @@ class AttendanceChanged(Event):
 
 
 @dataclass(frozen=True)
+class CalendarChanged(Event):
+    """The calendar's health changed (times only: never a booking's text)."""
+
+    stale: bool
+    events_skipped: int
+
+
+@dataclass(frozen=True)
 class IdentifyRequested(Event):
     """Someone asked the room to blink its lights so it can be found."""
 
@@ -147,6 +155,7 @@ _KINDS = {
     IdentifyRequested: "identify",
     ConferenceEnded: "conference_ended",
     QualityChanged: "quality_changed",
+    CalendarChanged: "calendar_changed",
 }
 
 

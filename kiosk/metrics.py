@@ -11,9 +11,20 @@ no names, no booking details (DOMAIN D15).
 - ``kiosk_state{room, state}``: 1 for the current state, 0 for the others (one-hot)
 - ``kiosk_check_status{room, check}``: 0 pass, 1 warn, 2 fail
 - ``kiosk_check_required{room, check}``: 1 when the check's failure makes the room not ready
-- ``kiosk_check_metric{room, check, metric}``: the checks' numeric metrics (booleans as 0/1)
+- ``kiosk_check_value_<unit>{room, check, metric}``: the checks' numeric metrics, one family per unit
+  (:func:`unit_of`: ``seconds``, ``hertz``, ``decibels``, ``dbfs``, ``pixels``, ``bytes``, ``ratio``; and
+  ``kiosk_check_value`` for counts, flags as 0/1 and scores without a unit); ``metric`` is the check's key
+  without its unit suffix (``max_error_ms`` is ``max_error`` in seconds)
 - ``kiosk_checks_last_run_timestamp_seconds{room}``, ``kiosk_checks_duration_seconds{room}``: the last cycle
-- ``kiosk_seconds_to_start{room}``: seconds to the start (negative after it); absent without a start time
+- ``kiosk_time_to_start_seconds{room}``: seconds to the start (negative after it); absent without a start time
+- ``kiosk_calendar_stale{room, source}``: 1 while the room's bookings may be out of date;
+  ``kiosk_calendar_last_success_timestamp_seconds{room, source}``: when the calendar was last read (or
+  found unchanged); ``kiosk_calendar_events_skipped{room, source}``: events left out of the last reading;
+  all absent without a calendar
+
+Deprecated aliases, kept for one release (same values, old names): ``kiosk_seconds_to_start``
+(= ``kiosk_time_to_start_seconds``) and ``kiosk_check_metric{room, check, metric}`` (every check
+metric under its original key and unit, units mixed).
 - ``kiosk_attendance{room, mode}``: people attending ``in_person`` / ``virtual``; ``kiosk_quorate{room}``: 0/1
 - ``kiosk_mqtt_connected{room}``: 1 connected, 0 not; absent when MQTT is off
 - ``kiosk_uptime_seconds{room}``: seconds since the controller was built
@@ -23,6 +34,7 @@ from __future__ import annotations
 
 import math
 import time
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -34,6 +46,23 @@ from kiosk.room import State
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _STATUS_VALUE = {"pass": 0, "warn": 1, "fail": 2}
+
+#: Units of the check metrics' families, by key suffix (checked in order) or by whole key.
+_SUFFIX_UNITS = (("_ms", "seconds", 0.001), ("_s", "seconds", 1.0), ("_hz", "hertz", 1.0),
+                 ("_dbfs", "dbfs", 1.0), ("_db", "decibels", 1.0), ("_bytes", "bytes", 1.0),
+                 ("_fraction", "ratio", 1.0))
+_KEY_UNITS = {"rate": "hertz", "width": "pixels", "height": "pixels", "mode_width": "pixels",
+              "mode_height": "pixels"}
+CHECK_UNITS = ("seconds", "hertz", "decibels", "dbfs", "pixels", "bytes", "ratio", "")
+
+
+def unit_of(key: str) -> tuple[str, str, float]:
+    """(unit, metric label, scale) of a check metric's key: ``max_error_ms`` is (``seconds``, ``max_error``,
+    0.001); a key without a known unit is ("", key, 1)."""
+    for suffix, unit, scale in _SUFFIX_UNITS:
+        if key.endswith(suffix) and len(key) > len(suffix):
+            return unit, key[: -len(suffix)], scale
+    return _KEY_UNITS.get(key, ""), key, 1.0
 
 
 def _number(value) -> float | None:
@@ -78,8 +107,11 @@ class RoomCollector:
                                    labels=["room", "check"])
         required = GaugeMetricFamily("kiosk_check_required", "1 when the check's failure makes the room not ready.",
                                      labels=["room", "check"])
-        metric = GaugeMetricFamily("kiosk_check_metric", "Numeric measurements of each check.",
+        legacy = GaugeMetricFamily("kiosk_check_metric", "Deprecated (mixed units): use kiosk_check_value_<unit>.",
                                    labels=["room", "check", "metric"])
+        by_unit = {unit: GaugeMetricFamily("kiosk_check_value" + (f"_{unit}" if unit else ""),
+                                           f"Numeric measurements of each check{f' in {unit}' if unit else ''}.",
+                                           labels=["room", "check", "metric"]) for unit in CHECK_UNITS}
         if cycle is not None:
             for name, result in cycle.results.items():
                 status.add_metric([room, name], _STATUS_VALUE[result.status.value])
@@ -87,10 +119,13 @@ class RoomCollector:
                 for key, value in result.metrics.items():
                     number = _number(value)
                     if number is not None:
-                        metric.add_metric([room, name, str(key)], number)
+                        legacy.add_metric([room, name, str(key)], number)
+                        unit, label, scale = unit_of(str(key))
+                        by_unit[unit].add_metric([room, name, label], number * scale)
         yield status
         yield required
-        yield metric
+        yield from by_unit.values()
+        yield legacy
 
         last = GaugeMetricFamily("kiosk_checks_last_run_timestamp_seconds", "When the last check cycle finished.",
                                  labels=["room"])
@@ -102,11 +137,15 @@ class RoomCollector:
         yield last
         yield duration
 
-        to_start = GaugeMetricFamily("kiosk_seconds_to_start",
-                                     "Seconds until the conference starts (negative once started).", labels=["room"])
-        if public.get("seconds_to_start") is not None:
-            to_start.add_metric([room], public["seconds_to_start"])
-        yield to_start
+        for name, help_text in (("kiosk_time_to_start_seconds", "Seconds until the conference starts (negative "
+                                                                 "once started)."),
+                                ("kiosk_seconds_to_start", "Deprecated: use kiosk_time_to_start_seconds.")):
+            to_start = GaugeMetricFamily(name, help_text, labels=["room"])
+            if public.get("seconds_to_start") is not None:
+                to_start.add_metric([room], public["seconds_to_start"])
+            yield to_start
+
+        yield from _calendar(room, public.get("calendar"))
 
         attendance = public.get("attendance") or {}
         people = GaugeMetricFamily("kiosk_attendance", "People attending, by mode (counts only).",
@@ -126,6 +165,24 @@ class RoomCollector:
         uptime = GaugeMetricFamily("kiosk_uptime_seconds", "Seconds since the kiosk started.", labels=["room"])
         uptime.add_metric([room], time.monotonic() - c.started_monotonic)
         yield uptime
+
+
+def _calendar(room: str, health: dict | None):
+    stale = GaugeMetricFamily("kiosk_calendar_stale", "1 while the room's bookings may be out of date.",
+                              labels=["room", "source"])
+    last = GaugeMetricFamily("kiosk_calendar_last_success_timestamp_seconds",
+                             "When the calendar was last read, or found unchanged.", labels=["room", "source"])
+    skipped = GaugeMetricFamily("kiosk_calendar_events_skipped", "Events left out of the last reading "
+                                "(unreadable, or repeating too often to expand).", labels=["room", "source"])
+    if health:
+        source = str(health.get("source"))
+        stale.add_metric([room, source], 1 if health.get("stale") else 0)
+        skipped.add_metric([room, source], int(health.get("events_skipped") or 0))
+        if health.get("last_good_at"):
+            last.add_metric([room, source], datetime.fromisoformat(health["last_good_at"]).timestamp())
+    yield stale
+    yield last
+    yield skipped
 
 
 def render(controller, mqtt_connected: bool | None) -> bytes:

@@ -1,31 +1,22 @@
 """Room bookings and the countdown to the conference start.
 
 A start time comes from the chair, from the command line (``kiosk run --start HH:MM``)
-or from the room's iCalendar file. Only times are kept: booking titles, descriptions,
-locations and attendees may name the family (DOMAIN D15), so they are never read, and
-error messages never quote the file's text.
+or from the room's calendar (read by :mod:`kiosk.calendar_ics`, fetched by
+:mod:`kiosk.calendar_watcher`). Only times are kept: booking titles, descriptions,
+locations and attendees may name the family (DOMAIN D15).
 
-:func:`load_bookings` reads the calendar for one day (recurring events expanded with
-``dateutil.rrule``), :func:`next_start` picks the booking that matters now,
+:func:`next_start` picks the booking that matters now,
 :func:`parse_hhmm` reads a start time typed by staff, and :func:`countdown` turns a
 start time and an injected ``now`` into what the room display shows. Nothing here
-reads the clock.
-
-Times are timezone-aware throughout. Recurrences are expanded in the event's own
-timezone, so a weekly 09:00 Europe/London booking stays at 09:00 local time after the
-clocks change, while a weekly 09:00 UTC booking moves to 10:00 local in summer.
+reads the clock. Times are timezone-aware throughout.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
-from pathlib import Path
+from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-import icalendar
-from dateutil.rrule import rrule, rruleset, rrulestr
 
 from kiosk.config import ScheduleConfig
 from kiosk.errors import ConfigError
@@ -93,217 +84,6 @@ def day_bounds(now: datetime) -> tuple[datetime, datetime]:
     today = now.date()
     return (datetime.combine(today, time(0), tzinfo=now.tzinfo),
             datetime.combine(today + timedelta(days=1), time(0), tzinfo=now.tzinfo))
-
-
-# --- iCalendar -----------------------------------------------------------------------
-
-
-class _BadEvent(ValueError):
-    """One event cannot be used; the message names the property, never its text."""
-
-
-def _read_calendars(path: str | Path) -> list[icalendar.Calendar]:
-    def error(message):
-        return ConfigError(message, section="schedule", key="ics", path=str(path))
-
-    if not str(path):
-        raise ConfigError("no calendar file is configured", section="schedule", key="ics")
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise error("the calendar file does not exist") from None
-    except OSError as exc:
-        raise error(f"cannot read the calendar file: {exc.strerror}") from None
-    try:
-        components = icalendar.Calendar.from_ical(data, multiple=True)
-    except ValueError:
-        # icalendar's message quotes the offending line, which may hold a booking title.
-        raise error("not a valid iCalendar file: a line could not be parsed") from None
-    calendars = [c for c in components if c.name == "VCALENDAR"]
-    if not calendars:
-        raise error("not an iCalendar file: no complete BEGIN:VCALENDAR ... END:VCALENDAR found")
-    return calendars
-
-
-def _value(event, name: str):
-    """A date/time property's value, or None when absent."""
-    if name not in event:
-        return None
-    prop = event[name]
-    if isinstance(prop, list):  # the property appears more than once: the first wins
-        prop = prop[0]
-    try:
-        return prop.dt
-    except (ValueError, AttributeError):
-        raise _BadEvent(f"{name} is not a valid date or time") from None
-
-
-def _localise(dt: datetime, zone: ZoneInfo) -> datetime:
-    # Floating times (and TZIDs icalendar cannot resolve) are the room's local time.
-    return dt if _is_aware(dt) else dt.replace(tzinfo=zone)
-
-
-def _duration(event, start: datetime, zone: ZoneInfo) -> timedelta | None:
-    """How long each occurrence lasts, or None when the event does not say."""
-    end = _value(event, "DTEND")
-    if isinstance(end, datetime):
-        length = _utc(_localise(end, zone)) - _utc(start)
-    elif isinstance(end, date):
-        return None  # a date end with a timed start is malformed: the end is unknown
-    else:
-        length = _value(event, "DURATION")
-        if length is None:
-            return None
-        if not isinstance(length, timedelta):
-            raise _BadEvent("DURATION is not a valid duration")
-    return length if length >= timedelta(0) else None
-
-
-def _plus(start: datetime, length: timedelta | None) -> datetime | None:
-    """``start`` + ``length`` in elapsed time (exact across a clock change), or None."""
-    return (_utc(start) + length).astimezone(start.tzinfo) if length is not None else None
-
-
-def _rule(recur, start: datetime) -> rrule:
-    """A dateutil rule from an RRULE, with UNTIL made comparable to ``start``."""
-    if not isinstance(recur, icalendar.vRecur):  # icalendar keeps an unparsable rule as vBroken
-        raise _BadEvent("RRULE is not a valid recurrence rule")
-    parts = {key: value for key, value in recur.items() if key != "UNTIL"}
-    try:
-        rule = rrulestr(icalendar.vRecur(parts).to_ical().decode(), dtstart=start)
-    except (ValueError, TypeError) as exc:
-        # dateutil's message names only rule parts, never event text.
-        raise _BadEvent(f"RRULE is not a valid recurrence rule ({exc})") from None
-    if recur.get("UNTIL"):
-        until = recur["UNTIL"][0]
-        if not isinstance(until, datetime):
-            until = datetime.combine(until, time.max)  # an UNTIL date includes that whole day
-        if not _is_aware(until):
-            until = until.replace(tzinfo=start.tzinfo)
-        rule = rule.replace(until=until)
-    return rule
-
-
-def _exclusions(event, zone: ZoneInfo) -> tuple[set[datetime], set[date]]:
-    """EXDATE instants (as UTC) and whole excluded dates."""
-    instants, days = set(), set()
-    try:
-        exdates = event.exdates
-    except ValueError:
-        raise _BadEvent("EXDATE is not a valid list of dates or times") from None
-    for value in exdates:
-        if isinstance(value, datetime):
-            instants.add(_utc(_localise(value, zone)))
-        else:
-            days.add(value)
-    return instants, days
-
-
-def _occurrences(event, zone, lo, hi, replaced: set[datetime]) -> list[tuple[datetime, datetime | None]]:
-    """(start, end) of the event's occurrences that may overlap [lo, hi), before filtering."""
-    start = _value(event, "DTSTART")
-    if start is None:
-        raise _BadEvent("has no DTSTART")
-    if not isinstance(start, datetime):
-        return []  # all-day: a room block with no start time to count down to
-    start = _localise(start, zone)
-    length = _duration(event, start, zone)
-
-    if "RECURRENCE-ID" in event:
-        # An overridden instance stands alone; its master's rule does not apply to it.
-        return [(start, _plus(start, length))]
-
-    try:
-        recurs, rdates = event.rrules, event.rdates
-    except ValueError:
-        raise _BadEvent("RRULE or RDATE is not valid") from None
-    if not recurs and not rdates:
-        return [(start, _plus(start, length))]
-
-    instants, days = _exclusions(event, zone)
-    instants |= replaced
-
-    def kept(dt):
-        return _utc(dt) not in instants and dt.date() not in days
-
-    found: dict[datetime, tuple[datetime, datetime | None]] = {}
-    rules = rruleset()
-    rules.rdate(start)  # DTSTART is always the first occurrence (RFC 5545 3.8.5.3)
-    for recur in recurs:
-        rules.rrule(_rule(recur, start))
-    # Look back by the length so an occurrence that began before lo but runs into it is found.
-    since = _utc(lo) - (length or timedelta(0))
-    for begin in rules.between(since, hi, inc=True):
-        if kept(begin):
-            found[begin] = (begin, _plus(begin, length))
-    for value, period_end in rdates:
-        if not isinstance(value, datetime):
-            continue  # an all-day RDATE: no start time
-        begin = _localise(value, zone)
-        if isinstance(period_end, timedelta):
-            end = _plus(begin, period_end)
-        elif isinstance(period_end, datetime):
-            end = _localise(period_end, zone)
-        else:
-            end = _plus(begin, length)
-        if kept(begin):
-            found[begin] = (begin, end)
-    return list(found.values())
-
-
-def load_bookings(path: str | Path, day_start: datetime, day_end: datetime, tz: str) -> list[Booking]:
-    """The calendar's bookings overlapping [``day_start``, ``day_end``), sorted by start.
-
-    Recurring events are expanded (RRULE with COUNT/UNTIL/BYDAY etc., RDATE, EXDATE),
-    and an instance overridden by a RECURRENCE-ID event replaces the generated one.
-    All-day events (room blocks without a start time) and cancelled events or instances
-    are left out. Floating times, and TZIDs that cannot be resolved, are read in ``tz``;
-    the bookings' times are returned in ``tz``.
-
-    Raises :class:`~kiosk.errors.ConfigError` when the file is missing, unreadable or not
-    valid iCalendar, or when an event's times or recurrence cannot be read.
-    """
-    _require_aware(day_start, "day_start")
-    _require_aware(day_end, "day_end")
-    zone = _zone(tz)
-    events = [event for calendar in _read_calendars(path) for event in calendar.walk("VEVENT")]
-
-    # Instances that an override replaces, by UID, whatever day they were moved to.
-    replaced: dict[str, set[datetime]] = {}
-    for event in events:
-        if "RECURRENCE-ID" in event and "UID" in event:
-            try:
-                rid = _value(event, "RECURRENCE-ID")
-            except _BadEvent:
-                continue  # reported when the event itself is read below
-            if isinstance(rid, datetime):
-                replaced.setdefault(str(event["UID"]), set()).add(_utc(_localise(rid, zone)))
-
-    bookings = set()
-    for number, event in enumerate(events, 1):
-        if str(event.get("STATUS", "")).upper() == "CANCELLED":
-            continue
-        uid = str(event["UID"]) if "UID" in event else None
-        try:
-            found = _occurrences(event, zone, day_start, day_end, replaced.get(uid, set()))
-        except _BadEvent as exc:
-            raise ConfigError(f"event {number} in the calendar: {exc}", section="schedule", key="ics",
-                              path=str(path)) from None
-        except (ValueError, TypeError, KeyError) as exc:
-            # Only the exception type: its text could quote the event.
-            raise ConfigError(f"event {number} in the calendar could not be read ({type(exc).__name__})",
-                              section="schedule", key="ics", path=str(path)) from None
-        for start, end in found:
-            begin, finish = _utc(start), _utc(end) if end is not None else None
-            # An event without an end is an instant: it counts only if it starts in the day.
-            if finish is None:
-                overlaps = _utc(day_start) <= begin < _utc(day_end)
-            else:
-                overlaps = begin < _utc(day_end) and finish > _utc(day_start)
-            if overlaps:
-                bookings.add(Booking(start.astimezone(zone), end.astimezone(zone) if end else None,
-                                     source="calendar"))
-    return sorted(bookings, key=lambda b: (_utc(b.start), _utc(b.end or b.start)))
 
 
 # --- Choosing the start time ---------------------------------------------------------

@@ -42,6 +42,11 @@ class Kiosk:
         from kiosk.sdnotify import ServiceNotifier
 
         self.systemd = ServiceNotifier(self.controller).attach()  # READY/WATCHDOG/STATUS when under systemd
+        self.calendar = None
+        if cfg.schedule.ics:  # read and parsed on its own thread, never the room's (kiosk.calendar_watcher)
+            from kiosk.calendar_watcher import CalendarWatcher
+
+            self.calendar = CalendarWatcher(cfg, self.controller.set_bookings)
         self.chair = None
         try:  # the conference record: a storage problem must not stop the room display and button
             from kiosk.conference.service import ChairService
@@ -78,6 +83,8 @@ class Kiosk:
             self.quality.start()  # before the controller: its first check cycle joins the room's check history
         self._start_mqtt()  # first, so that it also reports the start-up check
         self.controller.start()
+        if self.calendar is not None:
+            self.calendar.start()
         if self.chair is not None:
             self.chair.start()
         try:
@@ -110,6 +117,8 @@ class Kiosk:
             self.quality.stop()
         if self.chair is not None:
             self.chair.stop()
+        if self.calendar is not None:
+            self.calendar.stop()
         self.controller.stop()
         if self.pins_simulated:
             self.pin_factory.close()

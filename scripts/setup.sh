@@ -12,8 +12,9 @@ want_tests=0
 
 # What the kiosk uses at run time: arecord/aplay, a local MQTT broker for the demo, venv support.
 packages=(python3-venv python3-pip alsa-utils mosquitto)
-# What the tests drive for real: a browser, audio tools, systemd-analyze.
-[ $want_tests = 1 ] && packages+=(chromium sox espeak-ng systemd v4l-utils edid-decode shellcheck)
+# What the tests drive for real: a browser, audio tools, systemd-analyze, shellcheck, promtool (from prometheus)
+# for the alert rules.
+[ $want_tests = 1 ] && packages+=(chromium sox espeak-ng systemd v4l-utils edid-decode shellcheck prometheus)
 
 is_pi=0
 grep -qs "Raspberry Pi" /proc/device-tree/model && is_pi=1
@@ -30,6 +31,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "Installing system packages: ${missing[*]}"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # The tests need only promtool: Debian's package also starts a Prometheus server, which is not wanted here.
+    if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+        $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
 fi
 
 python=${PYTHON:-python3}

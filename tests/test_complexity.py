@@ -11,9 +11,6 @@ ROOT = Path(__file__).resolve().parent.parent
 KNOWN_EXCEPTIONS = {
     ("kiosk/conference/service.py", "ChairService._build_view"),
     ("kiosk/conference/service.py", "ChairService._timescales"),
-    ("kiosk/conference/record.py", "build_record"),
-    ("kiosk/conference/quorum.py", "timeline"),
-    ("kiosk/conference/validation.py", "check_event"),
 }
 
 

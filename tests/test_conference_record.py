@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
 from kiosk.conference.model import Conference, ConferenceType
-from kiosk.conference.record import safe_cell, summarise, to_csv
+from kiosk.conference.record import lateness, safe_cell, summarise, to_csv
 from kiosk.conference.scenario import Scenario
 from kiosk.conference.settings import ConferenceSettings
 
@@ -102,7 +102,8 @@ def test_conference_record_counts_quorum_timeline_decisions_and_corrections():
     # the police losing connection at 10:20 leaves health (arrived 10:07): quorum goes when the school leaves
     assert [(c["at"], c["label"]) for c in q["changes"]] == [("09:59", "quorate"), ("10:40", "quorum lost")]
     assert q["decisions"] == [{"at": "10:41", "decision": "proceed",
-                               "reason": "Police report shared; delay would harm the child", "new_date": None}]
+                               "reason": "Police report shared; delay would harm the child", "new_date": None,
+                              "late_reason": None}]
     assert q["inquorate_periods"] == [{"from": "10:40", "to": "11:00",
                                        "decision": "Police report shared; delay would harm the child"}]
     assert q["warnings"] == [] and q["proceeded_inquorate"] is True
@@ -176,3 +177,16 @@ def test_conference_record_summary_is_anonymous():
         assert secret not in text
     assert summary["counts"]["late"] == 1 and summary["proceeded_inquorate"] is True
     assert summary["invited_by_agency"]["health"] == 2
+
+
+@pytest.mark.parametrize("after_s, expected", [
+    (27, (27, 1, "27 s")),     # D6: under a minute in seconds, not "1 min"
+    (59.9, (59, 1, "59 s")),
+    (60, (60, 1, "1 min")),
+    (61, (61, 2, "2 min")),   # from a minute on, started minutes as before
+    (0.4, (0, 1, "0 s")),
+])
+def test_conference_record_lateness_under_a_minute_is_in_seconds(after_s, expected):
+    start = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+    assert lateness(start + timedelta(seconds=after_s), start, True) == expected
+    assert lateness(start + timedelta(seconds=after_s), start, False) == (None, None, None)

@@ -184,7 +184,8 @@ def test_conference_service_view_shape(service):
     cid, p = _conference(service, strategy_date="2026-11-02")
     view = service.view(cid)
     assert set(view) == {"conference", "now", "revision", "quorum", "timeline", "people", "counts", "reports",
-                         "timescales", "warnings", "events"}
+                         "timescales", "timescale_warnings", "reconvene", "warnings", "events", "events_total"}
+    assert isinstance(view["revision"], int)
     assert view["now"] == "09:30:00"
     assert view["quorum"]["state"] == "waiting" and view["quorum"]["started"] is False
     assert view["reports"] == {"due": "2026-11-18", "overdue": True, "needed": 4, "received": 0, "missing": 4,
@@ -257,12 +258,19 @@ def test_conference_service_view_json_is_the_view_encoded_once_per_computation(s
     encodings = []
     dumps = json.dumps
     monkeypatch.setattr(json, "dumps", lambda obj, **kw: encodings.append(obj) or dumps(obj, **kw))
+
+    def views():  # the quorum part is encoded once per view encoded
+        return sum(isinstance(e, dict) and "min_other_agencies" in e for e in encodings)
+
+    def rows():  # a person's row
+        return sum(isinstance(e, dict) and "actions" in e for e in encodings)
+
     assert json.loads(service.view_json(cid)) == service.view(cid)
     service._now.advance(seconds=20)
     again = json.loads(service.view_json(cid))
     assert again == service.view(cid) and again["now"] == "09:30:20"  # the clock moves; the rest is reused
-    assert sum(isinstance(e, dict) and "people" in e for e in encodings) == 1
+    assert views() == 1 and rows() == 5
     service.record_action(cid, p["Sam Social"], "arrived_in_person")
     after = json.loads(service.view_json(cid))
     assert after == service.view(cid) and "present" in {person["state"] for person in after["people"]}
-    assert sum(isinstance(e, dict) and "people" in e for e in encodings) == 2
+    assert views() == 2 and rows() == 6  # only the row of the person tapped is encoded again

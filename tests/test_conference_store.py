@@ -14,6 +14,7 @@ from kiosk.conference.csv_import import parse_invitees_csv
 from kiosk.conference.errors import (ConferenceError, CsvImportError, InvalidInput, NotAllowed, NotFound, StorageError,
                                      StorageFull)
 from kiosk.conference.model import Agency, EventKind, Mode, Role, Status
+from kiosk.conference.schema import SCHEMA_VERSION
 from kiosk.conference.store import DB_FILENAME, ConferenceStore
 from kiosk.errors import KioskError
 
@@ -195,7 +196,6 @@ def test_conference_store_lists_events_in_time_order(store, meeting, clock):
     ("report_received", "hv", {"received_on": "yesterday"}, 0, "YYYY-MM-DD"),
     ("arrived", "hv", {"mode": "virtual", "colour": "blue"}, 0, "does not take colour"),
     ("arrived", "hv", {"mode": "virtual"}, 24 * 60, "in the future"),
-    ("correction", None, {"event_id": 999, "reason": "x"}, 0, "not part of conference"),
 ])
 def test_conference_store_refuses_invalid_events_and_writes_nothing(store, meeting, kind, who, details, when,
                                                                     message):
@@ -204,6 +204,16 @@ def test_conference_store_refuses_invalid_events_and_writes_nothing(store, meeti
     before = store.events(c.id)
     with pytest.raises(InvalidInput, match=message):
         store.append_event(c.id, kind, invitee_id=p[who].id if who else None, at=at(when), details=details)
+    assert store.events(c.id) == before
+
+
+def test_conference_store_correction_of_an_event_not_in_the_conference_is_not_found(store, meeting):
+    """An event id that is not this conference's is an unknown thing (404 over the API), not bad input."""
+    c, p = meeting
+    arrive(store, c, p["sw"], -5, "in_person")
+    before = store.events(c.id)
+    with pytest.raises(NotFound, match="not part of conference"):
+        store.append_event(c.id, "correction", at=at(0), details={"event_id": 999, "reason": "x"})
     assert store.events(c.id) == before
 
 
@@ -280,14 +290,10 @@ def test_conference_store_imports_an_invitation_list(store):
 @pytest.mark.parametrize("text, problems", [
     ("name,role\nA,gp\n", [(2, "direct contact must be yes or no: it decides whether this professional counts "
                                "towards quorum")]),
-    ("name,role,colour\nA,chair,red\n", [(1, "column 3 has an unknown heading (headings: name, role, agency, "
-                                             "direct_contact, expected_mode, email; is the header row missing?)")]),
-    ("Ann Example,gp\n", [(1, "column 1 has an unknown heading (headings: name, role, agency, direct_contact, "
-                              "expected_mode, email; is the header row missing?)"),
-                          (1, "column 2 has an unknown heading (headings: name, role, agency, direct_contact, "
-                              "expected_mode, email; is the header row missing?)"),
-                          (1, "the header must name the column(s) name, role")]),
-    ("role,agency\nchair,\n", [(1, "the header must name the column(s) name")]),
+    ("Ann Example,gp\n", [(1, "the header must name the column(s) name, role (headings: name, role, agency, "
+                              "direct_contact, expected_mode, email; is the header row missing?)")]),
+    ("role,agency\nchair,\n", [(1, "the header must name the column(s) name (headings: name, role, agency, "
+                                "direct_contact, expected_mode, email; is the header row missing?)")]),
     ("name,role\nA,chair\nB,wizard\n\nC,chair,extra\n", [
         (3, "unknown role (known: chair, note-taker, social worker, team manager, health visitor, school nurse, "
             "GP, paediatrician, midwife, mental health, other health professional, police officer, school, "
@@ -361,7 +367,7 @@ def test_conference_store_reopens_with_everything_kept(tmp_path, clock):
         assert again.get_conference(c.id) == c
         assert again.invitees(c.id) == [sw]
         assert again.events(c.id) == [e]
-        assert again._conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert again._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
@@ -536,3 +542,112 @@ def test_conference_store_csv_errors_never_quote_names(store):
         with pytest.raises(CsvImportError) as info:
             store.import_invitees_csv(c.id, text)
         assert "Annabel" not in str(info.value) and "Bartholomew" not in str(info.value)
+
+
+# -- the end and the reopening, revisions, expect_state, D5 ------------------------------------------------------
+
+def test_conference_store_end_refuses_new_events_until_reopened(store, meeting, clock):
+    c, p = meeting
+    arrived = arrive(store, c, p["sw"], 0, "in_person")
+    store.end_conference(c.id)
+    from kiosk.conference.errors import ConferenceClosed
+    with pytest.raises(ConferenceClosed, match="has ended"):
+        store.append_event(c.id, "arrived", invitee_id=p["po"].id, details={"mode": "virtual"})
+    with pytest.raises(ConferenceClosed):
+        store.add_invitee(c.id, "New Person", "parent")
+    with pytest.raises(ConferenceClosed):
+        store.remove_invitee(p["mum"].id)
+    store.record_report_received(c.id, p["po"].id, "2026-11-23")
+    store.correct_event(c.id, arrived.id, "wrong person")
+    reopened = store.reopen_conference(c.id, "ended by mistake")
+    assert reopened.status is Status.SCHEDULED and reopened.ended_at is None
+    arrive(store, c, p["po"], 1)
+    kinds = [e.kind for e in store.events(c.id)]
+    assert EventKind.ENDED in kinds and EventKind.REOPENED in kinds
+    reopening = next(e for e in store.events(c.id) if e.kind is EventKind.REOPENED)
+    assert reopening.details == {"reason": "ended by mistake"}
+    with pytest.raises(NotAllowed, match="has not ended"):
+        store.reopen_conference(c.id)
+
+
+def test_conference_store_revision_grows_with_every_change_and_survives_reopening(store, meeting, tmp_path, clock):
+    c, p = meeting
+    seen = [store.revision(c.id)]
+    store.update_conference(c.id, start_time="10:05"); seen.append(store.revision(c.id))
+    store.update_invitee(p["mum"].id, email="m@example.org"); seen.append(store.revision(c.id))
+    arrive(store, c, p["sw"], 0, "in_person"); seen.append(store.revision(c.id))
+    store.end_conference(c.id); seen.append(store.revision(c.id))
+    assert all(b > a for a, b in zip(seen, seen[1:]))
+    with ConferenceStore(store.path, now=clock) as again:
+        assert again.revision(c.id) == seen[-1]
+
+
+def test_conference_store_expect_state_refuses_a_stale_tap(store, meeting):
+    from kiosk.conference.errors import StaleState
+    c, p = meeting
+    arrive(store, c, p["po"], 0)
+    with pytest.raises(StaleState) as caught:
+        store.append_event(c.id, "apologies", invitee_id=p["po"].id, expect_state="absent")
+    assert caught.value.current == "present"
+    store.append_event(c.id, "left", invitee_id=p["po"].id, details={"agreed": True}, expect_state="present")
+    assert [e.kind for e in store.events(c.id)] == [EventKind.ARRIVED, EventKind.LEFT]
+
+
+def test_conference_store_d5_late_new_date_needs_a_reason(store):
+    c = store.create_conference("initial", "2026-11-23", "10:00", "CP-1")
+    with pytest.raises(InvalidInput, match="later than 2026-12-07.*late_reason"):
+        store.append_event(c.id, "adjourned", details={"reason": "no police", "new_date": "2026-12-08"})
+    store.append_event(c.id, "adjourned", details={"reason": "no police", "new_date": "2026-12-08",
+                                                   "late_reason": "the family asked for a later date"})
+    review = store.create_conference("review", "2026-11-23", "14:00", "CP-2")
+    store.append_event(review.id, "adjourned", details={"reason": "x", "new_date": "2027-02-01"})  # no D5 limit
+
+
+# -- the fold: folding one event at a time gives what folding the whole log gives ----------------------------
+
+_TAPS = ["arrived", "left", "lost_connection", "rejoined", "could_not_rejoin", "camera_off", "camera_on",
+         "apologies", "report_received", "undo"]
+
+
+@hsettings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_TAPS), st.integers(0, 3), st.integers(0, 2)), max_size=30))
+def test_conference_store_fold_by_event_is_the_fold_of_the_whole_log(tmp_path_factory, taps):
+    from kiosk.conference import presence, quorum, record as record_mod
+    from kiosk.conference.fold import Fold
+
+    clock = Clock(START)
+    with ConferenceStore(tmp_path_factory.mktemp("fold") / DB_FILENAME, now=clock) as s:
+        c = s.create_conference("initial", "2026-11-23", "10:00", "CP-1")
+        people = [s.add_invitee(c.id, "A", "social worker"), s.add_invitee(c.id, "B", "police officer",
+                                                                          direct_contact=True),
+                  s.add_invitee(c.id, "C", "gp", direct_contact=True), s.add_invitee(c.id, "D", "school",
+                                                                                    direct_contact=True)]
+        for kind, who, step in taps:
+            clock.now += timedelta(seconds=step * 30)  # some at the same instant
+            details = {"arrived": {"mode": "virtual" if who else "in_person"}, "left": {"agreed": True},
+                       "could_not_rejoin": {"emailed_chair": False},
+                       "report_received": {"received_on": "2026-11-20"}}.get(kind, {})
+            try:
+                if kind == "undo":
+                    standing = [e for e in s.events(c.id) if e.kind is not EventKind.CORRECTION]
+                    if standing:
+                        s.correct_event(c.id, standing[-1].id, "undo")
+                else:
+                    s.append_event(c.id, kind, invitee_id=people[who].id, details=details)
+            except InvalidInput:
+                continue
+            conference, invitees, events, fold = s.folded(c.id)
+            whole = Fold.build(invitees, events, s.settings)
+            assert fold.people == whole.people and fold.standing == whole.standing
+            assert [(t, v.quorate, v.reason) for t, v in fold.changes] == \
+                [(t, v.quorate, v.reason) for t, v in whole.changes]
+            assert record_mod.build_record(conference, invitees, events, fold=fold) == \
+                record_mod.build_record(conference, invitees, events)
+            # ... and what replaying the log the old way gives.
+            assert fold.people == presence.replay(events)
+            replayed = quorum.timeline(invitees, events, s.settings, start=c.starts_at("Europe/London"))
+            folded = quorum.timeline_from(fold.changes, fold.decisions, start=c.starts_at("Europe/London"), end=None,
+                                          at_start=quorum.view_at(fold.changes, fold.by_id,
+                                                                  c.starts_at("Europe/London"), s.settings))
+            assert folded.changes == replayed.changes and folded.inquorate_periods == replayed.inquorate_periods
+            assert folded.quorate_at_start == replayed.quorate_at_start

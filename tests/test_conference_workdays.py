@@ -10,6 +10,7 @@ from hypothesis import given, settings as hsettings, strategies as st
 from kiosk.conference.model import Conference, ConferenceType
 from kiosk.conference.settings import ConferenceSettings
 from kiosk.conference.workdays import (MET, MISSED, PENDING, add_months, add_working_days, deadline_warnings,
+                                       last_working_day_on_or_before, non_working_reason,
                                        is_working_day, reconvene_by, report_due, timescales, working_days_before,
                                        working_days_between)
 
@@ -143,3 +144,32 @@ def test_conference_workdays_property_add_working_days_counts_only_working_days(
     result = add_working_days(day, n)
     assert is_working_day(result)
     assert working_days_between(day, result) == n - 1
+
+
+# -- D7: a due date on a weekend or bank holiday; D5: reconvening across Easter --------------------------------
+
+@pytest.mark.parametrize("day, reason, last", [
+    ("2027-03-29", "a bank holiday (Easter Monday)", "2027-03-25"),   # Good Friday before it too
+    ("2027-03-26", "a bank holiday (Good Friday)", "2027-03-25"),
+    ("2026-12-28", "a bank holiday (Boxing Day (observed))", "2026-12-24"),
+    ("2026-11-28", "a Saturday", "2026-11-27"),
+    ("2026-11-29", "a Sunday", "2026-11-27"),
+    ("2026-11-27", None, "2026-11-27"),
+])
+def test_conference_workdays_a_non_working_due_date_says_why_and_gives_the_day_before(day, reason, last):
+    assert non_working_reason(D(day)) == reason
+    assert last_working_day_on_or_before(D(day)) == D(last)
+
+
+def test_conference_workdays_d7_deadline_on_easter_monday_has_a_note():
+    first_review = timescales(None, D("2026-12-29"), today=D("2027-01-04"))[-1]
+    assert first_review.due == D("2027-03-29")
+    assert first_review.due_note == ("Monday 29 March 2027 is a bank holiday (Easter Monday): the last working day "
+                                     "before it is Thursday 25 March 2027")
+    core_group = timescales(None, D("2026-12-29"), today=D("2027-01-04"))[0]
+    assert core_group.due_note is None
+
+
+def test_conference_workdays_d5_reconvene_skips_easter():
+    icpc = Conference(1, ConferenceType.INITIAL, D("2027-03-19"), time(10), "CP-1")
+    assert reconvene_by(icpc) == D("2027-04-06")  # Good Friday and Easter Monday are not counted

@@ -105,3 +105,33 @@ def test_config_error_exits_2_without_traceback(tmp_path, argv):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "[camera] backend" in proc.stderr and "bad.toml:2" in proc.stderr
+
+
+def test_config_command_reads_the_calendar_file(tmp_path):
+    calendar = tmp_path / "room.ics"
+    conf = tmp_path / "kiosk.toml"
+    conf.write_text(f'[schedule]\nics = "{calendar}"\n')
+
+    def run():
+        return subprocess.run([sys.executable, "-m", "kiosk", "config", "--config", str(conf)],
+                              capture_output=True, text=True, timeout=60)
+
+    missing = run()
+    assert missing.returncode == 2 and "[schedule] ics: the calendar file does not exist" in missing.stderr
+    calendar.write_text("BEGIN:VCALENDAR\r\nSUMMARY:Smith family\r\n")
+    broken = run()
+    assert broken.returncode == 2 and "no complete BEGIN:VCALENDAR" in broken.stderr
+    assert "Smith" not in broken.stderr
+    calendar.write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:1@x\r\nDTSTART:20990101T090000Z\r\n"
+                        "END:VEVENT\r\nEND:VCALENDAR\r\n")
+    good = run()
+    assert good.returncode == 0 and "calendar: " in good.stdout and "1 events" in good.stdout
+
+
+def test_config_command_names_a_calendar_url_without_its_token(tmp_path):
+    conf = tmp_path / "kiosk.toml"
+    conf.write_text('[schedule]\nics = "https://outlook.office365.com/owa/calendar/SECRET/calendar.ics"\n')
+    done = subprocess.run([sys.executable, "-m", "kiosk", "config", "--config", str(conf)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "https://outlook.office365.com/..." in done.stdout
+    assert "SECRET" not in done.stdout

@@ -187,6 +187,8 @@ def test_controller_identify_flashes_then_restores(room):
 
 
 def test_controller_calendar_booking_sets_start(cfg, mock_factory, clock, tmp_path):
+    from kiosk.calendar_watcher import CalendarWatcher
+
     ics = tmp_path / "room.ics"
     ics.write_text(
         "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:1@test\r\n"
@@ -195,10 +197,30 @@ def test_controller_calendar_booking_sets_start(cfg, mock_factory, clock, tmp_pa
     cfg = cfg.replace("schedule", ics=str(ics))
     controller = RoomController(cfg, build_hardware(cfg, simulate=True), now=clock)
     try:
+        assert controller.start_at() is None  # the controller never reads the calendar itself
+        CalendarWatcher(cfg, controller.set_bookings, now=clock, state_dir=tmp_path / "state").poll()
         assert controller.start_at() == datetime(2026, 11, 23, 14, 15, tzinfo=LONDON)
         state = controller.public_state()
         assert state["start_source"] == "calendar" and state["seconds_to_start"] == 75 * 60
+        assert state["calendar"]["source"] == "file" and state["calendar"]["stale"] is False
         assert "Smith" not in str(state)  # booking titles never leave the calendar
+    finally:
+        controller.stop()
+
+
+def test_controller_moves_to_the_next_days_booking_at_midnight_without_a_new_reading(cfg, clock):
+    from kiosk.schedule import Booking
+
+    controller = RoomController(cfg, build_hardware(cfg, simulate=True), now=clock)
+    try:
+        today = Booking(datetime(2026, 11, 23, 14, tzinfo=LONDON), datetime(2026, 11, 23, 15, tzinfo=LONDON),
+                        source="calendar")
+        tomorrow = Booking(datetime(2026, 11, 24, 9, 30, tzinfo=LONDON), None, source="calendar")
+        controller.set_bookings([today, tomorrow], {"source": "file", "stale": False, "events_skipped": 0})
+        assert controller.start_at() == today.start
+        clock.now = datetime(2026, 11, 24, 0, 0, 1, tzinfo=LONDON)
+        controller.tick()
+        assert controller.start_at() == tomorrow.start
     finally:
         controller.stop()
 

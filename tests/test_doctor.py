@@ -37,6 +37,9 @@ card 2: Microphone [Jabra SPEAK 510 USB], device 0: USB Audio [USB Audio]
 """
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
 def write(path: Path, content: str | bytes = "") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(content, bytes):
@@ -105,6 +108,15 @@ def pi(tmp_path):
     return make_pi_tree(tmp_path / "pi")
 
 
+@pytest.fixture
+def listening_port(tmp_path):
+    """A real mosquitto on a free loopback port: the doctor logs in and publishes to it."""
+    from mqtt_broker import Broker
+
+    with Broker(tmp_path / "broker") as b:
+        yield b.port
+
+
 def config_for(port: int) -> Config:
     return Config().replace("mqtt", host="127.0.0.1", port=port)
 
@@ -117,7 +129,8 @@ def test_doctor_healthy_pi_is_all_ok(pi, listening_port):
     run = healthy_runner()
     findings = gather(config_for(listening_port), root=pi, run=run)
     assert [f.name for f in findings] == ["config", "model", "boot config", "camera", "microphone", "display",
-                                          "gpio", "clock", "broker", "kiosk", "kiosk-display"]
+                                          "gpio", "clock", "broker", "mqtt publish", "calendar", "kiosk",
+                                          "kiosk-display"]
     assert [f for f in findings if f.status != OK] == []
     found = by_name(findings)
     assert found["model"].detail == "Raspberry Pi 5 Model B Rev 1.0 (Debian GNU/Linux 12 (bookworm))"
@@ -323,3 +336,74 @@ def test_doctor_cli_json_on_an_empty_tree(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["ok"] is False
     assert {f["name"]: f["status"] for f in data["findings"]}["camera"] == FAIL
+
+
+# -- MQTT publishes and the calendar ----------------------------------------------------------
+
+def test_doctor_mqtt_publish_refused_by_the_acl_fails_with_the_topic(pi, tmp_path):
+    from mqtt_broker import Broker
+
+    acl = "\n".join(line for line in (ROOT / "firmware_config" / "mosquitto" / "acl").read_text().splitlines()
+                    if "homeassistant/+/%u" not in line)
+    with Broker(tmp_path / "strict", users={"suite-1": "pw"}, acl=acl) as strict:
+        cfg = config_for(strict.port).replace("mqtt", username="suite-1", password="pw")
+        found = by_name(gather(cfg, root=pi, run=healthy_runner()))["mqtt publish"]
+    assert found.status == FAIL
+    assert "homeassistant/binary_sensor/suite-1/doctor_probe/config (Not authorized)" in found.detail
+    assert "discovery = false" in found.hint
+
+
+def test_doctor_mqtt_publish_accepted_by_the_shipped_acl(pi, tmp_path):
+    from mqtt_broker import Broker
+
+    acl = (ROOT / "firmware_config" / "mosquitto" / "acl").read_text()
+    with Broker(tmp_path / "site", users={"suite-1": "pw"}, acl=acl) as site:
+        cfg = config_for(site.port).replace("mqtt", username="suite-1", password="pw")
+        found = by_name(gather(cfg, root=pi, run=healthy_runner()))["mqtt publish"]
+    assert found.status == OK and "as 'suite-1'" in found.detail
+
+
+def test_doctor_mqtt_publish_wrong_password_warns(pi, tmp_path):
+    from mqtt_broker import Broker
+
+    with Broker(tmp_path / "site", users={"suite-1": "pw"}) as site:
+        cfg = config_for(site.port).replace("mqtt", username="suite-1", password="nope")
+        found = by_name(gather(cfg, root=pi, run=healthy_runner()))["mqtt publish"]
+    assert found.status == WARN and "refused the login" in found.detail and "nope" not in found.detail
+
+
+ICS = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:1@x\r\nDTSTART:20990101T090000Z\r\n"
+       "SUMMARY:Smith family\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:2@x\r\nDTSTART:2099XX01T090000Z\r\n"
+       "END:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+def test_doctor_calendar_file_with_a_skipped_event_warns(pi, tmp_path):
+    path = write(tmp_path / "room.ics", ICS)
+    cfg = Config().replace("mqtt", enabled=False).replace("schedule", ics=str(path))
+    found = by_name(gather(cfg, root=pi, run=healthy_runner()))["calendar"]
+    assert found.status == WARN and "2 events" in found.detail and "1 skipped: event 2: DTSTART" in found.detail
+    assert "Smith" not in found.detail
+
+
+def test_doctor_calendar_none_missing_and_broken(pi, tmp_path):
+    cfg = Config().replace("mqtt", enabled=False)
+    assert by_name(gather(cfg, root=pi, run=healthy_runner()))["calendar"].status == OK
+    cfg = cfg.replace("schedule", ics=str(tmp_path / "nowhere.ics")).replace("storage", state_dir=str(tmp_path / "s"))
+    missing = by_name(gather(cfg, root=pi, run=healthy_runner()))["calendar"]
+    assert missing.status == FAIL and "does not exist" in missing.detail
+    write(tmp_path / "nowhere.ics", "BEGIN:VCALENDAR\r\nSUMMARY:Smith\r\n")
+    broken = by_name(gather(cfg, root=pi, run=healthy_runner()))["calendar"]
+    assert broken.status == FAIL and "no complete BEGIN:VCALENDAR" in broken.detail
+
+
+def test_doctor_calendar_url_unreachable_says_the_kept_copy_is_used(pi, tmp_path, closed_port):
+    from kiosk.calendar_source import KeptCopy
+
+    url = f"http://127.0.0.1:{closed_port}/secret-token/room.ics"
+    cfg = (Config().replace("mqtt", enabled=False).replace("schedule", ics=url, ics_timeout_s=2)
+           .replace("storage", state_dir=str(tmp_path / "state")))
+    assert by_name(gather(cfg, root=pi, run=healthy_runner()))["calendar"].status == FAIL
+    KeptCopy(tmp_path / "state").save(url, ICS.encode(), {"fetched_at": "2026-11-23T09:00:00+00:00"})
+    found = by_name(gather(cfg, root=pi, run=healthy_runner()))["calendar"]
+    assert found.status == WARN and "unreachable" in found.detail and "2026-11-23T09:00" in found.detail
+    assert "secret-token" not in found.detail

@@ -109,6 +109,9 @@ def test_faults_mqtt_broker_killed_and_restarted_on_the_same_port(tmp_path, make
         broker.proc.wait()
         broker.stop()
         assert wait_for(lambda: not room.link.connected, 3)
+        # paho's thread marks the link down, then logs: wait for the line rather than race it.
+        assert wait_for(lambda: messages(caplog, f"MQTT connection to {broker.host}:{broker.port} lost",
+                                         logging.WARNING), 3), caplog.text
         lost = messages(caplog, f"MQTT connection to {broker.host}:{broker.port} lost", logging.WARNING)
         assert len(lost) == 1, caplog.text
 

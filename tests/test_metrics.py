@@ -67,7 +67,14 @@ def test_metrics_after_checks(controller):
     assert value(found, "kiosk_check_metric", check="clock", metric="synced") == 1  # booleans as 0/1
     assert ("kiosk_check_metric", frozenset({"room": "suite-1", "check": "network",
                                               "metric": "max_latency_ms"}.items())) not in found  # None: left out
-    assert value(found, "kiosk_seconds_to_start") == 600
+    assert value(found, "kiosk_seconds_to_start") == 600  # the deprecated alias, for one release
+    assert value(found, "kiosk_time_to_start_seconds") == 600
+    assert value(found, "kiosk_check_value_pixels", check="camera", metric="width") == 1280
+    assert value(found, "kiosk_check_value", check="clock", metric="synced") == 1
+    assert value(found, "kiosk_check_value_seconds", check="clock", metric="max_error") == pytest.approx(
+        value(found, "kiosk_check_metric", check="clock", metric="max_error_ms") / 1000)
+    assert value(found, "kiosk_check_value_dbfs", check="microphone", metric="rms") == value(
+        found, "kiosk_check_metric", check="microphone", metric="rms_dbfs")
     assert value(found, "kiosk_attendance", mode="in_person") == 3
     assert value(found, "kiosk_attendance", mode="virtual") == 5
     assert value(found, "kiosk_quorate") == 1
@@ -110,3 +117,38 @@ def test_metrics_no_personal_data(controller):
         for s in family.samples:
             assert set(s.labels) <= {"room", "version", "state", "check", "metric", "mode"}
             assert isinstance(s.value, float)
+
+
+@pytest.mark.parametrize("key, expected", [
+    ("max_error_ms", ("seconds", "max_error", 0.001)), ("duration_s", ("seconds", "duration", 1.0)),
+    ("frequency_hz", ("hertz", "frequency", 1.0)), ("rate", ("hertz", "rate", 1.0)),
+    ("snr_db", ("decibels", "snr", 1.0)), ("rms_dbfs", ("dbfs", "rms", 1.0)), ("width", ("pixels", "width", 1.0)),
+    ("edid_bytes", ("bytes", "edid", 1.0)), ("clipped_fraction", ("ratio", "clipped", 1.0)),
+    ("frames", ("", "frames", 1.0)), ("focus", ("", "focus", 1.0)),
+])
+def test_metrics_check_values_one_family_per_unit(key, expected):
+    assert metrics.unit_of(key) == expected
+
+
+def test_metrics_calendar_health(controller):
+    found = samples(metrics.render(controller, None))
+    assert not [k for k in found if k[0].startswith("kiosk_calendar_")]  # no calendar configured
+    controller.set_bookings([], {"source": "url", "last_good_at": "2026-11-23T12:00:00+00:00", "events_skipped": 2,
+                                 "error": "the calendar server is unreachable", "stale": True})
+    found = samples(metrics.render(controller, None))
+    assert value(found, "kiosk_calendar_stale", source="url") == 1
+    assert value(found, "kiosk_calendar_events_skipped", source="url") == 2
+    assert value(found, "kiosk_calendar_last_success_timestamp_seconds", source="url") == \
+        datetime(2026, 11, 23, 12, tzinfo=ZoneInfo("UTC")).timestamp()
+
+
+def test_metrics_pass_promtool_check_metrics(controller):
+    import subprocess
+
+    controller._apply_cycle(controller.runner.run())
+    controller.set_start(NOW + timedelta(minutes=10), "chair")
+    controller.set_bookings([], {"source": "file", "last_good_at": "2026-11-23T12:00:00+00:00", "events_skipped": 0,
+                                 "error": None, "stale": False})
+    done = subprocess.run(["promtool", "check", "metrics"], input=metrics.render(controller, True),
+                          capture_output=True, timeout=60)
+    assert done.returncode == 0 and not done.stdout and not done.stderr, (done.stdout + done.stderr).decode()

@@ -32,6 +32,7 @@ def test_discovery_topics(site):
         "ha/sensor/suite-4/attendance_in_person/config",
         "ha/sensor/suite-4/attendance_virtual/config",
         "ha/binary_sensor/suite-4/quorate/config",
+        "ha/binary_sensor/suite-4/calendar_stale/config",
         "ha/button/suite-4/recheck/config",
         "ha/button/suite-4/identify/config",
         "ha/binary_sensor/suite-4/check_speaker/config",  # not configured here: removed
@@ -56,12 +57,53 @@ def test_discovery_common_fields(site):
             "sw_version": __version__,
         }
         assert payload["name"]
+        assert payload["qos"] == 1  # Home Assistant subscribes at QoS 1, as the kiosk publishes
+
+
+def render(template: str, state: dict) -> str:
+    """A Home Assistant value template rendered as Home Assistant does (Jinja2, ``value_json``, ``tojson``)."""
+    import jinja2
+
+    env = jinja2.Environment()
+    env.filters["tojson"] = json.dumps
+    return env.from_string(template).render(value_json=state, value=json.dumps(state))
+
+
+def state(**changes):
+    from kiosk.mqtt.link import state_payload
+
+    public = {"room": "suite-4", "state": "idle", "ready": False, "checks": {}, "start_at": None,
+              "seconds_to_start": None, "attendance": None, "checked_at": None, "version": __version__,
+              "calendar": None}
+    return json.loads(json.dumps(state_payload({**public, **changes})))
+
+
+def test_discovery_ready_is_unknown_until_the_first_check(site):
+    ready = by_topic(site)["ha/binary_sensor/suite-4/ready/config"]
+    # Home Assistant takes a rendered "None" as unknown: no "not ready" flick at every kiosk start.
+    assert render(ready["value_template"], state()) == "None"
+    assert render(ready["value_template"], state(checked_at="2026-11-23T10:00:00+00:00")) == "OFF"
+    assert render(ready["value_template"], state(checked_at="2026-11-23T10:00:00+00:00", ready=True)) == "ON"
+    attributes = json.loads(render(ready["json_attributes_template"],
+                                   state(start_at="2026-11-23T14:00:00+00:00", seconds_to_start=600)))
+    assert attributes == {"state": "idle", "checked_at": None, "start_at": "2026-11-23T14:00:00+00:00",
+                          "seconds_to_start": 600, "calendar_stale": None}
+
+
+def test_discovery_calendar_stale_sensor(site):
+    stale = by_topic(site)["ha/binary_sensor/suite-4/calendar_stale/config"]
+    assert (stale["device_class"], stale["entity_category"]) == ("problem", "diagnostic")
+    assert render(stale["value_template"], state()) == "None"
+    health = {"source": "url", "stale": True, "last_good_at": None, "events_skipped": 0, "error": "unreachable"}
+    assert render(stale["value_template"], state(calendar=health)) == "ON"
+    assert render(stale["value_template"], state(calendar={**health, "stale": False})) == "OFF"
+    assert json.loads(render(stale["json_attributes_template"], state(calendar=health)))["error"] == "unreachable"
 
 
 def test_discovery_ready_sensor(site):
     ready = by_topic(site)["ha/binary_sensor/suite-4/ready/config"]
     assert ready["state_topic"] == "kiosk/suite-4/state"
-    assert ready["value_template"] == "{{ 'ON' if value_json.ready else 'OFF' }}"
+    assert ready["value_template"] == discovery.READY_TEMPLATE
     assert (ready["payload_on"], ready["payload_off"]) == ("ON", "OFF")
     assert "device_class" not in ready and "entity_category" not in ready
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ from waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_KEYS = {"schema", "room", "state", "ready", "checks", "start_at", "seconds_to_start", "attendance",
-              "checked_at", "version"}
+              "checked_at", "version", "calendar"}
 LONDON = ZoneInfo("Europe/London")
 
 
@@ -592,8 +593,12 @@ def test_link_publishes_no_personal_data(cfg, broker, make_room, tmp_path, caplo
         "END:VEVENT", "END:VCALENDAR"]) + "\r\n", encoding="utf-8")
 
     everything = Subscriber(broker, "#")
-    room = make_room(broker, now=lambda: now, sections={"schedule": {"ics": str(calendar)}})
+    room = make_room(broker, now=lambda: now, sections={"schedule": {"ics": str(calendar)},
+                                                        "storage": {"state_dir": str(tmp_path / "state")}})
     c = room.controller
+    from kiosk.calendar_watcher import CalendarWatcher
+
+    CalendarWatcher(c.cfg, c.set_bookings, now=lambda: now).poll()  # as the kiosk's watcher thread does
     assert c.start_source() == "calendar"
     c.press()
     assert wait_for(lambda: c.machine.state.value == "ready")
@@ -620,14 +625,19 @@ def test_link_publishes_no_personal_data(cfg, broker, make_room, tmp_path, caplo
 
 # -- the example site broker configuration ----------------------------------------------------------
 
-def test_example_site_config_runs_with_tls_password_and_acl(tmp_path, pki, make_room):
-    """firmware_config/mosquitto/kiosk-site.conf, with its paths and ports moved into tmp_path."""
+@contextlib.contextmanager
+def site_broker(tmp_path, pki, acl_text=None, extra=""):
+    """firmware_config/mosquitto/kiosk-site.conf running, with its paths and ports moved into tmp_path and a
+    user suite-1 (password "pw"); yields the TLS port (the plain one is ``site_broker.plain``)."""
+    from mqtt_broker import port_open
+
     port, plain = free_port(), free_port()
+    site_broker.plain = plain
     passwd = tmp_path / "passwd"
     passwd.write_text("")
     subprocess.run(["mosquitto_passwd", "-b", str(passwd), "suite-1", "pw"], check=True)
     acl = tmp_path / "acl"
-    acl.write_text((ROOT / "firmware_config" / "mosquitto" / "acl").read_text())
+    acl.write_text(acl_text if acl_text is not None else (ROOT / "firmware_config" / "mosquitto" / "acl").read_text())
     text = (ROOT / "firmware_config" / "mosquitto" / "kiosk-site.conf").read_text()
     for old, new in (("listener 8883", f"listener {port} 127.0.0.1"), ("listener 1883 127.0.0.1",
                      f"listener {plain} 127.0.0.1"), ("/etc/mosquitto/passwd", str(passwd)),
@@ -639,29 +649,36 @@ def test_example_site_config_runs_with_tls_password_and_acl(tmp_path, pki, make_
         text = text.replace(old, new)
     if os.geteuid() == 0:
         text += "user root\n"
+    text += extra
     conf = tmp_path / "site.conf"
     conf.write_text(text)
     proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        from mqtt_broker import port_open
-
         assert wait_for(lambda: port_open(port) or proc.poll() is not None, 5) and proc.poll() is None, \
             proc.stderr.read().decode()
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(5)
+        proc.stderr.close()
+
+
+def test_example_site_config_runs_with_tls_password_and_acl(tmp_path, pki, make_room):
+    """firmware_config/mosquitto/kiosk-site.conf, with its paths and ports moved into tmp_path."""
+    with site_broker(tmp_path, pki) as port:
         room = make_room(None, host="localhost", port=port, username="suite-1", password="pw", tls_ca=str(pki.ca))
         assert wait_for(lambda: room.link.connected, 3)
         anonymous = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
         anonymous.reconnect_delay_set(0.05, 0.1)
         result = []
         anonymous.on_connect = lambda c, u, f, rc, p: result.append(rc)
-        anonymous.connect("127.0.0.1", plain)
+        anonymous.connect("127.0.0.1", site_broker.plain)
         anonymous.loop_start()
         assert wait_for(lambda: result, 3) and result[0].is_failure  # allow_anonymous false
         anonymous.disconnect()
         anonymous.loop_stop()
-    finally:
-        proc.terminate()
-        proc.wait(5)
-        proc.stderr.close()
+        time.sleep(0.5)
+        assert not room.link.refused  # the shipped ACL allows everything the kiosk publishes
 
 
 def test_example_bridge_forwards_kiosk_topics_out_and_requests_in(tmp_path, make_room):
@@ -695,3 +712,51 @@ def test_example_bridge_forwards_kiosk_topics_out_and_requests_in(tmp_path, make
             site.terminate()
             site.wait(5)
             site.stderr.close()
+
+
+def test_link_refused_publish_is_logged_with_its_topic(tmp_path, pki, make_room, caplog):
+    """The shipped site broker with an ACL denying discovery: mosquitto 2.0 keeps the connection and drops the
+    publishes; under MQTT 5 its PUBACK says "Not authorized", and the kiosk says so, once."""
+    acl = "\n".join(line for line in (ROOT / "firmware_config" / "mosquitto" / "acl").read_text().splitlines()
+                    if "homeassistant/+/%u" not in line)
+    with site_broker(tmp_path, pki, acl) as port:
+        room = make_room(None, host="localhost", port=port, username="suite-1", password="pw", tls_ca=str(pki.ca))
+        assert wait_for(lambda: "refused a publish to homeassistant/" in caplog.text, 5), caplog.text
+        assert "Not authorized" in caplog.text and "[mqtt] discovery = false" in caplog.text
+        assert room.link.connected and room.link.connections == 1  # mosquitto keeps the connection
+        assert wait_for(lambda: "homeassistant/button/suite-1/identify/config" in room.link.refused, 3)
+        assert "homeassistant/binary_sensor/suite-1/ready/config" in room.link.refused
+        assert not [t for t in room.link.refused if t.startswith("kiosk/")]  # its own topics are allowed
+        assert caplog.text.count("refused a publish") == 1  # one line for all the discovery configs
+
+
+def test_example_bridge_with_central_acl_delivers_discovery_state_and_bridge_state(tmp_path, pki, make_room):
+    """The shipped site config (TLS, passwords, ACL) bridged by the shipped bridge.conf, with TLS and a login, to a
+    central broker using the shipped central-acl: a kiosk's discovery and state reach the centre."""
+    central_acl = (ROOT / "firmware_config" / "mosquitto" / "central-acl").read_text()
+    users = {"site-a": "bridge-pw", "it-monitor": "it-pw", "homeassistant": "ha-pw"}
+    with Broker(tmp_path / "central", tls=pki, users=users, acl=central_acl) as central:
+        bridge = (ROOT / "firmware_config" / "mosquitto" / "bridge.conf").read_text()
+        for old, new in (("address mqtt-central.example.org:8883", f"address 127.0.0.1:{central.port}"),
+                         ("/etc/mosquitto/certs/central-ca.crt", str(pki.ca)),
+                         ("remote_password CHANGE-ME", "remote_password bridge-pw")):
+            assert old in bridge
+            bridge = bridge.replace(old, new)
+        (tmp_path / "site").mkdir()
+        with site_broker(tmp_path / "site", pki, extra=bridge) as port:
+            it = Subscriber(central, "kiosk/#", "sites/#", username="it-monitor", password="it-pw", tls_ca=pki.ca)
+            ha = Subscriber(central, "homeassistant/#", username="homeassistant", password="ha-pw", tls_ca=pki.ca)
+            try:
+                assert it.wait_for(lambda t, p: t == "sites/site-a/bridge/state" and p == b"1", 10) is not None
+                room = make_room(None, host="localhost", port=port, username="suite-1", password="pw",
+                                 tls_ca=str(pki.ca))
+                assert state_of(it, timeout=10) is not None  # the state reaches the centre
+                ready = ha.wait_for(lambda t, p: t == "homeassistant/binary_sensor/suite-1/ready/config", 10)
+                assert ready is not None and json.loads(ready[1])["qos"] == 1  # so does discovery
+                assert it.wait_for(lambda t, p: t == "kiosk/suite-1/availability" and p == b"online") is not None
+                reply = request(it, "state", json.dumps({"transaction": "central"}), timeout=10)  # in, reply out
+                assert reply is not None and reply["transaction"] == "central"
+                assert not room.link.refused
+            finally:
+                it.close()
+                ha.close()

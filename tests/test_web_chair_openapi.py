@@ -86,7 +86,11 @@ def test_web_chair_openapi_operations_have_bodies_parameters_and_error_responses
                 params = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
                 assert params == names, where
                 for p in op["parameters"]:
-                    assert p["required"] is True and p["schema"]["type"] == "integer"
+                    if p["in"] == "path":
+                        assert p["required"] is True and p["schema"]["type"] == "integer"
+            if method in ("post", "patch", "delete") and path.startswith("/api/conferences"):
+                assert "Idempotency-Key" in {p["name"] for p in op["parameters"] if p["in"] == "header"}, where
+                assert "422" in responses, where
             if method in ("post", "patch"):
                 body = op.get("requestBody")
                 if path != "/api/logout":

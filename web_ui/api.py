@@ -15,23 +15,36 @@ a change the record's state forbids 409; too many wrong PINs 429 with ``Retry-Af
 no PIN set 503; full storage 507; other storage failures 503. Never a 500 on purpose.
 
 Events are time-stamped by the kiosk's clock; a client cannot date one (``at`` is refused).
+
+Safe retries: every POST, PATCH and DELETE under ``/api/conferences`` may carry an
+``Idempotency-Key`` header (1-200 visible ASCII characters, one per intended change). A
+repeat of a key within 24 hours, from the same session, gets the first answer verbatim
+(its status and body, with ``Idempotent-Replayed: true``) and records nothing; the same
+key with another route or body is refused with 422.
+
+Live views: a view's ``revision`` grows with every change to its conference;
+``GET /api/conferences/<id>?since=R`` waits (up to ``timeout``, 25 s by default) until the
+revision passes ``R``, then answers (unchanged after the wait).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import time
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
 from werkzeug.exceptions import NotFound as NotFoundError
 from werkzeug.routing import IntegerConverter
 
-from kiosk.conference.errors import (ConferenceError, CsvImportError, InvalidInput, NotAllowed, NotFound,
-                                     PinLockedOut, StorageError, StorageFull)
+from kiosk.conference.errors import (ConferenceError, CsvImportError, InvalidInput, KeyReused, NotAllowed, NotFound,
+                                     PinLockedOut, StaleState, StorageError, StorageFull)
 from kiosk.conference.service import PinNotSet
-from web_ui import admission, auth
+from web_ui import admission, auth, idempotency
 
 bp = Blueprint("api", __name__)
+# Every POST, PATCH and DELETE under /api/conferences may carry an Idempotency-Key.
+idempotency.protect(bp, "/api/conferences")
 
 
 class IdConverter(IntegerConverter):
@@ -58,7 +71,9 @@ CONFERENCE_FIELDS = ("type", "date", "start_time", "case_ref", "strategy_date", 
 CONFERENCE_REQUIRED = ("type", "date", "start_time", "case_ref")
 INVITEE_FIELDS = ("name", "role", "agency", "direct_contact", "expected_mode", "email")
 INVITEE_REQUIRED = ("name", "role")
-EVENT_FIELDS = ("kind", "invitee_id", "details")
+EVENT_FIELDS = ("kind", "invitee_id", "details", "expect_state")
+#: How often a waiting long-poll looks up to see whether the server is stopping.
+WAIT_SLICE_S = 0.5
 
 
 # -- errors --------------------------------------------------------------------------
@@ -67,6 +82,8 @@ def error_status(exc: ConferenceError) -> int:
     """The HTTP status for an error of the conference record."""
     if isinstance(exc, NotFound):
         return 404
+    if isinstance(exc, KeyReused):
+        return 422
     if isinstance(exc, InvalidInput):
         return 400
     if isinstance(exc, PinLockedOut):
@@ -104,7 +121,17 @@ def error_response(exc: ConferenceError):
 
 @bp.errorhandler(ConferenceError)
 def _conference_error(exc: ConferenceError):
+    if isinstance(exc, StaleState):
+        return stale_response(exc, (request.view_args or {}).get("conference_id"))
     return error_response(exc)
+
+
+def stale_response(exc: StaleState, conference_id: int | None):
+    """409 for a tap made against an old picture: the error, the state now, and the current view."""
+    text = json.dumps({"error": str(exc), "state": exc.current}, separators=(",", ":"))
+    if conference_id is not None:
+        text = f'{text[:-1]},"view":{service().view_json(conference_id)}}}'
+    return Response(text, status=409, mimetype="application/json")
 
 
 # -- helpers -------------------------------------------------------------------------
@@ -220,10 +247,23 @@ def openapi():
 
 # -- conferences ---------------------------------------------------------------------
 
+def _whole(name: str, default: int | None) -> int | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        abort(400, f"{name} must be a whole number, 0 or more")
+    return int(raw)
+
+
 @bp.get("/api/conferences")
 def list_conferences():
-    """Every stored conference, soonest first."""
-    return jsonify(conferences=service().list_conferences())
+    """Every stored conference, soonest first; ``?page=N&per_page=M`` for one page of them."""
+    chair = service()
+    page, per_page = _whole("page", None), _whole("per_page", None)
+    if page is None and per_page is None:
+        return jsonify(conferences=chair.list_conferences())
+    return jsonify(chair.conference_page(page or 1, per_page or 50))
 
 
 @bp.post("/api/conferences")
@@ -235,10 +275,54 @@ def create_conference():
     return _created(chair.view(conference.id), url_for("api.get_conference", conference_id=conference.id))
 
 
+def _timeout() -> float:
+    cfg = current_app.config
+    raw = request.args.get("timeout")
+    if raw is None:
+        return float(cfg["LONG_POLL_DEFAULT_S"])
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        abort(400, "timeout must be a number of seconds, 0 or more")
+    return min(value, float(cfg["LONG_POLL_MAX_S"]))
+
+
+def _wait_for_change(chair, conference_id: int, since: int, timeout: float) -> None:
+    """Wait for a revision after ``since``, in slices (a server stopping is not held up), with the request's
+    admission slot given back meanwhile (any number of open pages never hold up a tap)."""
+    stopping = current_app.extensions["kiosk_stopping"]
+    deadline = time.monotonic() + timeout
+    while not stopping.is_set():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        wait = min(remaining, WAIT_SLICE_S)
+        began = time.monotonic()
+        with admission.waiting():
+            changed = chair.wait_for_revision(conference_id, since, wait) > since
+        if changed or time.monotonic() - began < wait / 2:
+            return  # changed, or woken with no change: the service is stopping; do not spin
+
+
 @bp.get("/api/conferences/<id:conference_id>")
 def get_conference(conference_id: int):
-    """The chair's whole view of a conference: invitees, quorum, reports, timescales, warnings, events."""
-    return Response(service().view_json(conference_id), mimetype="application/json")
+    """The chair's whole view of a conference: invitees, quorum, reports, timescales, warnings, events.
+
+    ``?since=R`` waits (up to ``timeout`` seconds, 25 by default, at most 30) until the view's revision
+    passes R, then answers at once; after the wait, the unchanged view. A ``since`` ahead of the revision
+    answers at once.
+    """
+    chair = service()
+    since = _whole("since", None)
+    if since is not None:
+        timeout = _timeout()
+        if since <= chair.revision(conference_id):
+            _wait_for_change(chair, conference_id, since, timeout)
+    response = Response(chair.view_json(conference_id), mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.patch("/api/conferences/<id:conference_id>")
@@ -258,6 +342,18 @@ def end_conference(conference_id: int):
     body((), optional_body=True)
     chair = service()
     chair.end_conference(conference_id)
+    return jsonify(chair.view(conference_id))
+
+
+@bp.post("/api/conferences/<id:conference_id>/reopen")
+def reopen_conference(conference_id: int):
+    """Reopen an ended conference (``{"reason": "..."}`` optional); the end and the reopening stay in the log."""
+    data = body(("reason",), optional_body=True)
+    reason = data.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        abort(400, "reason must be text")
+    chair = service()
+    chair.reopen_conference(conference_id, reason)
     return jsonify(chair.view(conference_id))
 
 
@@ -294,8 +390,9 @@ def import_csv(conference_id: int):
     else:
         text = _text(body(("csv",), ("csv",)), "csv")
     chair = service()
-    added = chair.import_csv(conference_id, text)
-    return _created({"added": [invitee_dict(i) for i in added], "view": chair.view(conference_id)})
+    notes: list[str] = []
+    added = chair.import_csv(conference_id, text, notes)
+    return _created({"added": [invitee_dict(i) for i in added], "notes": notes, "view": chair.view(conference_id)})
 
 
 @bp.post("/api/conferences/<id:conference_id>/invitees/copy-previous")
@@ -342,9 +439,18 @@ def record_event(conference_id: int):
     details = {} if details is None else details
     if not isinstance(details, dict):
         abort(400, "details must be a JSON object")
+    expect_state = data.get("expect_state")
+    if expect_state is not None and not isinstance(expect_state, str):
+        abort(400, "expect_state must be text")
     chair = service()
-    event = chair.record_event(conference_id, _text(data, "kind"), invitee_id, details)
+    event = chair.record_event(conference_id, _text(data, "kind"), invitee_id, details, expect_state=expect_state)
     return _event_and_view(chair, event, conference_id)
+
+
+@bp.get("/api/conferences/<id:conference_id>/events")
+def list_events(conference_id: int):
+    """One page of the whole log, newest first (``?page=1&per_page=50``)."""
+    return jsonify(service().log_page(conference_id, _whole("page", 1), _whole("per_page", 50)))
 
 
 @bp.post("/api/conferences/<id:conference_id>/events/<id:event_id>/correction")

@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 from kiosk import __version__
 from kiosk.conference.errors import ConferenceError, CsvImportError, PinLockedOut
 from kiosk.conference.model import Agency, ConferenceType, Mode, Role
-from kiosk.conference.service import ACTIONS
+from kiosk.conference.service import ACTIONS, MAX_PER_PAGE
 from web_ui import admission, api, auth, get_controller
 
 bp = Blueprint("chair", __name__, url_prefix="/chair")
@@ -294,13 +294,16 @@ def conference(conference_id: int):
 @bp.get("/conferences/<id:conference_id>/log")
 def log(conference_id: int):
     """The whole event log, each entry with its "Correct" form (the live page shows the latest ones)."""
-    return _view_page("chair_log.html", conference_id)
+    return _view_page("chair_log.html", conference_id, whole_log=True)
 
 
-def _view_page(template: str, conference_id: int, **context):
-    """A whole page about one conference, from its view (404 for an unknown one)."""
+def _view_page(template: str, conference_id: int, whole_log: bool = False, **context):
+    """A whole page about one conference, from its view (404 for an unknown one); ``whole_log``: with every
+    log entry (a view has the latest few)."""
     try:
         view = _service().view(conference_id)
+        if whole_log:
+            view["events"] = _service().log_page(conference_id, 1, MAX_PER_PAGE)["events"]
     except ConferenceError as exc:
         abort(api.error_status(exc), str(exc))
     return _no_store(_render_view(template, view, message=None, **_chrome(), **context))

@@ -12,6 +12,12 @@ from kiosk import __version__
 from kiosk.conference.model import Agency, ConferenceType, EventKind, Mode, Role
 
 
+#: The invitee states an event may expect (``expect_state``).
+STATES = ["absent", "apologies", "not_attended", "present", "disconnected", "gone"]
+PAGE_FIELDS = {"page": {"type": "integer"}, "per_page": {"type": "integer"}, "total": {"type": "integer"},
+               "pages": {"type": "integer"}}
+
+
 def _ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -28,6 +34,8 @@ DATE = {"type": "string", "format": "date", "example": "2026-11-23"}
 TIME = {"type": "string", "pattern": "^([01]?[0-9]|2[0-3]):[0-5][0-9]$", "example": "10:00"}
 CASE_REF = {"type": "string", "maxLength": 40, "example": "CP-2026-0142",
             "description": "The child's case number (letters, digits, - _ / . with at least one digit), never a name."}
+#: An optional date: a date, null, or an empty string (what a form's empty date field sends), both meaning none.
+OPTIONAL_DATE = {"nullable": True, "oneOf": [DATE, {"type": "string", "pattern": "^\\s*$"}]}
 YES_NO = {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["yes", "no", "y", "n", "true", "false", "1", "0"]}]}
 
 
@@ -41,8 +49,10 @@ def _conference_input(required: bool) -> dict:
             "date": DATE,
             "start_time": TIME,
             "case_ref": CASE_REF,
-            "strategy_date": {**DATE, "nullable": True, "description": "The strategy discussion (D7 timescales)."},
-            "previous_icpc_date": {**DATE, "nullable": True, "description": "Reviews: the initial conference."},
+            "strategy_date": {**OPTIONAL_DATE, "description": "The strategy discussion (D7 timescales); null or "
+                                                             "\"\" for none."},
+            "previous_icpc_date": {**OPTIONAL_DATE, "description": "Reviews: the initial conference; null or \"\" "
+                                                                  "for none."},
         },
     }
     if required:
@@ -83,15 +93,20 @@ SCHEMAS = {
         "required": ["error"],
         "properties": {
             "error": {"type": "string", "description": "What went wrong, for a person (never quotes a name)."},
-            "problems": {"type": "array", "description": "CSV import only: every bad row (row 1 is the header).",
+            "problems": {"type": "array", "description": "CSV import only: every bad row (row 1 is the header; row "
+                                                        "0 is the file as a whole, e.g. an empty file).",
                          "items": {"type": "object", "required": ["row", "message"],
-                                   "properties": {"row": {"type": "integer"}, "message": {"type": "string"}}}},
+                                   "properties": {"row": {"type": "integer", "minimum": 0},
+                                                  "message": {"type": "string"}}}},
+            "state": {"type": "string", "description": "A 409 for expect_state only: the invitee's state now."},
+            "view": {"type": "object", "description": "A 409 for expect_state only: the conference view now."},
         },
     },
     "LoginRequest": {
         "type": "object",
         "additionalProperties": False,
         "description": "Exactly one of pin and code.",
+        "oneOf": [{"required": ["pin"]}, {"required": ["code"]}],
         "properties": {
             "pin": {"type": "string", "description": "The chair's PIN (digits)."},
             "code": {"type": "string", "description": "A one-time pairing code from the chair's page (/chair/pair)."},
@@ -115,8 +130,9 @@ SCHEMAS = {
         "type": "object",
         "additionalProperties": False,
         "required": ["csv"],
-        "properties": {"csv": {"type": "string", "description": "Header row name,role[,agency,direct_contact,"
-                                                                "expected_mode,email], then one row per person."}},
+        "properties": {"csv": {"type": "string", "minLength": 1,
+                               "description": "Header row name,role[,agency,direct_contact,expected_mode,email], then "
+                                              "one row per person. An empty one answers 400 (problems row 0)."}},
     },
     "EventInput": {
         "type": "object",
@@ -124,7 +140,13 @@ SCHEMAS = {
         "required": ["kind"],
         "description": "Time-stamped by the kiosk's clock: an 'at' field is refused.",
         "properties": {
-            "kind": {"type": "string", "enum": [k.value for k in EventKind if k is not EventKind.CORRECTION]},
+            "kind": {"type": "string", "enum": [k.value for k in EventKind
+                                                if k is not EventKind.CORRECTION and not k.by_route_only],
+                     "description": "Once the conference has ended only report_received is accepted (409 "
+                                    "otherwise) until it is reopened."},
+            "expect_state": {"type": "string", "nullable": True, "enum": STATES + [None],
+                             "description": "The invitee's state as the client last saw it: if it has changed "
+                                            "since, 409 with the current view under 'view' and nothing recorded."},
             "invitee_id": {"type": "integer", "nullable": True,
                            "description": "Required for events about one person; null for started, "
                                           "proceed_inquorate and adjourned."},
@@ -132,7 +154,9 @@ SCHEMAS = {
                 "type": "object",
                 "description": "By kind: arrived {mode}; left {agreed}; could_not_rejoin {emailed_chair}; "
                                "report_received {received_on}; proceed_inquorate {reason} (required); "
-                               "adjourned {reason, new_date?}; any invitee event may add a note.",
+                               "adjourned {reason, new_date?, late_reason?} (D5: late_reason is required when "
+                               "new_date is more than 10 working days after an initial conference); any invitee "
+                               "event may add a note.",
                 "properties": {
                     "mode": {"type": "string", "enum": [m.value for m in Mode]},
                     "agreed": {"type": "boolean"},
@@ -140,6 +164,7 @@ SCHEMAS = {
                     "received_on": DATE,
                     "reason": {"type": "string", "maxLength": 2000},
                     "new_date": DATE,
+                    "late_reason": {"type": "string", "maxLength": 2000},
                     "note": {"type": "string", "maxLength": 2000},
                 },
                 "additionalProperties": False,
@@ -167,10 +192,24 @@ SCHEMAS = {
             "status": {"type": "string", "enum": ["scheduled", "ended"]},
             "strategy_date": {**DATE, "nullable": True}, "previous_icpc_date": {**DATE, "nullable": True},
             "is_today": {"type": "boolean"}, "live": {"type": "boolean"},
+            "can_reopen": {"type": "boolean", "description": "In a view: the conference has ended."},
+            "double_booked": {"type": "array", "items": {"type": "integer"},
+                              "description": "In a view: other conferences of the case at the same date and time."},
         },
     },
-    "ConferenceList": {"type": "object", "properties": {"conferences": {"type": "array",
-                                                                        "items": _ref("ConferenceSummary")}}},
+    "ConferenceList": {"type": "object", "description": "With ?page or ?per_page, one page and its counts.",
+                       "properties": {"conferences": {"type": "array", "items": _ref("ConferenceSummary")},
+                                      **PAGE_FIELDS}},
+    "ReopenInput": {"type": "object", "additionalProperties": False,
+                    "properties": {"reason": {"type": "string", "maxLength": 2000}}},
+    "LogPage": {"type": "object", "description": "One page of the whole log, newest first.",
+                "properties": {"events": {"type": "array", "items": _ref("LogEntry")}, **PAGE_FIELDS,
+                               "revision": {"type": "integer"}}},
+    "LogEntry": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "at": {"type": "string"}, "kind": {"type": "string"}, "label": {"type": "string"},
+        "invitee_id": {"type": "integer", "nullable": True}, "who": {"type": "string", "nullable": True},
+        "details": {"type": "string"}, "voided": {"type": "boolean"},
+        "voided_by": {"type": "integer", "nullable": True}, "correctable": {"type": "boolean"}}},
     "Invitee": {
         "type": "object",
         "properties": {
@@ -226,6 +265,9 @@ SCHEMAS = {
             "status_text": {"type": "string"}, "mode": {"type": "string", "nullable": True},
             "camera_off": {"type": "boolean"}, "arrived_at": {"type": "string", "nullable": True},
             "late": {"type": "boolean"}, "minutes_late": {"type": "integer", "nullable": True},
+            "seconds_late": {"type": "integer", "nullable": True},
+            "late_text": {"type": "string", "nullable": True,
+                          "description": "D6: \"27 s\" under a minute (never rounded up), else \"6 min\"."},
             "left_at": {"type": "string", "nullable": True},
             "report": {"type": "object", "properties": {
                 "status": {"type": "string", "enum": ["on time", "late", "missing", "awaited", "received",
@@ -240,6 +282,8 @@ SCHEMAS = {
         "description": "Everything the chair's page shows about a conference.",
         "properties": {
             "conference": _ref("ConferenceSummary"),
+            "revision": {"type": "integer", "description": "Grows with every change to this conference: send it as "
+                                                           "?since= to wait for the next."},
             "now": {"type": "string", "description": "The kiosk's clock (HH:MM:SS, local)."},
             "quorum": _ref("Quorum"),
             "timeline": {"type": "object"},
@@ -248,13 +292,29 @@ SCHEMAS = {
             "reports": {"type": "object"},
             "timescales": {"type": "array", "items": {"type": "object", "properties": {
                 "name": {"type": "string"}, "due": DATE, "status": {"type": "string"},
-                "held": {**DATE, "nullable": True}, "warning": {"type": "string", "nullable": True}}}},
+                "held": {**DATE, "nullable": True}, "warning": {"type": "string", "nullable": True},
+                "due_is_working_day": {"type": "boolean"},
+                "last_working_day": {**DATE, "description": "D7: the due date, or the last working day before it."},
+                "due_note": {"type": "string", "nullable": True,
+                             "description": "When the due date is a weekend or bank holiday: says so."}}}},
+            "timescale_warnings": {"type": "array", "items": {"type": "string"},
+                                   "description": "D5 and D7 warnings, for the page's top banner."},
+            "reconvene": {"type": "object", "nullable": True,
+                          "description": "D5, after a decision not to proceed: by (the 10th working day after an "
+                                         "initial conference), new_date, late (the new date is after it) and its "
+                                         "late_reason.",
+                          "properties": {"by": {**DATE, "nullable": True}, "new_date": {**DATE, "nullable": True},
+                                         "late": {"type": "boolean"},
+                                         "late_reason": {"type": "string", "nullable": True}}},
             "warnings": {"type": "array", "items": {"type": "string"}},
-            "events": {"type": "array", "items": {"type": "object"}},
+            "events": {"type": "array", "items": _ref("LogEntry")},
+            "events_total": {"type": "integer", "description": "How many entries the whole log has."},
         },
     },
     "InviteeResult": {"type": "object", "properties": {"invitee": _ref("Invitee"), "view": _ref("ConferenceView")}},
     "InviteesAdded": {"type": "object", "properties": {"added": {"type": "array", "items": _ref("Invitee")},
+                                                       "notes": {"type": "array", "items": {"type": "string"},
+                                                                 "description": "CSV: columns ignored."},
                                                        "view": _ref("ConferenceView")}},
     "InviteeRemoved": {"type": "object", "properties": {"removed": {"type": "integer"},
                                                         "view": _ref("ConferenceView")}},
@@ -278,7 +338,16 @@ RESPONSES = {
                         "headers": {"Retry-After": {"schema": {"type": "integer"}}}},
     "InsufficientStorage": _json(_ref("Error"), "The kiosk's storage is full; nothing was saved."),
     "Unavailable": _json(_ref("Error"), "No PIN set, or the conference record cannot be used now."),
+    "KeyReused": _json(_ref("Error"), "This Idempotency-Key was sent within 24 hours with another request."),
 }
+
+IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
+                   "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]+$"},
+                   "description": "One per intended change: a repeat within 24 hours (same session) gets the first "
+                                  "answer verbatim and records nothing."}
+PAGE = ({"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
+        {"name": "per_page", "in": "query", "required": False,
+         "schema": {"type": "integer", "minimum": 1, "maximum": 500}})
 
 CONFERENCE_ID = {"name": "conference_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 INVITEE_ID = {"name": "invitee_id", "in": "path", "required": True, "schema": {"type": "integer"}}
@@ -301,8 +370,10 @@ def _op(summary: str, ok: dict, *, body: dict | None = None, status: str = "200"
     for code in extra:
         responses[code] = _error({"401": "WrongPin", "429": "TooManyRequests"}[code])
     op = {"summary": summary, "responses": responses}
-    if path_ids:
-        op["parameters"] = list(path_ids)
+    if writes:
+        responses["422"] = _error("KeyReused")
+    if path_ids or writes:
+        op["parameters"] = list(path_ids) + ([IDEMPOTENCY_KEY] if writes else [])
     if public:
         op["security"] = []
     if body is not None:
@@ -317,6 +388,10 @@ def _json_body(name: str) -> dict:
 EMPTY_BODY = {"application/json": {"schema": {"type": "object", "additionalProperties": False}}}
 VIEW = _json(_ref("ConferenceView"), "The conference as the chair's page shows it.")
 C = (CONFERENCE_ID,)
+SINCE = ({"name": "since", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0},
+          "description": "Wait until the view's revision passes this."},
+         {"name": "timeout", "in": "query", "required": False, "schema": {"type": "number", "minimum": 0},
+          "description": "Seconds to wait with since (default 25, at most 30)."})
 CI = (CONFERENCE_ID, INVITEE_ID)
 
 PATHS = {
@@ -329,14 +404,15 @@ PATHS = {
     "/api/openapi.json": {"get": _op("This document", _json({"type": "object"}, "The OpenAPI document."),
                                      public=True, not_found=False)},
     "/api/conferences": {
-        "get": _op("Every stored conference, soonest first", _json(_ref("ConferenceList"), "The conferences."),
-                   not_found=False),
+        "get": _op("Every stored conference, soonest first (?page=&per_page= for one page)",
+                   _json(_ref("ConferenceList"), "The conferences."), not_found=False, path_ids=PAGE),
         "post": _op("Create a conference (today's sets the room's countdown)",
                     {**VIEW, "headers": {"Location": {"schema": {"type": "string"}}}}, status="201",
                     body=_json_body("ConferenceInput"), writes=True, not_found=False),
     },
     "/api/conferences/{conference_id}": {
-        "get": _op("The chair's view of a conference", VIEW, path_ids=C),
+        "get": _op("The chair's view of a conference; ?since=R waits until its revision passes R", VIEW,
+                   path_ids=C + SINCE),
         "patch": _op("Change the conference's details", VIEW, body=_json_body("ConferencePatch"), path_ids=C,
                      writes=True),
     },
@@ -347,7 +423,8 @@ PATHS = {
     "/api/conferences/{conference_id}/invitees/csv": {
         "post": _op("Import an invitation list from CSV (all or nothing; bad rows listed in problems)",
                     _json(_ref("InviteesAdded"), "Imported."), status="201",
-                    body={**_json_body("CsvImport"), "text/csv": {"schema": {"type": "string"}}}, path_ids=C,
+                    body={**_json_body("CsvImport"), "text/csv": {"schema": {"type": "string", "minLength": 1}}},
+                    path_ids=C,
                     writes=True),
     },
     "/api/conferences/{conference_id}/invitees/copy-previous": {
@@ -363,6 +440,8 @@ PATHS = {
                       _json(_ref("InviteeRemoved"), "Removed."), path_ids=CI, writes=True),
     },
     "/api/conferences/{conference_id}/events": {
+        "get": _op("One page of the whole log, newest first", _json(_ref("LogPage"), "The page."),
+                   path_ids=C + PAGE),
         "post": _op("Record an event now: arrival, apologies, departure, lost connection, report, decision...",
                     _json(_ref("EventResult"), "Recorded; the room's counts follow at once."), status="201",
                     body=_json_body("EventInput"), path_ids=C, writes=True),
@@ -385,8 +464,13 @@ PATHS = {
                     "content": {"text/csv": {"schema": {"type": "string"}}}}, path_ids=C),
     },
     "/api/conferences/{conference_id}/end": {
-        "post": _op("End the conference (the room's session ends; its counts go back to zero)", VIEW,
+        "post": _op("End the conference (the room's session ends; its counts go back to zero). From then on "
+                    "only corrections and reports received are recorded (409), until it is reopened", VIEW,
                     body=EMPTY_BODY, body_required=False, path_ids=C, writes=True),
+    },
+    "/api/conferences/{conference_id}/reopen": {
+        "post": _op("Reopen an ended conference (the end and the reopening stay in the log)", VIEW,
+                    body=_json_body("ReopenInput"), body_required=False, path_ids=C, writes=True),
     },
     "/api/conferences/{conference_id}/purge": {
         "post": _op("Delete the conference's names and record now, keeping anonymous counts",
@@ -395,8 +479,11 @@ PATHS = {
     "/api/state": {"get": {
         "summary": "The room's public state for the room display (no personal data); ?since=N long-polls",
         "security": [],
-        "parameters": [{"name": "since", "in": "query", "required": False, "schema": {"type": "integer"}},
-                       {"name": "timeout", "in": "query", "required": False, "schema": {"type": "number"}}],
+        "parameters": [{"name": "since", "in": "query", "required": False,
+                        "schema": {"type": "integer", "minimum": 0}},
+                       {"name": "timeout", "in": "query", "required": False,
+                        "description": "Seconds to wait (default 25); more than 30 waits 30.",
+                        "schema": {"type": "number", "minimum": 0}}],
         "responses": {"200": _json({"type": "object"}, "The room's state: counts only, never names."),
                       "400": _error("BadRequest")},
     }},

@@ -6,8 +6,11 @@
           +-- InvalidInput (ValueError)           bad input; nothing was written
           |    +-- CsvImportError                 an invitation list (CSV) has bad rows; ``problems`` lists them
           |    +-- InvalidPin                     a new PIN breaks the PIN rules
+          |    +-- KeyReused                      an Idempotency-Key sent again with a different request
           +-- NotAllowed (RuntimeError)           the record's current state forbids this (e.g. editing an
-          |                                       invitee that events refer to, changing a purged conference)
+          |    |                                  invitee that events refer to, changing a purged conference)
+          |    +-- ConferenceClosed               the conference has ended: only corrections and reports
+          |    +-- StaleState                     the invitee's state is not the one the client expected
           +-- PinLockedOut (RuntimeError)         too many wrong PINs; ``retry_after_s`` says how long to wait
           +-- StorageError (OSError)              the database could not be read or written; nothing was saved
                +-- StorageFull                    the disk (or the database's size limit) is full
@@ -57,6 +60,25 @@ class InvalidPin(InvalidInput):
 
 class NotAllowed(ConferenceError, RuntimeError):
     """The record's current state does not allow this change."""
+
+
+class ConferenceClosed(NotAllowed):
+    """The conference has ended: nothing but a correction or a report received is recorded until it is reopened."""
+
+
+class StaleState(NotAllowed):
+    """The invitee's state has changed since the client last saw it (``expect_state``); nothing was recorded.
+
+    ``current`` is the state now.
+    """
+
+    def __init__(self, message: str, current: str):
+        super().__init__(message)
+        self.current = current
+
+
+class KeyReused(InvalidInput):
+    """An Idempotency-Key already used for a different request (another route or body)."""
 
 
 class PinLockedOut(ConferenceError, RuntimeError):

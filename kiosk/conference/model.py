@@ -74,7 +74,7 @@ class Status(Choice):
 class Mode(Choice):
     """How someone attends (D1)."""
 
-    IN_PERSON = "in_person", "in person", "room", "face_to_face"
+    IN_PERSON = "in_person", "in person", "room", "in_room", "face_to_face"
     VIRTUAL = "virtual", "virtual", "online", "remote", "video"
 
 
@@ -193,12 +193,24 @@ class EventKind(Choice):
     PROCEED_INQUORATE = "proceed_inquorate", "chair decided to proceed while inquorate"
     ADJOURNED = "adjourned", "chair decided not to proceed"
     CORRECTION = "correction", "correction"
+    ENDED = "ended", "conference ended"
+    REOPENED = "reopened", "conference reopened"
 
     @property
     def needs_invitee(self) -> bool:
         """True for events about one invitee; False for the conference's own (start, decisions, corrections)."""
         return self not in (EventKind.STARTED, EventKind.PROCEED_INQUORATE, EventKind.ADJOURNED,
-                            EventKind.CORRECTION)
+                            EventKind.CORRECTION, EventKind.ENDED, EventKind.REOPENED)
+
+    @property
+    def by_route_only(self) -> bool:
+        """True for the end and the reopening: recorded by their own routes, never as a plain event."""
+        return self in (EventKind.ENDED, EventKind.REOPENED)
+
+    @property
+    def after_end(self) -> bool:
+        """True for what may still be recorded once a conference has ended: a correction, a late report."""
+        return self in (EventKind.CORRECTION, EventKind.REPORT_RECEIVED)
 
 
 #: For each kind: detail key -> (type, required). Types: Mode, bool, "text" (non-empty free text),
@@ -216,8 +228,10 @@ EVENT_DETAILS: dict[EventKind, dict[str, tuple[Any, bool]]] = {
     EventKind.REPORT_RECEIVED: {"received_on": (date, True), "note": ("text", False)},
     EventKind.STARTED: {"note": ("text", False)},
     EventKind.PROCEED_INQUORATE: {"reason": ("text", True)},
-    EventKind.ADJOURNED: {"reason": ("text", True), "new_date": (date, False)},
+    EventKind.ADJOURNED: {"reason": ("text", True), "new_date": (date, False), "late_reason": ("text", False)},
     EventKind.CORRECTION: {"event_id": (int, True), "reason": ("text", True)},
+    EventKind.ENDED: {"note": ("text", False)},
+    EventKind.REOPENED: {"reason": ("text", False)},
 }
 
 
@@ -237,6 +251,8 @@ class Conference:
     previous_icpc_date: date | None = None
     status: Status = Status.SCHEDULED
     ended_at: datetime | None = None
+    #: How many changes other than events it has had (details, invitees): with the events, its revision.
+    changes: int = field(default=0, compare=False)
 
     def starts_at(self, tz: str | ZoneInfo) -> datetime:
         """The start as an aware datetime in ``tz``."""

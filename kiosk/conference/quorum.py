@@ -16,6 +16,7 @@ the agency's direct contact with the family, and D3 qualifies only the *other* a
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable
@@ -141,6 +142,7 @@ class Decision:
     kind: EventKind
     reason: str
     new_date: str | None = None
+    late_reason: str | None = None  # D5: why a new date is after the 10 working days
 
     @property
     def proceed(self) -> bool:
@@ -243,17 +245,41 @@ def timeline(invitees: Iterable[Invitee], events: Iterable[Event],
     standing, _ = effective(events)
     if end is not None:
         standing = [e for e in standing if e.at <= end]
+    decisions = [e for e in standing if e.kind in (EventKind.PROCEED_INQUORATE, EventKind.ADJOURNED)]
+    at_start = assess(invitees, standing, start, settings) if start is not None else None
+    return timeline_from(list(_views_at_changes(invitees, standing, settings)), decisions, start=start, end=end,
+                         at_start=at_start)
+
+
+def timeline_from(views: list[tuple[datetime, QuorumView]], decision_events: list[Event], *,
+                  start: datetime | None, end: datetime | None, at_start: QuorumView | None) -> QuorumTimeline:
+    """:func:`timeline` from quorum after each change of presence (time order), the decision events and quorum
+    at ``start``: what a :class:`~kiosk.conference.fold.Fold` keeps, so that a long log is not replayed."""
+    changes = _changes(views, end)
+    decisions = tuple(Decision(e.at, e.kind, str(e.details.get("reason", "")), e.details.get("new_date"),
+                               e.details.get("late_reason"))
+                      for e in decision_events if end is None or e.at <= end)
+    stretches = _stretches(changes, decisions)
+    periods = _periods(stretches, changes, start, end)
+    return QuorumTimeline(tuple(changes), decisions, tuple(periods), at_start.quorate if at_start else None,
+                          tuple(stretches), at_start)
+
+
+def _changes(views, end) -> list[QuorumChange]:
     changes: list[QuorumChange] = []
     quorate, ever = False, False
-    for at, view in _views_at_changes(invitees, standing, settings):
+    for at, view in views:
+        if end is not None and at > end:
+            break
         if view.quorate != quorate:
             label = "quorum lost" if not view.quorate else ("quorum regained" if ever else "quorate")
             changes.append(QuorumChange(at, view.quorate, label, view.reason, view.agencies))
             quorate, ever = view.quorate, ever or view.quorate
-    decisions = tuple(Decision(e.at, e.kind, str(e.details.get("reason", "")), e.details.get("new_date"))
-                      for e in standing if e.kind in (EventKind.PROCEED_INQUORATE, EventKind.ADJOURNED))
+    return changes
 
-    # Inquorate stretches over all time: before the first change, and after each loss.
+
+def _stretches(changes, decisions) -> list[tuple]:
+    """Inquorate stretches over all time: before the first change, and after each loss."""
     bounds = [None] + [c.at for c in changes] + [None]
     stretches = []
     for i in range(len(bounds) - 1):
@@ -263,16 +289,29 @@ def timeline(invitees: Iterable[Invitee], events: Iterable[Event],
             decision = next((d for d in decisions if d.proceed and (s is None or d.at >= s)
                              and (e is None or d.at < e)), None)
             stretches.append((s, e, decision))
+    return stretches
 
+
+def _periods(stretches, changes, start, end) -> list[InquoratePeriod]:
     periods = []
     first_quorate = changes[0].at if changes else None
     floor = start if start is not None else first_quorate
-    if floor is not None:
-        for s, e, decision in stretches:
-            s2 = floor if s is None or s < floor else s
-            e2 = e if end is None or (e is not None and e < end) else end
-            if (e2 is None or s2 < e2) and (start is not None or s is not None):
-                periods.append(InquoratePeriod(s2, e2, decision))
-    at_start = assess(invitees, standing, start, settings) if start is not None else None
-    return QuorumTimeline(tuple(changes), decisions, tuple(periods), at_start.quorate if at_start else None,
-                          tuple(stretches), at_start)
+    if floor is None:
+        return periods
+    for s, e, decision in stretches:
+        s2 = floor if s is None or s < floor else s
+        e2 = e if end is None or (e is not None and e < end) else end
+        if (e2 is None or s2 < e2) and (start is not None or s is not None):
+            periods.append(InquoratePeriod(s2, e2, decision))
+    return periods
+
+
+def view_at(views: list[tuple[datetime, QuorumView]], by_id: dict[int, Invitee], at: datetime,
+            settings: ConferenceSettings) -> QuorumView:
+    """Quorum at ``at`` from the quorum after each change (:func:`assess` without replaying the log)."""
+    index = bisect.bisect_right([t for t, _ in views], at)
+    if index == 0:
+        return _judge(by_id, {}, at, settings)
+    view = views[index - 1][1]
+    return QuorumView(at, view.quorate, view.in_person, view.virtual, view.childrens_social_care, view.agencies,
+                      view.needed, view.reason)

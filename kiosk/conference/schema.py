@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from kiosk.conference.model import ConferenceType, EventKind, Mode
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _values(enum) -> str:
@@ -79,4 +79,51 @@ CREATE TABLE conference_summary (
 );
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1}
+# Version 2: the end and reopening of a conference are events (the CHECK on kinds is widened, which
+# SQLite can only do by rebuilding the table); a per-conference count of changes other than events, so
+# that a conference's revision (changes + events) survives a restart; and the answers kept for
+# Idempotency-Key retries (personal data like the record: purged with the conference, and after 24 h).
+_V2 = f"""
+CREATE TABLE event_v2 (
+    id              INTEGER PRIMARY KEY,
+    conference_id   INTEGER NOT NULL REFERENCES conference (id),
+    invitee_id      INTEGER REFERENCES invitee (id),
+    kind            TEXT NOT NULL CHECK (kind IN ({_values(EventKind)})),
+    at              TEXT NOT NULL,
+    details         TEXT NOT NULL DEFAULT '{{}}',
+    recorded_at     TEXT NOT NULL
+);
+INSERT INTO event_v2 (id, conference_id, invitee_id, kind, at, details, recorded_at)
+    SELECT id, conference_id, invitee_id, kind, at, details, recorded_at FROM event;
+DROP TABLE event;
+ALTER TABLE event_v2 RENAME TO event;
+CREATE INDEX event_conference ON event (conference_id, at, id);
+CREATE INDEX event_invitee ON event (invitee_id);
+CREATE TRIGGER event_append_only_update BEFORE UPDATE ON event
+BEGIN
+    SELECT RAISE(ABORT, 'events are append-only: record a correction instead');
+END;
+CREATE TRIGGER event_append_only_delete BEFORE DELETE ON event
+WHEN (SELECT status FROM conference WHERE id = OLD.conference_id) IS NOT 'purging'
+BEGIN
+    SELECT RAISE(ABORT, 'events are append-only: record a correction instead');
+END;
+
+ALTER TABLE conference ADD COLUMN changes INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE idempotency (
+    scope           TEXT NOT NULL,                 -- the session (or client) that sent the key
+    key             TEXT NOT NULL,
+    conference_id   INTEGER,                       -- purged with it
+    request         TEXT NOT NULL,                 -- method, path and a hash of the body
+    status          INTEGER NOT NULL,
+    body            TEXT NOT NULL,
+    headers         TEXT NOT NULL DEFAULT '{{}}',  -- JSON: Content-Type, Location
+    created_at      TEXT NOT NULL,                 -- UTC, ISO 8601
+    PRIMARY KEY (scope, key)
+);
+CREATE INDEX idempotency_conference ON idempotency (conference_id);
+CREATE INDEX idempotency_created ON idempotency (created_at);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}

@@ -44,7 +44,7 @@ from typing import Callable, ContextManager
 from zoneinfo import ZoneInfo
 
 from kiosk.conference import presence, quorum, record as record_mod, workdays
-from kiosk.conference.errors import ConferenceError, InvalidInput, NotAllowed, NotFound
+from kiosk.conference.errors import ConferenceError, InvalidInput, NotAllowed, NotFound, StaleState
 from kiosk.conference.model import Conference, ConferenceType, EventKind, Invitee, Mode, Status
 from kiosk.conference.pin import Lockout, PinStore
 from kiosk.conference.store import ConferenceStore
@@ -74,6 +74,8 @@ class _ComputedView:
     valid_until: datetime
     view: dict
     json: str | None = None
+    #: Each person's part of ``view["people"]`` as JSON, kept from the view before while it is the same.
+    people_json: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,15 @@ ACTIONS: dict[str, Action] = {a.code: a for a in (
 
 #: Kinds that change who is present: recording one makes its conference the live one.
 _ATTENDANCE_KINDS = frozenset(k for k in presence.TRANSITIONS if k is not EventKind.REPORT_RECEIVED)
+
+#: How long an Idempotency-Key's answer is kept: a repeat within this returns it instead of recording again.
+IDEMPOTENCY_TTL = timedelta(hours=24)
+#: The largest page of the log or of the list of conferences.
+MAX_PER_PAGE = 500
+#: The log entries a view carries, newest first (the page shows 20; :meth:`ChairService.log_page` has them all).
+VIEW_LOG_ROWS = 20
+#: A revision no conference reaches: what waiters see once their conference is purged.
+_GONE = 2 ** 62
 
 #: How long a request waits for the view a tap is computing (milliseconds, normally) before computing it.
 _WAIT_FOR_TAP_S = 5.0
@@ -176,6 +187,8 @@ class ChairService:
         self.lockout = Lockout.from_settings(self.settings, clock=monotonic)
         self._lock = threading.RLock()
         self._views: dict[int, _ComputedView] = {}  # conference id -> its view, while it holds
+        # conference id -> invitee id -> (record part, what else the row shows, row, its JSON): see _people.
+        self._person_rows: dict[int, dict[int, tuple]] = {}
         self._building = threading.RLock()
         self._computing: threading.Event | None = None  # set when the tap being saved has computed its view
         #: Entered around a wait for another request's tap to be saved (milliseconds; longer if the disk
@@ -187,11 +200,20 @@ class ChairService:
         self._epoch_cache: tuple[tuple, str | None] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Long-polls (``?since=``): one Condition per conference, and the revision last announced on it. The
+        # predicate reads only that number, so no waiter holds a Condition's lock while SQLite is read.
+        self._conditions: dict[int, threading.Condition] = {}
+        self._announced_revisions: dict[int, int] = {}
+        self._unsubscribe: Callable[[], None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------
 
     def start(self) -> "ChairService":
         """Start the retention thread (it purges at once, then every minute)."""
+        if self.controller is not None and self._unsubscribe is None:
+            from kiosk.events import SessionStarted
+
+            self._unsubscribe = self.controller.bus.subscribe(self._on_session_started, SessionStarted)
         if self._thread is None:
             self._stop.clear()
             self._thread = threading.Thread(target=self._housekeeping_loop, name="chair-housekeeping", daemon=True)
@@ -201,6 +223,14 @@ class ChairService:
     def stop(self) -> None:
         """Stop the retention thread and close the database (idempotent)."""
         self._stop.set()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        with self._lock:
+            conditions = list(self._conditions.values())
+        for condition in conditions:  # long-polls answer now rather than wait on a closed record
+            with condition:
+                condition.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
@@ -228,6 +258,10 @@ class ChairService:
             self._announce_next_start()
         except Exception:
             log.exception("Could not give the room today's conference start time")
+        try:
+            self.store.forget_answers(self._now() - IDEMPOTENCY_TTL)
+        except Exception:
+            log.exception("Could not delete the answers kept for retried requests; will try again")
 
     # -- time -----------------------------------------------------------------------
 
@@ -394,7 +428,8 @@ class ChairService:
             conference = self.store.update_conference(conference_id, **changes)
             log.info("Conference %d changed (%s)", conference_id, ", ".join(sorted(changes)) or "nothing")
             self._announce(conference)
-            return conference
+        self._changed(conference_id)
+        return conference
 
     def get_conference(self, conference_id: int) -> Conference:
         """The conference (NotFound if there is none, or it was purged)."""
@@ -412,6 +447,16 @@ class ChairService:
             self._publish(conference_id)
         if self.controller is not None:  # after the lock: subscribers (the quality facts) save to disk
             self.controller.bus.publish(ConferenceEnded(conference_id))
+        self._changed(conference_id)
+        return conference
+
+    def reopen_conference(self, conference_id: int, reason: str | None = None) -> Conference:
+        """Reopen an ended conference: events can be recorded again. The end and the reopening stay in the log."""
+        with self._lock:
+            conference = self.store.reopen_conference(conference_id, reason)
+            log.info("Conference %d reopened", conference_id)
+            self._announce(conference)
+        self._changed(conference_id)
         return conference
 
     def purge_conference(self, conference_id: int) -> dict:
@@ -419,11 +464,13 @@ class ChairService:
         with self._lock:
             summary = self.store.purge(conference_id)
             self._views.clear()  # no computed view keeps the names a purge deleted
+            self._person_rows.pop(conference_id, None)
             self._publish(conference_id)
             if self._announced is not None and self._announced[0] == conference_id and self.controller is not None:
                 self.controller.set_start(None, "chair")
                 self._announced = None
-            return summary
+        self._changed(conference_id, gone=True)
+        return summary
 
     def purge_due(self) -> list[int]:
         """Purge every conference past ``retention_days``; returns their ids."""
@@ -431,11 +478,15 @@ class ChairService:
             ids = self.store.purge_due()
             if ids:
                 self._views.clear()
+                for conference_id in ids:
+                    self._person_rows.pop(conference_id, None)
                 log.info("Purged %d conference(s) past the %d-day retention period", len(ids),
                          self.settings.retention_days)
             for conference_id in ids:
                 self._publish(conference_id)
-            return ids
+        for conference_id in ids:
+            self._changed(conference_id, gone=True)
+        return ids
 
     # -- invitees -------------------------------------------------------------------
 
@@ -450,7 +501,8 @@ class ChairService:
         with self._lock:
             invitee = self.store.add_invitee(conference_id, **fields)
             log.info("Conference %d: invitee %d added (%s)", conference_id, invitee.id, invitee.role.value)
-            return invitee
+        self._changed(conference_id)
+        return invitee
 
     def update_invitee(self, conference_id: int, invitee_id: int, **changes) -> Invitee:
         """Change an invitee's details (only name and e-mail once events refer to them)."""
@@ -460,7 +512,8 @@ class ChairService:
             log.info("Conference %d: invitee %d changed (%s)", conference_id, invitee_id,
                      ", ".join(sorted(changes)) or "nothing")
             self._publish(conference_id)
-            return invitee
+        self._changed(conference_id)
+        return invitee
 
     def remove_invitee(self, conference_id: int, invitee_id: int) -> None:
         """Take someone off the list (NotAllowed once events refer to them)."""
@@ -468,25 +521,34 @@ class ChairService:
             self._invitee_of(conference_id, invitee_id)
             self.store.remove_invitee(invitee_id)
             log.info("Conference %d: invitee %d removed", conference_id, invitee_id)
+        self._changed(conference_id)
 
-    def import_csv(self, conference_id: int, text: str) -> list[Invitee]:
-        """Add everyone in a CSV invitation list, all or nothing (CsvImportError lists the bad rows)."""
+    def import_csv(self, conference_id: int, text: str, notes: list[str] | None = None) -> list[Invitee]:
+        """Add everyone in a CSV invitation list, all or nothing (CsvImportError lists the bad rows).
+        ``notes`` (a list) receives what was ignored (columns the kiosk does not know)."""
         with self._lock:
-            added = self.store.import_invitees_csv(conference_id, text)
+            added = self.store.import_invitees_csv(conference_id, text, notes)
             log.info("Conference %d: %d invitee(s) imported from CSV", conference_id, len(added))
-            return added
+        self._changed(conference_id)
+        return added
 
     def copy_previous(self, conference_id: int) -> list[Invitee]:
         """Copy the invitation list of the case's previous conference (people already listed are skipped)."""
         with self._lock:
             added = self.store.copy_invitees_from_previous(conference_id)
             log.info("Conference %d: %d invitee(s) copied from the previous conference", conference_id, len(added))
-            return added
+        self._changed(conference_id)
+        return added
 
     # -- events ---------------------------------------------------------------------
 
-    def record_event(self, conference_id: int, kind, invitee_id: int | None = None, details: dict | None = None):
-        """Record an event now (kiosk clock); the room's counts follow at once, and so does the chair's view."""
+    def record_event(self, conference_id: int, kind, invitee_id: int | None = None, details: dict | None = None,
+                     expect_state: str | None = None):
+        """Record an event now (kiosk clock); the room's counts follow at once, and so does the chair's view.
+
+        ``expect_state``: the invitee's state as the client last saw it; StaleState (nothing recorded) if it
+        has changed since. ConferenceClosed once the conference has ended (but for corrections and reports).
+        """
         # A tap is what the chair is watching, so it computes the new view itself, and requests that see
         # the new event wait for that (on an Event of their own, not in a queue for the lock the next
         # tap needs) instead of computing it first while the tap waits behind them.
@@ -495,7 +557,8 @@ class ChairService:
             try:
                 with self._lock:
                     self._computing = done
-                    event = self.store.append_event(conference_id, kind, invitee_id=invitee_id, details=details)
+                    event = self.store.append_event(conference_id, kind, invitee_id=invitee_id, details=details,
+                                                    expect_state=expect_state)
                     log.info("Conference %d: event %d recorded (%s)", conference_id, event.id, event.kind.value)
                     if event.kind in _ATTENDANCE_KINDS:
                         conference = self.store.get_conference(conference_id)
@@ -510,14 +573,16 @@ class ChairService:
             finally:
                 self._computing = None
                 done.set()
+        self._changed(conference_id)
         return event
 
-    def record_action(self, conference_id: int, invitee_id: int, action: str):
-        """One tap of the attendance table (a code of :data:`ACTIONS`)."""
+    def record_action(self, conference_id: int, invitee_id: int, action: str, expect_state: str | None = None):
+        """One tap of the attendance table (a code of :data:`ACTIONS`); ``expect_state`` as in
+        :meth:`record_event` (the state the page showed when the chair tapped)."""
         if not isinstance(action, str) or action not in ACTIONS:
             raise InvalidInput(f"unknown action (known: {', '.join(ACTIONS)})")
         a = ACTIONS[action]
-        return self.record_event(conference_id, a.kind, invitee_id, dict(a.details))
+        return self.record_event(conference_id, a.kind, invitee_id, dict(a.details), expect_state=expect_state)
 
     def record_report(self, conference_id: int, invitee_id: int, received_on=None):
         """D8: the invitee's report arrived on ``received_on`` (default today)."""
@@ -528,6 +593,122 @@ class ChairService:
     def correct_event(self, conference_id: int, event_id: int, reason: str):
         """Void an earlier event, with the reason (a new event: the log keeps both)."""
         return self.record_event(conference_id, EventKind.CORRECTION, None, {"event_id": event_id, "reason": reason})
+
+    # -- the room's start button -------------------------------------------------------
+
+    def _on_session_started(self, _event) -> None:
+        """The room's start button started the session: record the start on a thread of its own.
+
+        The controller publishes while holding its lock; recording saves to disk and tells the controller
+        the counts, so it must not happen on the publishing thread (a lock held across the disk, and a
+        tap on the web thread waiting for the controller while the controller waits for it).
+        """
+        threading.Thread(target=self._record_session_start, args=(self._now(),), name="chair-session-start",
+                         daemon=True).start()
+
+    def _record_session_start(self, at: datetime) -> None:
+        """Today's conference nearest its booked start records its start (``at``), unless one is recorded.
+        Never raises (it runs unattended); the chair can correct the recorded start like any event."""
+        try:
+            today = [c for c in self.store.list_conferences(Status.SCHEDULED) if c.date == self.today()]
+            if self._live_id is not None:
+                today = [c for c in today if c.id == self._live_id] or today
+            for conference in sorted(today, key=lambda c: abs((c.starts_at(self.tz) - at).total_seconds())):
+                standing, _ = presence.effective(self.store.events(conference.id))
+                if not any(e.kind is EventKind.STARTED for e in standing):
+                    self.record_event(conference.id, EventKind.STARTED, None,
+                                      {"note": "started with the room's start button"})
+                    log.info("Conference %d: start recorded from the room's start button", conference.id)
+                return
+        except Exception:
+            log.exception("Could not record the conference's start from the room's start button")
+
+    # -- revisions and long-polls ------------------------------------------------------
+
+    def revision(self, conference_id: int) -> int:
+        """A number that grows with every change to the conference (NotFound once it is purged)."""
+        return self.store.revision(conference_id)
+
+    def _condition(self, conference_id: int) -> threading.Condition:
+        with self._lock:
+            condition = self._conditions.get(conference_id)
+            if condition is None:
+                condition = self._conditions[conference_id] = threading.Condition(threading.Lock())
+            return condition
+
+    def _changed(self, conference_id: int, gone: bool = False) -> None:
+        """Wake the long-polls waiting on the conference (its revision read first, outside their lock)."""
+        try:
+            revision = _GONE if gone else self.store.revision(conference_id)
+        except ConferenceError:
+            revision = _GONE
+        condition = self._condition(conference_id)
+        with condition:
+            self._announced_revisions[conference_id] = max(revision, self._announced_revisions.get(conference_id, 0))
+            condition.notify_all()
+        if gone:
+            with self._lock:
+                self._conditions.pop(conference_id, None)
+
+    def wait_for_revision(self, conference_id: int, since: int, timeout: float) -> int:
+        """Wait up to ``timeout`` seconds until the conference's revision passes ``since``; returns the revision
+        seen (NotFound if there is no such conference). Returns early, unchanged, when the service stops."""
+        revision = self.store.revision(conference_id)
+        if revision > since or timeout <= 0:
+            return revision
+        condition = self._condition(conference_id)
+        with condition:
+            known = self._announced_revisions.get(conference_id, 0)
+            if known < revision:
+                self._announced_revisions[conference_id] = known = revision
+            condition.wait_for(lambda: self._announced_revisions.get(conference_id, 0) > since
+                               or self._stop.is_set(), timeout)
+            return self._announced_revisions.get(conference_id, known)
+
+    # -- pages of long lists -------------------------------------------------------------
+
+    @staticmethod
+    def _page(items: list, page: int, per_page: int) -> tuple[list, dict]:
+        if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+            raise InvalidInput("page must be a whole number, 1 or more")
+        if isinstance(per_page, bool) or not isinstance(per_page, int) or not 1 <= per_page <= MAX_PER_PAGE:
+            raise InvalidInput(f"per_page must be a whole number from 1 to {MAX_PER_PAGE}")
+        total = len(items)
+        pages = max(1, -(-total // per_page))
+        start = (page - 1) * per_page
+        return items[start:start + per_page], {"page": page, "per_page": per_page, "total": total, "pages": pages}
+
+    def conference_page(self, page: int = 1, per_page: int = 50) -> dict:
+        """One page of :meth:`list_conferences`: ``{"conferences": [...], "page", "per_page", "total", "pages"}``."""
+        items, info = self._page(self.list_conferences(), page, per_page)
+        return {"conferences": items, **info}
+
+    def log_page(self, conference_id: int, page: int = 1, per_page: int = 50) -> dict:
+        """One page of the conference's whole log, newest first: ``{"events": [...], "page", "per_page",
+        "total", "pages", "revision"}``; rows as in the view's ``events``."""
+        with self._lock:
+            conference = self.store.get_conference(conference_id)
+            invitees = self.store.invitees(conference_id)
+            events = self.store.events(conference_id)
+            revision = self.store.revision(conference_id)
+        items, info = self._page(events[::-1], page, per_page)
+        _, voided = presence.effective(events)
+        names = {i.id: i.name for i in invitees}
+        return {"events": [self._log_row(e, conference, names, voided) for e in items], **info,
+                "revision": revision}
+
+    # -- answers kept for retried requests (Idempotency-Key) -----------------------------
+
+    def recall_answer(self, scope: str, key: str) -> tuple[str, int, str, dict] | None:
+        """The (request, status, body, headers) first answered to ``key`` from ``scope`` in the last 24 hours,
+        or None."""
+        return self.store.recall_answer(scope, key, self._now() - IDEMPOTENCY_TTL)
+
+    def keep_answer(self, scope: str, key: str, conference_id: int | None, request: str, status: int,
+                    body: str, headers: dict | None = None) -> None:
+        """Keep an answer for 24 hours, so that a repeat of ``key`` gets it verbatim and records nothing
+        (``headers``: the few that are part of the answer, Content-Type and Location)."""
+        self.store.keep_answer(scope, key, conference_id, request, status, body, headers)
 
     # -- views ----------------------------------------------------------------------
 
@@ -559,8 +740,18 @@ class ChairService:
         computed, now = self._current_view(conference_id)
         encoded = computed.json
         if encoded is None:  # two threads may both encode it the first time: the same text either way
-            encoded = computed.json = json.dumps(computed.view, separators=(",", ":"))
+            encoded = computed.json = self._encode(computed)
         return f'{encoded[:-1]},"now":{json.dumps(now)}}}'
+
+    @staticmethod
+    def _encode(computed: _ComputedView) -> str:
+        """The view as JSON; the people as encoded before unless they changed (a tap changes one)."""
+        if computed.people_json is None:
+            return json.dumps(computed.view, separators=(",", ":"))
+        parts = [f'{json.dumps(k)}:' + ("[" + ",".join(computed.people_json) + "]" if k == "people"
+                                        else json.dumps(v, separators=(",", ":")))
+                 for k, v in computed.view.items()]
+        return "{" + ",".join(parts) + "}"
 
     def _current_view(self, conference_id: int) -> tuple[_ComputedView, str]:
         """The view computed for this moment (computed now if none is) and the time it is for."""
@@ -587,7 +778,10 @@ class ChairService:
         with self._lock:
             version = self.store.version
         view, valid_until = self._build_view(conference_id, now)
-        computed = _ComputedView(version, valid_until, view)
+        rows = self._person_rows.get(conference_id, {})
+        people_json = [rows[p["id"]][3] for p in view["people"]] if all(p["id"] in rows for p in view["people"]) \
+            else None
+        computed = _ComputedView(version, valid_until, view, people_json=people_json)
         with self._lock:
             self._views[conference_id] = computed
         return computed
@@ -607,18 +801,73 @@ class ChairService:
     def _build_view(self, conference_id: int, now: datetime) -> tuple[dict, datetime]:
         """The view at ``now``, and until when it stays true if the data does not change."""
         with self._lock:
-            conference = self.store.get_conference(conference_id)
-            invitees = self.store.invitees(conference_id)
-            events = self.store.events(conference_id)
+            conference, invitees, events, fold = self.store.folded(conference_id)
+            revision = conference.changes + len(events)
         today = now.astimezone(self.tz).date()
-        rec = record_mod.build_record(conference, invitees, events, self.settings, tz=self.tz)
-        standing, voided = presence.effective(events)
-        people_now = presence.replay(events, until=now)
+        rec = record_mod.build_record(conference, invitees, events, self.settings, tz=self.tz, fold=fold)
+        people_now = fold.people_at(now)
+        if people_now is None:  # an event dated after now (the clock was set back): replay up to now
+            people_now = presence.replay(events, until=now)
         scheduled = conference.starts_at(self.tz)
-        started_event = next((e for e in standing if e.kind is EventKind.STARTED), None)
-        started = started_event is not None or now >= scheduled
+        started = fold.started is not None or now >= scheduled
+        q = self._quorum_now(conference, invitees, fold, people_now, now, rec, started)
+        due = workdays.report_due(conference, self.settings)
+        people = self._people(conference, invitees, fold, people_now, rec, today, due)
+        names = {i.id: i.name for i in invitees}
+        # The latest entries only (newest first): the whole log comes in pages (log_page), so that a view,
+        # and so a tap's answer, is the same size however long the log.
+        log_rows = [self._log_row(e, conference, names, fold.voided) for e in events[:-VIEW_LOG_ROWS - 1:-1]]
+        case = self.store.conferences_for_case(conference.case_ref)
+        timescales = self._timescales(conference, case, today)
+        reports = [p for p in people if p["needs_report"]]
+        reconvene = self._reconvene(conference, rec["quorum"])
+        warnings, timescale_warnings = self._warnings(timescales, reports, due, rec, reconvene)
+        clashes = [c.id for c in case if c.id != conference.id and c.date == conference.date
+                   and c.start_time == conference.start_time]
+        warnings += [f"Conference {other} for this case is booked at the same date and time: is one of them a "
+                     f"mistake?" for other in clashes]
+        info = self._conference_dict(conference, today)
+        info.update(starts_at=scheduled.isoformat(), started_at=rec["conference"]["started_at"],
+                    ended_at=rec["conference"]["ended_at"], report_due=due.isoformat(), reports_overdue=today > due,
+                    reconvene_by=reconvene["by"] if reconvene else None,
+                    previous_available=self._previous_available(conference, case),
+                    can_reopen=conference.status is Status.ENDED, double_booked=clashes)
+        midnight = datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=self.tz)
+        later = []  # events dated after now (only after the clock was set back): at the end, in time order
+        for e in reversed(events):
+            if e.at <= now:
+                break
+            later.append(e.at)
+        valid_until = min([midnight] + [t for t in [scheduled] + later if t > now])
+        return {
+            "conference": info,
+            # Grows with every change to this conference; ``GET ...?since=revision`` waits for the next.
+            "revision": revision,
+            "quorum": q,
+            "timeline": rec["quorum"],
+            "people": people,
+            "counts": rec["counts"],
+            "reports": {"due": due.isoformat(), "overdue": today > due, "needed": len(reports),
+                        "received": sum(1 for p in reports if p["report"]["received_on"]),
+                        "missing": sum(1 for p in reports if p["report"]["status"] == "missing"),
+                        "late": sum(1 for p in reports if p["report"]["status"] == "late")},
+            "timescales": timescales,
+            "timescale_warnings": timescale_warnings,
+            "reconvene": reconvene,
+            "warnings": warnings,
+            "events": log_rows,
+            "events_total": len(events),
+        }, valid_until
+
+    @staticmethod
+    def _previous_available(conference: Conference, case: list[Conference]) -> bool:
+        return any(c.date < conference.date or (c.date == conference.date and c.id < conference.id) for c in case)
+
+    def _quorum_now(self, conference, invitees, fold, people_now, now, rec, started) -> dict:
+        """Quorum now (at the end once the conference has ended), with the page's state word and the
+        decision in force."""
         if conference.ended_at is not None and conference.ended_at < now:
-            q = quorum.assess(invitees, events, conference.ended_at, self.settings)
+            q = quorum.view_at(fold.changes, fold.by_id, conference.ended_at, self.settings)
         else:
             q = quorum.judge(invitees, people_now, now, self.settings)
         decision = None if q.quorate else self._decision_in_force(rec["quorum"])
@@ -628,97 +877,101 @@ class ChairService:
             state = "proceeding"
         else:
             state = "inquorate" if started else "waiting"
+        return q.to_dict() | {"state": state, "started": started, "decision": decision,
+                              "min_other_agencies": self.settings.min_other_agencies}
 
-        due = workdays.report_due(conference, self.settings)
-        last_by_invitee: dict[int, object] = {}
-        for e in standing:
-            if e.invitee_id is not None and e.kind in _ATTENDANCE_KINDS:
-                last_by_invitee[e.invitee_id] = e
+    def _people(self, conference, invitees, fold, people_now, rec, today, due) -> list[dict]:
+        """The invitees with where each one stands and the taps allowed for them; a row (and its JSON) is
+        kept from the view before while nothing it shows has changed."""
         by_record = {p["invitee_id"]: p for p in rec["people"]}
+        open_ = conference.status is Status.SCHEDULED
+        before = self._person_rows.get(conference.id, {})
+        kept: dict[int, tuple] = {}
         people = []
         for inv in invitees:
-            person = people_now.get(inv.id, presence.Person())
-            row = by_record[inv.id]
-            report = dict(row["report"])
-            if report["status"] == "missing" and today <= due:
-                report["status"] = "awaited"
-            last = last_by_invitee.get(inv.id)
-            people.append({
-                "id": inv.id, "name": inv.name, "role": inv.role.value, "role_label": inv.role.label,
-                "agency": inv.agency.value, "agency_label": inv.agency.label, "direct_contact": inv.direct_contact,
-                "expected_mode": inv.expected_mode.value, "expected_mode_label": inv.expected_mode.label,
-                "email": inv.email, "counts_towards_quorum": inv.counts_towards_quorum,
-                "needs_report": inv.needs_report,
-                "state": person.presence.value, "state_label": _PRESENCE_TEXT[person.presence],
-                "status_text": _status_text(person, row),
-                "mode": person.mode.value if person.mode else None, "camera_off": person.camera_off,
-                "present": person.present,
-                "arrived_at": row["arrived_at"], "arrival_mode": row["arrival_mode"], "late": row["late"],
-                "minutes_late": row["minutes_late"], "left_at": row["left_at"], "left_agreed": row["left_agreed"],
-                "connection": row["connection"], "report": report,
-                "actions": [a.code for a in ACTIONS.values()
-                            if presence.problem(person, a.kind, a.details) is None],
-                "undo": {"event_id": last.id, "label": f"{last.kind.label} at {self._clock(last.at, conference.date)}"}
-                if last is not None and conference.status is Status.SCHEDULED else None,
-                "editable": not any(e.invitee_id == inv.id for e in events),
-            })
+            part, person, last = by_record[inv.id], people_now.get(inv.id, presence.Person()), \
+                fold.last_attendance.get(inv.id)
+            key = (person, last.id if last else None, conference.date, today <= due, open_,
+                   inv.id in fold.with_events)
+            entry = before.get(inv.id)
+            if entry is None or entry[0] is not part or entry[1] != key:
+                row = self._person_row(inv, person, part, last, conference, today, due, open_,
+                                       inv.id in fold.with_events)
+                entry = (part, key, row, json.dumps(row, separators=(",", ":")))
+            kept[inv.id] = entry
+            people.append(entry[2])
+        self._person_rows[conference.id] = kept
+        return people
 
-        names = {i.id: i.name for i in invitees}
-        log_rows = []
-        for e in sorted(events, key=lambda e: (e.at, e.id), reverse=True):
-            log_rows.append({
-                "id": e.id, "at": self._clock(e.at, conference.date, seconds=True), "kind": e.kind.value,
-                "label": e.kind.label, "invitee_id": e.invitee_id, "who": names.get(e.invitee_id),
-                "details": self._details_text(e), "voided": e.id in voided,
-                "voided_by": voided[e.id].id if e.id in voided else None,
-                "correctable": e.kind is not EventKind.CORRECTION and e.id not in voided,
-            })
-
-        case = self.store.conferences_for_case(conference.case_ref)
-        timescales = self._timescales(conference, case, today)
-        warnings = [t["warning"] for t in timescales if t["warning"]]
-        reports = [p for p in people if p["needs_report"]]
-        missing = [p for p in reports if p["report"]["status"] == "missing"]
-        late = [p for p in reports if p["report"]["status"] == "late"]
-        if missing:
-            warnings.append(f"{len(missing)} report(s) not received (due by {due.isoformat()})")
-        if late:
-            warnings.append(f"{len(late)} report(s) received after {due.isoformat()}")
-        warnings += rec["quorum"]["warnings"]
-        reconvene = None
-        if any(d["decision"] == "not proceed" for d in rec["quorum"]["decisions"]):
-            by = workdays.reconvene_by(conference)
-            reconvene = by.isoformat() if by else None
-            if by:
-                warnings.append(f"The conference did not proceed: reconvene by {by.isoformat()} "
-                                f"(within 10 working days)")
-        info = self._conference_dict(conference, today)
-        info.update(starts_at=scheduled.isoformat(), started_at=rec["conference"]["started_at"],
-                    ended_at=rec["conference"]["ended_at"], report_due=due.isoformat(), reports_overdue=today > due,
-                    reconvene_by=reconvene,
-                    previous_available=any(c.date < conference.date or (c.date == conference.date
-                                                                          and c.id < conference.id) for c in case))
-        midnight = datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=self.tz)
-        valid_until = min([midnight] + [t for t in [scheduled] + [e.at for e in events] if t > now])
+    def _person_row(self, inv, person, row, last, conference, today, due, open_, has_events) -> dict:
+        report = dict(row["report"])
+        if report["status"] == "missing" and today <= due:
+            report["status"] = "awaited"
         return {
-            "conference": info,
-            # Names this computation: the same revision means the same view (apart from "now").
-            "revision": f"{self.store.version}-{int(now.timestamp() * 1000)}",
-            "quorum": q.to_dict() | {
-                "state": state, "started": started,
-                "decision": decision,
-                "min_other_agencies": self.settings.min_other_agencies,
-            },
-            "timeline": rec["quorum"],
-            "people": people,
-            "counts": rec["counts"],
-            "reports": {"due": due.isoformat(), "overdue": today > due, "needed": len(reports),
-                        "received": sum(1 for p in reports if p["report"]["received_on"]),
-                        "missing": len(missing), "late": len(late)},
-            "timescales": timescales,
-            "warnings": warnings,
-            "events": log_rows,
-        }, valid_until
+            "id": inv.id, "name": inv.name, "role": inv.role.value, "role_label": inv.role.label,
+            "agency": inv.agency.value, "agency_label": inv.agency.label, "direct_contact": inv.direct_contact,
+            "expected_mode": inv.expected_mode.value, "expected_mode_label": inv.expected_mode.label,
+            "email": inv.email, "counts_towards_quorum": inv.counts_towards_quorum,
+            "needs_report": inv.needs_report,
+            "state": person.presence.value, "state_label": _PRESENCE_TEXT[person.presence],
+            "status_text": _status_text(person, row),
+            "mode": person.mode.value if person.mode else None, "camera_off": person.camera_off,
+            "present": person.present,
+            "arrived_at": row["arrived_at"], "arrival_mode": row["arrival_mode"], "late": row["late"],
+            "minutes_late": row["minutes_late"], "seconds_late": row["seconds_late"], "late_text": row["late_text"],
+            "left_at": row["left_at"], "left_agreed": row["left_agreed"],
+            "connection": row["connection"], "report": report,
+            "actions": [a.code for a in ACTIONS.values()
+                        if open_ and presence.problem(person, a.kind, a.details) is None],
+            "undo": {"event_id": last.id, "label": f"{last.kind.label} at {self._clock(last.at, conference.date)}"}
+            if last is not None and open_ else None,
+            "editable": open_ and not has_events,
+        }
+
+    @staticmethod
+    def _reconvene(conference: Conference, timeline: dict) -> dict | None:
+        """D5 after a decision not to proceed: the date to reconvene by, the new date given, and whether it is
+        later (then with the reason recorded for it)."""
+        adjourned = [d for d in timeline["decisions"] if d["decision"] == "not proceed"]
+        if not adjourned:
+            return None
+        by = workdays.reconvene_by(conference)
+        new_date = next((d["new_date"] for d in reversed(adjourned) if d["new_date"]), None)
+        late = bool(by and new_date and new_date > by.isoformat())
+        return {"by": by.isoformat() if by else None, "new_date": new_date, "late": late,
+                "late_reason": adjourned[-1].get("late_reason") if late else None}
+
+    @staticmethod
+    def _warnings(timescales, reports, due, rec, reconvene) -> tuple[list[str], list[str]]:
+        """Every warning of the view, and the timescale ones (D5, D7) for the page's top banner."""
+        missed = [t["warning"] for t in timescales if t["warning"]]
+        extra = []
+        if reconvene and reconvene["by"]:
+            if reconvene["late"]:
+                extra.append(f"The new date {reconvene['new_date']} is later than {reconvene['by']}, "
+                             f"10 working days after this initial conference (D5)")
+            else:
+                extra.append(f"The conference did not proceed: reconvene by {reconvene['by']} "
+                             f"(within 10 working days)")
+        warnings = list(missed)
+        missing = sum(1 for p in reports if p["report"]["status"] == "missing")
+        late = sum(1 for p in reports if p["report"]["status"] == "late")
+        if missing:
+            warnings.append(f"{missing} report(s) not received (due by {due.isoformat()})")
+        if late:
+            warnings.append(f"{late} report(s) received after {due.isoformat()}")
+        warnings += rec["quorum"]["warnings"] + extra
+        return warnings, missed + extra
+
+    def _log_row(self, e, conference: Conference, names: dict, voided: dict) -> dict:
+        """One entry of the log as the page shows it."""
+        return {
+            "id": e.id, "at": self._clock(e.at, conference.date, seconds=True), "kind": e.kind.value,
+            "label": e.kind.label, "invitee_id": e.invitee_id, "who": names.get(e.invitee_id),
+            "details": self._details_text(e), "voided": e.id in voided,
+            "voided_by": voided[e.id].id if e.id in voided else None,
+            "correctable": e.kind is not EventKind.CORRECTION and not e.kind.by_route_only and e.id not in voided,
+        }
 
     @staticmethod
     def _decision_in_force(timeline: dict) -> dict | None:
@@ -775,8 +1028,12 @@ class ChairService:
                     warning = (f"Timescale: {d.name} is due by {d.due.isoformat()} but is scheduled for "
                                f"{d.held.isoformat()}")
             out.append({"name": d.name, "due": d.due.isoformat(), "status": status,
-                        "held": d.held.isoformat() if d.held else None, "warning": warning})
+                        "held": d.held.isoformat() if d.held else None, "warning": warning,
+                        # D7: a due date on a weekend or bank holiday says so, with the working day before it.
+                        "due_is_working_day": workdays.is_working_day(d.due),
+                        "last_working_day": workdays.last_working_day_on_or_before(d.due).isoformat(),
+                        "due_note": d.due_note})
         return out
 
 
-__all__ = ["ACTIONS", "Action", "ChairService", "PAIRING_TTL_S", "PinNotSet"]
+__all__ = ["ACTIONS", "Action", "ChairService", "MAX_PER_PAGE", "PAIRING_TTL_S", "PinNotSet", "VIEW_LOG_ROWS"]

@@ -23,6 +23,7 @@ and WAL files themselves, not just unreachable.
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import os
@@ -35,8 +36,10 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from kiosk.conference import quorum, record as record_mod
+from kiosk.conference.fold import Fold
 from kiosk.conference.csv_import import numbered_invitees
-from kiosk.conference.errors import CsvImportError, InvalidInput, NotAllowed, NotFound, StorageError, StorageFull
+from kiosk.conference.errors import (ConferenceClosed, CsvImportError, InvalidInput, NotAllowed, NotFound, StorageError,
+                                     StorageFull)
 from kiosk.conference.model import (Agency, Conference, ConferenceType, Event, EventKind, Invitee, Mode, Role,
                                     Status)
 from kiosk.conference.schema import MIGRATIONS, SCHEMA_VERSION
@@ -82,7 +85,7 @@ def _conference(row) -> Conference:
         strategy_date=date.fromisoformat(row["strategy_date"]) if row["strategy_date"] else None,
         previous_icpc_date=date.fromisoformat(row["previous_icpc_date"]) if row["previous_icpc_date"] else None,
         status=Status(row["status"]),
-        ended_at=datetime.fromisoformat(row["ended_at"]) if row["ended_at"] else None)
+        ended_at=datetime.fromisoformat(row["ended_at"]) if row["ended_at"] else None, changes=row["changes"])
 
 
 def _invitee(row) -> Invitee:
@@ -122,6 +125,8 @@ class ConferenceStore:
         # database's only writer).
         self._loaded: dict[int, tuple[Conference, list[Invitee], list[Event]]] = {}
         self._cases: dict[str, list[Conference]] = {}  # case reference -> its conferences, the same way
+        # Each conference's log folded so far (kiosk.conference.fold): a tap folds in one event, not the log.
+        self._folds: dict[int, Fold] = {}
         self._conn: sqlite3.Connection | None = None
         self._conn = self._open(timeout_s)
 
@@ -182,8 +187,7 @@ class ConferenceStore:
     def close(self) -> None:
         """Close the database (idempotent)."""
         with self._lock:
-            self._loaded.clear()
-            self._cases.clear()
+            self._forget()
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
@@ -200,7 +204,7 @@ class ConferenceStore:
         return self._conn
 
     @contextmanager
-    def _write(self, keep_loaded: bool = False, one_statement: bool = False):
+    def _write(self, keep_loaded: bool = False, one_statement: bool = False, record: bool = True):
         """One transaction: everything in the block is saved, or (on any error) nothing is.
 
         ``keep_loaded``: the block changes nothing the conferences kept in memory hold (it
@@ -209,6 +213,8 @@ class ConferenceStore:
         transaction of its own (with the lock held, nothing can come between the caller's
         reads and it): two calls into SQLite fewer, each a moment other threads can take the
         interpreter and keep it.
+        ``record``: False when the block changes nothing of a conference (the answers kept for retries), so
+        that views computed from the data stay current.
         """
         with self._lock:
             conn = self._connection()
@@ -218,13 +224,12 @@ class ConferenceStore:
                 yield conn
                 if not one_statement:
                     conn.execute("COMMIT")
-                self.version += 1
+                if record:
+                    self.version += 1
                 if not keep_loaded:
-                    self._loaded.clear()
-                    self._cases.clear()
+                    self._forget()
             except BaseException as exc:
-                self._loaded.clear()
-                self._cases.clear()
+                self._forget()
                 if conn.in_transaction:  # SQLite has already rolled back after some errors (SQLITE_FULL)
                     try:
                         conn.execute("ROLLBACK")
@@ -235,6 +240,12 @@ class ConferenceStore:
                 if isinstance(exc, sqlite3.Error):
                     raise _storage_error(exc, saving=True) from exc
                 raise
+
+    def _forget(self) -> None:
+        """Drop what is kept in memory (after a change other than a new event, or a failed one)."""
+        self._loaded.clear()
+        self._cases.clear()
+        self._folds.clear()
 
     @contextmanager
     def _read(self):
@@ -268,6 +279,23 @@ class ConferenceStore:
         return [_invitee(r) for r in conn.execute("SELECT * FROM invitee WHERE conference_id = ? ORDER BY id",
                                                   (conference_id,))]
 
+    @staticmethod
+    def _touch(conn, conference_id: int) -> None:
+        """Count a change other than an event (the conference's revision is changes + events)."""
+        conn.execute("UPDATE conference SET changes = changes + 1 WHERE id = ?", (conference_id,))
+
+    @staticmethod
+    def _open_for_changes(conference: Conference) -> None:
+        """ConferenceClosed for a conference that has ended: its list of people is closed with it."""
+        if conference.status is Status.ENDED:
+            raise ConferenceClosed(f"Conference {conference.id} has ended: reopen it to change its invitation list")
+
+    def revision(self, conference_id: int) -> int:
+        """A number that grows with every change to the conference (its changes plus its events)."""
+        loaded = self._loaded.get(conference_id)
+        conference, _, events = loaded if loaded is not None else self._snapshot(conference_id)
+        return conference.changes + len(events)
+
     def _load(self, conn, conference_id: int) -> tuple[Conference, list[Invitee], list[Event]]:
         """The conference, its invitees and its events (from memory once read); the lists are the caller's."""
         loaded = self._loaded.get(conference_id)
@@ -278,6 +306,20 @@ class ConferenceStore:
             self._loaded[conference_id] = loaded
         conference, invitees, events = loaded
         return conference, list(invitees), list(events)
+
+    def _fold(self, conference_id: int, invitees: list[Invitee], events: list[Event]) -> Fold:
+        """The conference's fold moved on to ``events``; the caller holds the lock."""
+        fold = self._folds.get(conference_id)
+        fold = Fold.build(invitees, events, self.settings) if fold is None else fold.advance(invitees, events,
+                                                                                              self.settings)
+        self._folds[conference_id] = fold
+        return fold
+
+    def folded(self, conference_id: int) -> tuple[Conference, list[Invitee], list[Event], Fold]:
+        """The conference, its invitees, its events and their fold (a copy: it stays true), consistent."""
+        with self._lock:
+            conference, invitees, events = self._snapshot(conference_id)
+            return conference, invitees, events, self._fold(conference_id, invitees, events).copy()
 
     def _snapshot(self, conference_id: int) -> tuple[Conference, list[Invitee], list[Event]]:
         """:meth:`_load` outside a transaction: no SQLite call at all for a conference in memory."""
@@ -316,6 +358,7 @@ class ConferenceStore:
             current = self._get_conference(conn, conference_id)
             merged = {k: getattr(current, k) for k in _CONFERENCE_FIELDS} | changes
             f = conference_fields(**merged)
+            self._touch(conn, conference_id)
             conn.execute("UPDATE conference SET type = ?, date = ?, start_time = ?, case_ref = ?, strategy_date = ?, "
                          "previous_icpc_date = ? WHERE id = ?", self._conference_values(f) + (conference_id,))
             return self._get_conference(conn, conference_id)
@@ -344,15 +387,37 @@ class ConferenceStore:
             return list(self._cases[case_ref])
 
     def end_conference(self, conference_id: int, at: datetime | None = None) -> Conference:
-        """Mark the conference ended at ``at`` (now by default). Events can still be added to correct the record."""
-        ended = utc(at if at is not None else self._now(), "the end time")
+        """Mark the conference ended at ``at`` (now by default), an event in the log too. From then on only
+        corrections and reports received are recorded, until :meth:`reopen_conference`."""
+        now = self._now()
+        ended = utc(at if at is not None else now, "the end time")
         with self._write() as conn:
             conference = self._get_conference(conn, conference_id)
             if conference.status is Status.ENDED:
                 raise NotAllowed(f"Conference {conference_id} has already ended")
             conn.execute("UPDATE conference SET status = 'ended', ended_at = ? WHERE id = ?",
                          (_ts(ended), conference_id))
+            self._insert_event(conn, conference_id, EventKind.ENDED, ended, now)
             return self._get_conference(conn, conference_id)
+
+    def reopen_conference(self, conference_id: int, reason: str | None = None) -> Conference:
+        """Reopen an ended conference (an event in the log; the end stays there too)."""
+        now = self._now()
+        details = {"reason": reason.strip()} if isinstance(reason, str) and reason.strip() else {}
+        with self._write() as conn:
+            conference = self._get_conference(conn, conference_id)
+            if conference.status is not Status.ENDED:
+                raise NotAllowed(f"Conference {conference_id} has not ended, so it cannot be reopened")
+            conn.execute("UPDATE conference SET status = 'scheduled', ended_at = NULL WHERE id = ?", (conference_id,))
+            self._insert_event(conn, conference_id, EventKind.REOPENED, now, now, details)
+            return self._get_conference(conn, conference_id)
+
+    @staticmethod
+    def _insert_event(conn, conference_id: int, kind: EventKind, at: datetime, now: datetime,
+                      details: dict | None = None) -> None:
+        conn.execute("INSERT INTO event (conference_id, invitee_id, kind, at, details, recorded_at) "
+                     "VALUES (?, NULL, ?, ?, ?, ?)",
+                     (conference_id, kind.value, _ts(at), json.dumps(details or {}, sort_keys=True), _ts(now)))
 
     # -- invitees ---------------------------------------------------------------------
 
@@ -376,10 +441,11 @@ class ConferenceStore:
         f = invitee_fields(name=name, role=role, agency=agency, direct_contact=direct_contact,
                            expected_mode=expected_mode, email=email)
         with self._write() as conn:
-            self._get_conference(conn, conference_id)
+            self._open_for_changes(self._get_conference(conn, conference_id))
             existing = {self._person(vars(i)) for i in self._get_invitees(conn, conference_id)}
             if self._person(f) in existing:
                 raise InvalidInput("this person is already on the invitation list in that role")
+            self._touch(conn, conference_id)
             return self._insert_invitee(conn, conference_id, f)
 
     def _get_invitee(self, conn, invitee_id: int) -> Invitee:
@@ -423,6 +489,7 @@ class ConferenceStore:
                       if i.id != invitee_id}
             if self._person(f) in others:
                 raise InvalidInput("this person is already on the invitation list in that role")
+            self._touch(conn, current.conference_id)
             conn.execute("UPDATE invitee SET name = ?, role = ?, agency = ?, direct_contact = ?, expected_mode = ?, "
                          "email = ? WHERE id = ?",
                          (f["name"], f["role"].value, f["agency"].value, int(f["direct_contact"]),
@@ -432,17 +499,21 @@ class ConferenceStore:
     def remove_invitee(self, invitee_id: int) -> None:
         """Take someone off the list; NotAllowed once events refer to them (record a correction instead)."""
         with self._write() as conn:
-            self._get_invitee(conn, invitee_id)
+            invitee = self._get_invitee(conn, invitee_id)
+            self._open_for_changes(self._get_conference(conn, invitee.conference_id))
             if self._in_use(conn, invitee_id):
                 raise NotAllowed("Events already refer to this invitee, so they stay on the record: "
                                  "correct the events instead")
+            self._touch(conn, invitee.conference_id)
             conn.execute("DELETE FROM invitee WHERE id = ?", (invitee_id,))
 
-    def import_invitees_csv(self, conference_id: int, text: str) -> list[Invitee]:
-        """Add everyone in a CSV invitation list (see :mod:`kiosk.conference.csv_import`): all or nothing."""
-        rows = numbered_invitees(text)
+    def import_invitees_csv(self, conference_id: int, text: str, notes: list[str] | None = None) -> list[Invitee]:
+        """Add everyone in a CSV invitation list (see :mod:`kiosk.conference.csv_import`): all or nothing.
+        ``notes`` (a list) receives what was ignored (unknown columns)."""
+        rows = numbered_invitees(text, notes)
         with self._write() as conn:
-            self._get_conference(conn, conference_id)
+            self._open_for_changes(self._get_conference(conn, conference_id))
+            self._touch(conn, conference_id)
             existing = {self._person(vars(i)) for i in self._get_invitees(conn, conference_id)}
             clashes = [n for n, f in rows if self._person(f) in existing]
             if clashes:
@@ -458,6 +529,8 @@ class ConferenceStore:
         """
         with self._write() as conn:
             conference = self._get_conference(conn, conference_id)
+            self._open_for_changes(conference)
+            self._touch(conn, conference_id)
             row = conn.execute(
                 "SELECT id FROM conference WHERE case_ref = ? AND status != 'purging' AND id != ? "
                 "AND (date < ? OR (date = ? AND id < ?)) ORDER BY date DESC, id DESC LIMIT 1",
@@ -476,14 +549,18 @@ class ConferenceStore:
     # -- events -----------------------------------------------------------------------
 
     def append_event(self, conference_id: int, kind, *, invitee_id: int | None = None,
-                     at: datetime | None = None, details: dict | None = None) -> Event:
+                     at: datetime | None = None, details: dict | None = None,
+                     expect_state: str | None = None) -> Event:
         """Record an event (``at`` defaults to now). Checked against the record so far
-        (:func:`~kiosk.conference.validation.check_event`); InvalidInput and nothing written if it does not fit."""
+        (:func:`~kiosk.conference.validation.check_event`, with the invitee's ``expect_state`` if given);
+        InvalidInput, ConferenceClosed or StaleState and nothing written if it does not fit."""
         now = self._now()
         with self._lock:
             conference, invitees, events = self._snapshot(conference_id)
             kind, at, details = check_event(conference, invitees, events, kind, invitee_id,
-                                            at if at is not None else now, details, now=now, settings=self.settings)
+                                            at if at is not None else now, details, now=now, settings=self.settings,
+                                            expect_state=expect_state,
+                                            fold=self._fold(conference_id, invitees, events))
             row = {"conference_id": conference_id, "invitee_id": invitee_id, "kind": kind.value, "at": _ts(at),
                    "details": json.dumps(details, sort_keys=True, ensure_ascii=False), "recorded_at": _ts(now)}
             with self._write(keep_loaded=True, one_statement=True) as conn:
@@ -491,8 +568,10 @@ class ConferenceStore:
                                    "VALUES (:conference_id, :invitee_id, :kind, :at, :details, :recorded_at)", row)
                 event = _event(row | {"id": cur.lastrowid})   # as it reads back from the file
             # Saved: the conference in memory (loaded above) takes the new event in its place.
-            events.append(event)
-            events.sort(key=lambda e: (e.at, e.id))
+            if events and (events[-1].at, events[-1].id) > (event.at, event.id):  # dated before the last one
+                bisect.insort(events, event, key=lambda e: (e.at, e.id))
+            else:
+                events.append(event)
             self._loaded[conference_id] = (conference, invitees, events)
             return event
 
@@ -528,8 +607,8 @@ class ConferenceStore:
 
     def record(self, conference_id: int) -> dict:
         """The attendance record for the minutes (:func:`kiosk.conference.record.build_record`)."""
-        conference, invitees, events = self._snapshot(conference_id)
-        return record_mod.build_record(conference, invitees, events, self.settings, tz=self.tz)
+        conference, invitees, events, fold = self.folded(conference_id)
+        return record_mod.build_record(conference, invitees, events, self.settings, tz=self.tz, fold=fold)
 
     # -- retention --------------------------------------------------------------------
 
@@ -542,6 +621,7 @@ class ConferenceStore:
             conn.execute("UPDATE conference SET status = 'purging' WHERE id = ?", (conference_id,))
             conn.execute("DELETE FROM event WHERE conference_id = ?", (conference_id,))
             conn.execute("DELETE FROM invitee WHERE conference_id = ?", (conference_id,))
+            conn.execute("DELETE FROM idempotency WHERE conference_id = ?", (conference_id,))
             conn.execute("DELETE FROM conference WHERE id = ?", (conference_id,))
             conn.execute("INSERT INTO conference_summary (conference_id, type, date, purged_at, summary) "
                          "VALUES (?, ?, ?, ?, ?)",
@@ -596,3 +676,26 @@ class ConferenceStore:
         return [{"conference_id": r["conference_id"], "purged_at": r["purged_at"], **json.loads(r["summary"])}
                 for r in rows]
 
+
+    # -- answers kept for retried requests (Idempotency-Key) ----------------------------
+
+    def recall_answer(self, scope: str, key: str, since: datetime) -> tuple[str, int, str, dict] | None:
+        """The (request, status, body, headers) kept for ``key`` sent by ``scope`` at or after ``since``, or None."""
+        with self._read() as conn:
+            row = conn.execute("SELECT request, status, body, headers FROM idempotency WHERE scope = ? AND key = ? "
+                               "AND created_at >= ?", (scope, key, _ts(since))).fetchone()
+        return (row["request"], row["status"], row["body"], json.loads(row["headers"])) if row else None
+
+    def keep_answer(self, scope: str, key: str, conference_id: int | None, request: str, status: int,
+                    body: str, headers: dict | None = None) -> None:
+        """Keep the answer given to ``key`` (the first one stays if two arrive at once)."""
+        with self._write(keep_loaded=True, one_statement=True, record=False) as conn:
+            conn.execute("INSERT OR IGNORE INTO idempotency (scope, key, conference_id, request, status, body, "
+                         "headers, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         (scope, key, conference_id, request, status, body, json.dumps(headers or {}),
+                          _ts(self._now())))
+
+    def forget_answers(self, before: datetime) -> int:
+        """Delete the answers kept since before ``before``; returns how many."""
+        with self._write(keep_loaded=True, one_statement=True, record=False) as conn:
+            return conn.execute("DELETE FROM idempotency WHERE created_at < ?", (_ts(before),)).rowcount

@@ -11,10 +11,10 @@ import re
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
-from kiosk.conference import presence, quorum
-from kiosk.conference.errors import InvalidInput
+from kiosk.conference import presence, quorum, workdays
+from kiosk.conference.errors import ConferenceClosed, InvalidInput, NotFound, StaleState
 from kiosk.conference.model import (EVENT_DETAILS, Agency, Conference, ConferenceType, Event, EventKind, Invitee,
-                                    Mode, Role)
+                                    Mode, Role, Status)
 from kiosk.conference.settings import ConferenceSettings
 
 MAX_NAME = 200
@@ -195,49 +195,99 @@ def event_details(kind: EventKind, details: Mapping[str, Any] | None) -> dict:
 
 def check_event(conference: Conference, invitees: Iterable[Invitee], events: Iterable[Event], kind,
                 invitee_id: int | None, at: datetime, details, *, now: datetime,
-                settings: ConferenceSettings = ConferenceSettings()) -> tuple[EventKind, datetime, dict]:
+                settings: ConferenceSettings = ConferenceSettings(),
+                expect_state: str | None = None, fold=None) -> tuple[EventKind, datetime, dict]:
     """Check a new event against the conference's record so far; returns (kind, at in UTC, details).
 
     Raises InvalidInput when the event is malformed or does not fit the record (someone
     who is not present cannot leave; a decision to proceed while inquorate needs a
-    reason and an inquorate conference).
+    reason and an inquorate conference), ConferenceClosed for anything but a correction
+    or a report once the conference has ended, and StaleState when ``expect_state`` (the
+    invitee's state as the client last saw it) is not their state now.
+
+    ``fold``: the events already folded (:class:`~kiosk.conference.fold.Fold`), so that a long log is not
+    replayed to check one new event.
     """
     kind = parse_choice(EventKind, kind, "event kind")
+    if kind.by_route_only:
+        raise InvalidInput(f"{kind.label!r} is recorded with POST /api/conferences/<id>/end or /reopen")
+    if conference.status is Status.ENDED and not kind.after_end:
+        raise ConferenceClosed(f"Conference {conference.id} has ended: only a correction or a report received can "
+                               f"be recorded now (reopen it to record more)")
     at = utc(at, "the event time")
     if at > utc(now) + FUTURE_TOLERANCE:
         raise InvalidInput("the event time is in the future")
     details = event_details(kind, details)
-    invitees = {i.id: i for i in invitees}
-    events = list(events)
+    events, invitees = list(events), list(invitees)
+    _check_invitee(conference, {i.id for i in invitees}, kind, invitee_id)
+    people = fold.people_at(at) if fold is not None else None
+    if people is None:
+        people = presence.replay(events, until=at)
+    if expect_state is not None:
+        _check_expected(people, invitee_id, expect_state)
+    if kind is EventKind.CORRECTION:
+        _check_correction(conference, events, details)
+    elif kind in presence.TRANSITIONS:
+        why = presence.problem(people.get(invitee_id, presence.Person()), kind, details)
+        if why:
+            raise InvalidInput(f"cannot record {kind.label!r}: this invitee {why}")
+    elif kind is EventKind.STARTED:
+        standing = fold.standing if fold is not None else presence.effective(events)[0]
+        if any(e.kind is EventKind.STARTED for e in standing):
+            raise InvalidInput("the start of the conference is already recorded")
+    elif kind is EventKind.PROCEED_INQUORATE:
+        if quorum.judge(invitees, people, at, settings).quorate:
+            raise InvalidInput("the conference is quorate: there is no decision to proceed while inquorate to record")
+    elif kind is EventKind.ADJOURNED:
+        _check_new_date(conference, details)
+    return kind, at, details
+
+
+#: The states an event may expect (``expect_state``), as the view names them.
+STATES = tuple(p.value for p in presence.Presence)
+
+
+def _check_invitee(conference: Conference, invitee_ids: set[int], kind: EventKind, invitee_id) -> None:
     if kind.needs_invitee:
         if invitee_id is None:
             raise InvalidInput(f"{kind.label!r} must name an invitee")
-        if invitee_id not in invitees:
+        if invitee_id not in invitee_ids:
             raise InvalidInput(f"invitee {invitee_id} is not invited to conference {conference.id}")
     elif invitee_id is not None:
         raise InvalidInput(f"{kind.label!r} is about the conference, not about one invitee")
 
-    if kind is EventKind.CORRECTION:
-        target = next((e for e in events if e.id == details["event_id"]), None)
-        if target is None:
-            raise InvalidInput(f"event {details['event_id']} is not part of conference {conference.id}")
-        if target.kind is EventKind.CORRECTION:
-            raise InvalidInput("a correction cannot be corrected: record the event again instead")
-        if any(e.kind is EventKind.CORRECTION and e.details.get("event_id") == target.id for e in events):
-            raise InvalidInput(f"event {target.id} has already been corrected")
-        return kind, at, details
 
-    # Corrections void their target whatever their own time, so replay everything up to ``at``.
-    if kind in presence.TRANSITIONS:
-        person = presence.replay(events, until=at).get(invitee_id, presence.Person())
-        why = presence.problem(person, kind, details)
-        if why:
-            raise InvalidInput(f"cannot record {kind.label!r}: this invitee {why}")
-    elif kind is EventKind.STARTED:
-        standing, _ = presence.effective(events)
-        if any(e.kind is EventKind.STARTED for e in standing):
-            raise InvalidInput("the start of the conference is already recorded")
-    elif kind is EventKind.PROCEED_INQUORATE:
-        if quorum.assess(invitees.values(), events, at, settings).quorate:
-            raise InvalidInput("the conference is quorate: there is no decision to proceed while inquorate to record")
-    return kind, at, details
+def _check_expected(people: dict, invitee_id, expect_state) -> None:
+    """StaleState unless the invitee is in ``expect_state`` now (a tap made against an old picture)."""
+    if expect_state not in STATES:
+        raise InvalidInput(f"expect_state must be one of {', '.join(STATES)}")
+    if invitee_id is None:
+        raise InvalidInput("expect_state is for events about one invitee")
+    current = people.get(invitee_id, presence.Person()).presence.value
+    if current != expect_state:
+        raise StaleState(f"This invitee's state changed to {current!r} (the tap expected {expect_state!r}): "
+                         f"nothing was recorded", current)
+
+
+def _check_correction(conference: Conference, events: list[Event], details: dict) -> None:
+    target = next((e for e in events if e.id == details["event_id"]), None)
+    if target is None:
+        # The path names the event: one that is not this conference's is not found (404), as documented.
+        raise NotFound(f"event {details['event_id']} is not part of conference {conference.id}")
+    if target.kind is EventKind.CORRECTION:
+        raise InvalidInput("a correction cannot be corrected: record the event again instead")
+    if target.kind.by_route_only:
+        raise InvalidInput("the end or reopening of a conference cannot be corrected: reopen or end it again")
+    if any(e.kind is EventKind.CORRECTION and e.details.get("event_id") == target.id for e in events):
+        raise InvalidInput(f"event {target.id} has already been corrected")
+
+
+def _check_new_date(conference: Conference, details: dict) -> None:
+    """D5: a new date for an initial conference after its 10 working days needs a reason for the delay."""
+    by = workdays.reconvene_by(conference)
+    new_date = details.get("new_date")
+    if by is None or new_date is None or date.fromisoformat(new_date) <= by:
+        return
+    if not details.get("late_reason"):
+        raise InvalidInput(f"the new date {new_date} is later than {by.isoformat()}, 10 working days after this "
+                           f"initial conference (D5): give the reason for the delay in late_reason")

@@ -37,9 +37,31 @@ RECONVENE_WITHIN_WORKING_DAYS = 10
 
 
 @functools.lru_cache(maxsize=None)
+def _bank_holiday_names(year: int) -> dict[date, str]:
+    # One dict per year, never changed once made: safe to share between the web server's threads.
+    return dict(holidays.country_holidays("GB", subdiv="ENG", years=year).items())
+
+
+@functools.lru_cache(maxsize=None)
 def _bank_holidays(year: int) -> frozenset[date]:
-    # One frozen set per year: safe to share between the web server's threads.
-    return frozenset(holidays.country_holidays("GB", subdiv="ENG", years=year).keys())
+    return frozenset(_bank_holiday_names(year))
+
+
+def non_working_reason(day: date) -> str | None:
+    """Why ``day`` is not a working day ("a Saturday", "a bank holiday (Easter Monday)"), or None if it is one."""
+    name = _bank_holiday_names(day.year).get(day)
+    if name:
+        return f"a bank holiday ({name})"
+    if day.weekday() >= 5:
+        return f"a {day.strftime('%A')}"
+    return None
+
+
+def last_working_day_on_or_before(day: date) -> date:
+    """``day`` if it is a working day, else the last working day before it (D7: a due date on a holiday)."""
+    while not is_working_day(day):
+        day -= timedelta(days=1)
+    return day
 
 
 def is_working_day(day: date) -> bool:
@@ -115,6 +137,16 @@ class Deadline:
     due: date
     status: str        # "met", "missed" or "pending"
     held: date | None = None
+
+    @property
+    def due_note(self) -> str | None:
+        """When ``due`` is not a working day: says so, and names the last working day before it."""
+        why = non_working_reason(self.due)
+        if why is None:
+            return None
+        last = last_working_day_on_or_before(self.due)
+        return (f"{self.due.strftime('%A %d %B %Y')} is {why}: the last working day before it is "
+                f"{last.strftime('%A %d %B %Y')}")
 
     @property
     def warning(self) -> str | None:

@@ -7,7 +7,9 @@ after ``[room] name``) with these entities, all read from the kiosk's own topics
 ==============================  ==========================  ======================================
 entity (object id)              component                   reads / writes
 ==============================  ==========================  ======================================
-``ready``                       binary_sensor               ``state``: ``ready``
+``ready``                       binary_sensor               ``state``: ``ready`` (unknown before the first
+                                                            check); attributes ``state``, ``checked_at``,
+                                                            ``start_at``, ``seconds_to_start``, ``calendar_stale``
 ``check_<name>`` (one a check)  binary_sensor, problem,     ``checks/<name>``: on unless ``pass``
                                 diagnostic
 ``seconds_to_start``            sensor, duration (s)        ``state``: ``seconds_to_start``
@@ -18,6 +20,7 @@ entity (object id)              component                   reads / writes
 ``identify``                    button, identify            publishes to ``request/identify``
 ==============================  ==========================  ======================================
 
+Every entity declares ``qos: 1``: Home Assistant then subscribes, and presses buttons, at QoS 1.
 Config topics are ``<discovery_prefix>/<component>/<room>/<object_id>/config``,
 retained (room ids must therefore be unique among the kiosks one Home Assistant sees);
 ``unique_id`` is ``<prefix>_<room>_<object_id>``. The kiosk publishes them on every connection and again whenever
@@ -39,6 +42,14 @@ MANUFACTURER = "Hybrid Room Kiosk"
 DEFAULT_MODEL = "Hybrid Room Kiosk"
 #: Every check the kiosk knows; those not configured on a kiosk have their entity removed.
 KNOWN_CHECKS = ("camera", "microphone", "display", "clock", "network", "speaker")
+#: The ``ready`` entity's state: unknown until the first check cycle has finished (``checked_at`` is null).
+READY_TEMPLATE = "{{ 'None' if value_json.checked_at is none else ('ON' if value_json.ready else 'OFF') }}"
+#: Its attributes: the room's state, when it was checked, when the conference starts and whether the
+#: calendar behind that start time may be out of date (for automations such as the shipped example).
+READY_ATTRIBUTES_TEMPLATE = ("{{ {'state': value_json.state, 'checked_at': value_json.checked_at, "
+                             "'start_at': value_json.start_at, 'seconds_to_start': value_json.seconds_to_start, "
+                             "'calendar_stale': (value_json.calendar.stale if value_json.calendar else none)} "
+                             "| tojson }}")
 
 
 def device_id(prefix: str, room: str) -> str:
@@ -88,16 +99,18 @@ def entities(cfg, checks: Iterable[str] | Mapping[str, str], model: str | None =
             "payload_not_available": topics.OFFLINE,
             "device": dev,
             "origin": {"name": "hybrid-room-kiosk", "sw_version": __version__},
+            "qos": 1,  # Home Assistant subscribes (and presses buttons) at QoS 1, as the kiosk publishes
             **fields,
         }
         return topics.discovery_config(cfg.mqtt.discovery_prefix, component, node, object_id), payload
 
     on_off = {"payload_on": "ON", "payload_off": "OFF"}
     out = [entity("binary_sensor", "ready", "Ready", state_topic=t.state,
-                  value_template="{{ 'ON' if value_json.ready else 'OFF' }}",
+                  # Unknown (the rendered "None") until the first check has run: a kiosk starting up is
+                  # not "not ready", and an automation on "Ready off" must not fire at every restart.
+                  value_template=READY_TEMPLATE,
                   json_attributes_topic=t.state,
-                  json_attributes_template="{{ {'state': value_json.state, "
-                                           "'checked_at': value_json.checked_at} | tojson }}",
+                  json_attributes_template=READY_ATTRIBUTES_TEMPLATE,
                   **on_off)]
     for name, label in _checks(checks).items():
         out.append(entity(
@@ -120,10 +133,17 @@ def entities(cfg, checks: Iterable[str] | Mapping[str, str], model: str | None =
                value_template="{{ value_json.attendance.virtual }}"),
         entity("binary_sensor", "quorate", "Quorate", state_topic=t.state,
                value_template="{{ 'ON' if value_json.attendance.quorate else 'OFF' }}", **on_off),
-        entity("button", "recheck", "Re-check", command_topic=t.request("recheck"), payload_press="{}", qos=1,
+        entity("binary_sensor", "calendar_stale", "Calendar out of date", state_topic=t.state,
+               device_class="problem", entity_category="diagnostic",
+               # Unknown without a calendar; ON while the bookings may be out of date.
+               value_template="{{ 'None' if value_json.calendar is none else "
+                              "('ON' if value_json.calendar.stale else 'OFF') }}",
+               json_attributes_topic=t.state,
+               json_attributes_template="{{ (value_json.calendar or {}) | tojson }}", **on_off),
+        entity("button", "recheck", "Re-check", command_topic=t.request("recheck"), payload_press="{}",
                icon="mdi:refresh"),
         entity("button", "identify", "Identify", command_topic=t.request("identify"),
-               payload_press=json.dumps({"seconds": 10}), qos=1, device_class="identify"),
+               payload_press=json.dumps({"seconds": 10}), device_class="identify"),
     ]
     return out
 

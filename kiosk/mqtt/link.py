@@ -36,6 +36,11 @@ discovery, state and checks, so IT sees the current state as soon as the broker 
 back. Requests that are oversized, malformed or for unknown actions get an error reply;
 a flood beyond :data:`REQUEST_RATE` per second is dropped with a (rate-limited) log line.
 
+The link speaks MQTT 5, so a broker that refuses a publish says so in its PUBACK (mosquitto 2.0:
+"Not authorized" when its ACL denies the topic; under MQTT 3.1.1 it acknowledges and drops it,
+and the client cannot tell). paho's thread hands each refusal to the publisher thread, which
+names the topic in one log line per topic and reason and keeps it in :attr:`MqttLink.refused`.
+
 Personal data (DOMAIN D15): payloads are built field by field from named values (counts,
 readiness, check results), never by passing the controller's state through, and log
 lines name actions and sizes, never payload contents.
@@ -143,7 +148,17 @@ def state_payload(public: dict) -> dict:
         },
         "checked_at": public.get("checked_at"),
         "version": public.get("version"),
+        "calendar": _calendar_payload(public.get("calendar")),
     }
+
+
+def _calendar_payload(health: dict | None) -> dict | None:
+    """The calendar's health for ``state``: named fields only (never a booking's text)."""
+    if not health:
+        return None
+    return {"source": health.get("source"), "stale": bool(health.get("stale")),
+            "last_good_at": health.get("last_good_at"), "events_skipped": int(health.get("events_skipped") or 0),
+            "error": health.get("error")}
 
 
 def check_payload(result, checked_at: datetime | None, required: bool = True) -> dict:
@@ -311,6 +326,13 @@ class MqttLink:
         self._socket_opened = self._answered = False
         #: How many times a connection was made (1 after the first).
         self.connections = 0
+        #: Topic -> the broker's reason, for publishes it refused (MQTT 5 PUBACK reason codes).
+        self.refused: dict[str, str] = {}
+        #: Message id -> topic of recent publishes (publisher thread only), to name a refused one's topic.
+        self._inflight: dict[int, str] = {}
+        #: (message id, reason) of refused publishes, from paho's thread to the publisher thread.
+        self._refusals: list[tuple[int, str]] = []
+        self._refusals_logged: set[tuple[str, str]] = set()
         self.quality = quality
         self._quality_months: set[str] = set()  # months to publish; guarded by _cond like the other wants
         self._quality_all = False
@@ -347,7 +369,7 @@ class MqttLink:
         self._worker = threading.Thread(target=self._run, name="mqtt-publisher", daemon=True)
         self._worker.start()
         try:
-            client.connect_async(s.host, s.port, s.keepalive)
+            client.connect_async(s.host, s.port, s.keepalive, clean_start=True)
         except ValueError as exc:
             log.error("MQTT not started: %s", exc)
             self.stop()
@@ -359,8 +381,9 @@ class MqttLink:
 
     def _make_client(self) -> mqtt.Client:
         s = self.settings
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True,
-                             protocol=mqtt.MQTTv311)
+        # MQTT 5: the broker says when it refuses a publish (PUBACK reason codes); under 3.1.1 mosquitto 2.0
+        # acknowledges a publish its ACL denies and drops it, and the kiosk could not tell.
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5)
         client.will_set(self.topics.availability, topics.OFFLINE, qos=1, retain=True)
         password = _read_password(s.password_file) if s.password_file else (s.password or None)
         if s.username:
@@ -385,6 +408,7 @@ class MqttLink:
         client.on_socket_open = self._on_socket_open
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_publish = self._on_publish
         return client
 
     def stop(self, timeout: float = 3.0) -> None:
@@ -493,6 +517,29 @@ class MqttLink:
             client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)
         self._report(logging.WARNING, text)
 
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        # paho holds its callback lock here, which its publish() may also take: hand over, look nothing up.
+        if reason_code.is_failure:  # "No matching subscribers" (16) is a success
+            with self._cond:
+                self._refusals.append((mid, str(reason_code)))
+                self._cond.notify_all()
+
+    def note_refused(self, topic: str | None, reason: str) -> None:
+        """A publish the broker refused: kept in :attr:`refused`; one log line per reason and first topic level
+        (the 14 discovery configs an ACL denies together are one line, not 14)."""
+        topic = topic or "(unknown topic)"
+        key = (topic.split("/", 1)[0], reason)
+        if key not in self._refusals_logged:
+            self._refusals_logged.add(key)
+            hint = ""
+            if "authori" in reason.lower():
+                hint = (" (the broker's ACL denies it: see firmware_config/mosquitto/acl"
+                        + ("; or set [mqtt] discovery = false" if key[0] == self.settings.discovery_prefix.split("/")[0]
+                           else "") + ")")
+            log.warning("MQTT broker %s refused a publish to %s%s: %s%s", self.broker, topic,
+                        f" (and any more under {key[0]}/ are counted, not logged)", reason, hint)
+        self.refused[topic] = reason
+
     def _on_message(self, client, userdata, msg) -> None:
         try:
             try:
@@ -550,7 +597,7 @@ class MqttLink:
     # -- the publisher thread -----------------------------------------------------------------
 
     def _has_work(self) -> bool:
-        return bool(self._requests) or self._connected and bool(
+        return bool(self._requests) or bool(self._refusals) or self._connected and bool(
             self._events or self._want_state or self._want_checks or self._want_discovery
             or self._quality_all or self._quality_months)
 
@@ -577,6 +624,9 @@ class MqttLink:
                     events = list(self._events)
                     self._events.clear()
                     quality = self._take_quality()
+                refusals, self._refusals = self._refusals, []
+            for mid, reason in refusals:
+                self.note_refused(self._inflight.get(mid), reason)
             if want_state:
                 next_beat = time.monotonic() + heartbeat
             try:
@@ -604,6 +654,9 @@ class MqttLink:
         if client is None:
             return
         info = client.publish(topic, payload, qos=1, retain=retain)
+        self._inflight[info.mid] = topic
+        if len(self._inflight) > MAX_QUEUED:  # the oldest are long acknowledged
+            self._inflight.pop(next(iter(self._inflight)))
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             log.debug("MQTT publish not queued: %s", mqtt.error_string(info.rc))
 

@@ -43,7 +43,7 @@
   [
     "state", "state-icon", "state-hint", "start-time", "countdown-box", "countdown-caption",
     "countdown", "countdown-message", "joining", "free", "problems", "problem-list", "checks",
-    "checked-at", "connection"
+    "checked-at", "connection", "calendar-note"
   ].forEach(function (id) { el[id] = document.getElementById(id); });
 
   var current = null; // the last state received
@@ -219,6 +219,45 @@
     el["problem-list"].setAttribute("data-signature", signature);
   }
 
+  // The fault list must never be cut off: shrink what to do, step by step, until the status column fits
+  // (at 1.1rem, 33px at 1080p, it fits any number of checks with reasons of the usual length).
+  var FIX_SIZES = [1.6, 1.5, 1.4, 1.3, 1.2, 1.1];
+
+  function fitChecks() {
+    var panel = document.querySelector(".checks-panel");
+    var fit = 0;
+    panel.setAttribute("data-fit", "0");
+    while (panel.scrollHeight > panel.clientHeight + 1 && fit < 2) {
+      fit += 1;
+      panel.setAttribute("data-fit", String(fit));
+    }
+  }
+
+  function fitProblems() {
+    var status = document.querySelector(".status");
+    var i = 0;
+    body.style.setProperty("--fix-size", FIX_SIZES[0] + "rem");
+    if (el.problems.hidden) return;
+    while (status.scrollHeight > status.clientHeight + 1 && i < FIX_SIZES.length - 1) {
+      i += 1;
+      body.style.setProperty("--fix-size", FIX_SIZES[i] + "rem");
+    }
+  }
+
+  // The bookings may be out of date when the calendar could not be read: say so, with when it last was.
+  function renderCalendar(state) {
+    var calendar = state.calendar;
+    var stale = !!(calendar && calendar.stale);
+    var text = "";
+    if (stale) {
+      var last = localTime(calendar.last_good_at);
+      text = "Today\u2019s bookings may be out of date" +
+        (last ? " (calendar last read at " + last + ")" : " (the calendar could not be read)");
+    }
+    setText(el["calendar-note"], text);
+    show(el["calendar-note"], stale);
+  }
+
   function render(state) {
     var info = STATES[state.state] || { text: state.state, icon: "?", tone: "neutral" };
     var phase = state.countdown ? state.countdown.phase : "free";
@@ -244,6 +283,9 @@
     show(el.free, phase === "free" && ["idle", "ready", "ended"].indexOf(state.state) >= 0);
 
     renderProblems(state, renderChecks(state));
+    body.setAttribute("data-problems", el.problems.hidden ? "false" : "true");
+    renderCalendar(state);
+    fit();
 
     var checked = localTime(state.checked_at);
     setText(el["checked-at"], checked ? "Checked at " + checked : "");
@@ -302,6 +344,12 @@
     }
   }
 
+  function fit() {
+    fitProblems();
+    fitChecks();
+  }
+
+  window.addEventListener("resize", fit);
   setInterval(tick, 250);
   poll();
 })();
