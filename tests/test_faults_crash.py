@@ -80,9 +80,15 @@ class Writer(threading.Thread):
 
 
 def _stored_event_ids(client, conference_id: int) -> list[int]:
-    reply = client.get(f"/api/conferences/{conference_id}")
-    assert reply.status == 200, reply.text
-    return [e["id"] for e in reply.json()["events"]]
+    """Every event id of the conference's whole log (the view carries only the latest entries: page through)."""
+    ids, page, pages = [], 1, 1
+    while page <= pages:
+        reply = client.get(f"/api/conferences/{conference_id}/events?page={page}&per_page=50")
+        assert reply.status == 200, reply.text
+        body = reply.json()
+        ids += [e["id"] for e in body["events"]]
+        page, pages = page + 1, body["pages"]
+    return ids
 
 
 def test_faults_crash_kill_9_while_saving_attendance_loses_no_acknowledged_save(tmp_path):
