@@ -32,6 +32,8 @@ def _taps(page, n: int) -> list[float]:
         card.get_by_role("button", name="Camera off" if i % 2 == 0 else "Camera on", exact=True).click()
         page.wait_for_function("() => document.body.hasAttribute('data-last-tap-ms')", timeout=10000)
         times.append(float(page.evaluate("() => document.body.getAttribute('data-last-tap-ms')")))
+        # A card that just changed ignores taps for 0.6 s (a quick second tap must not land on its new buttons).
+        page.wait_for_function("() => !document.querySelector('.is-settling')", timeout=10000)
     return times
 
 

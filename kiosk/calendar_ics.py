@@ -28,8 +28,10 @@ Skipped events are counted with a reason; the others are used.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -325,6 +327,83 @@ def parse_calendar(data: bytes, window_start: datetime, window_end: datetime, tz
 def load_bookings(path: str | Path, window_start: datetime, window_end: datetime, tz: str) -> ParsedCalendar:
     """:func:`parse_calendar` of a file, read with :func:`read_capped`."""
     return parse_calendar(read_capped(path), window_start, window_end, tz, path=str(path))
+
+
+#: The components :func:`times_only` keeps: those the bookings are read from.
+KEPT_COMPONENTS = frozenset({"VCALENDAR", "VEVENT", "VTIMEZONE", "STANDARD", "DAYLIGHT"})
+_TIME = re.compile(rb"[0-9TZPHMSDW,/+-]*")
+_RULE = re.compile(rb"[A-Za-z0-9=;,+-]*")
+#: A content line's name and parameters, then its value (a quoted parameter value may hold a colon).
+_CONTENT_LINE = re.compile(rb'((?:[^:"]|"[^"]*")*):(.*)', re.S)
+#: The properties it keeps, with the shape a time or a rule must have to be kept as it is. Any other
+#: value of theirs becomes ``invalid`` (its text could be anything: a title typed into the wrong field),
+#: which the parser skips just as it skipped the original. Zone names and enumerations are kept as they are.
+KEPT_PROPERTIES = {
+    "BEGIN": None, "END": None, "VERSION": None, "CALSCALE": None, "METHOD": None, "X-WR-TIMEZONE": None,
+    "TZID": None, "TZNAME": None, "TZOFFSETFROM": _TIME, "TZOFFSETTO": _TIME, "SEQUENCE": None,
+    "STATUS": None, "TRANSP": None, "DTSTAMP": _TIME, "DTSTART": _TIME, "DTEND": _TIME, "DURATION": _TIME,
+    "RDATE": _TIME, "EXDATE": _TIME, "RECURRENCE-ID": _TIME, "RRULE": _RULE, "EXRULE": _RULE,
+    "UID": "hash",  # it only ties an event's changed instances to their series
+}
+
+
+def _unfold(physical: list[bytes]) -> bytes:
+    """One content line from its physical lines: continuations lose their leading space, blank lines go."""
+    return physical[0].rstrip(b"\r\n") + b"".join(x.rstrip(b"\r\n")[1:] for x in physical[1:] if x.strip())
+
+
+def _logical_lines(data: bytes):
+    """(the unfolded line, its physical lines) for each content line; blank lines go with the line before."""
+    current: list[bytes] = []
+    for line in data.removeprefix(b"\xef\xbb\xbf").splitlines(keepends=True):  # a BOM would hide BEGIN
+        if current and (line[:1] in (b" ", b"\t") or not line.strip()):
+            current.append(line)
+            continue
+        if current:
+            yield _unfold(current), current
+        current = [line]
+    if current:
+        yield _unfold(current), current
+
+
+def _kept_line(line: bytes, physical: list[bytes]) -> bytes | None:
+    """The line as kept (``physical`` itself, UID hashed, or a malformed time made ``invalid``), or None."""
+    match = _CONTENT_LINE.fullmatch(line)
+    if match is None:
+        return None
+    head, value = match.groups()
+    name = head.split(b";", 1)[0].strip().upper().decode("ascii", "replace")
+    if name not in KEPT_PROPERTIES:
+        return None
+    shape = KEPT_PROPERTIES[name]
+    if shape == "hash":
+        return head + b":" + hashlib.sha256(value).hexdigest().encode() + b"\r\n"
+    if shape is None or shape.fullmatch(value.strip()):
+        return b"".join(physical)
+    return head + b":invalid\r\n"
+
+
+def times_only(data: bytes) -> bytes:
+    """``data`` without what the bookings are not read from: titles, descriptions, places, attendees,
+    organisers, alarms and every other property or component not in :data:`KEPT_COMPONENTS` /
+    :data:`KEPT_PROPERTIES`; a time or rule that does not look like one becomes ``invalid``. What is kept
+    on disk (the last good calendar) then holds no meeting's name, and :func:`parse_calendar` reads the
+    same bookings from it (tested on icalendar's and recurring-ical-events' own calendars).
+    """
+    out: list[bytes] = []
+    skipping = 0  # depth inside a component that is left out
+    for line, physical in _logical_lines(data):
+        name, _, value = line.partition(b":")
+        name = name.split(b";", 1)[0].strip().upper()
+        if name == b"BEGIN" and (skipping or value.strip().upper().decode("ascii", "replace") not in KEPT_COMPONENTS):
+            skipping += 1
+        elif name == b"END" and skipping:
+            skipping -= 1
+        elif not skipping:
+            kept = _kept_line(line, physical)
+            if kept is not None:
+                out.append(kept)
+    return b"".join(out)
 
 
 def window(now: datetime) -> tuple[datetime, datetime]:

@@ -8,7 +8,8 @@ be had. Nothing is parsed here, and nothing here runs on the room controller's t
 
 :class:`KeptCopy` keeps the last calendar that parsed, with its ETag and Last-Modified, in
 the state directory (``calendar.ics`` and ``calendar.json``), so that a kiosk restarted while
-the source is unreachable still has the room's bookings.
+the source is unreachable still has the room's bookings. It keeps only the times
+(:func:`kiosk.calendar_ics.times_only`): a room calendar's titles often name the family.
 
 Plain ``http://`` is refused except to a loopback address (for tests and a local proxy):
 a room's calendar URL carries a secret token, which must not cross the network in clear.
@@ -26,7 +27,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from kiosk.calendar_ics import MAX_CALENDAR_BYTES, CalendarError, read_capped, too_large
+from kiosk.calendar_ics import MAX_CALENDAR_BYTES, CalendarError, read_capped, times_only, too_large
 
 _CHUNK = 64 * 1024
 
@@ -56,9 +57,15 @@ def check_url(url: str) -> str | None:
 
 
 def redact(url: str) -> str:
-    """``url`` without its path and query, which often hold the calendar's secret token: for logs."""
+    """``url`` without its path and query, which often hold the calendar's secret token, nor a user name and
+    password written into it: for logs."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/..."
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname or ""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a port that is not a number: left out
+        port = ""
+    return f"{parts.scheme}://{host}{port}/..."
 
 
 class FileSource:
@@ -71,6 +78,7 @@ class FileSource:
         self._signature = None
 
     def describe(self) -> str:
+        """The file's path, for logs and ``kiosk doctor``."""
         return self.path
 
     def fetch(self) -> bytes | None:
@@ -115,6 +123,7 @@ class UrlSource:
         self.pending: dict = {}
 
     def describe(self) -> str:
+        """The URL without its secret parts (:func:`redact`), for logs and ``kiosk doctor``."""
         return redact(self.url)
 
     def fetch(self) -> bytes | None:
@@ -195,9 +204,10 @@ class KeptCopy:
             return None, {}
 
     def save(self, source_id: str, data: bytes, meta: dict) -> None:
-        """Keep ``data`` (written to a temporary file, then renamed: never half a calendar)."""
+        """Keep ``data``'s times, never its titles or people (written to a temporary file, then renamed:
+        never half a calendar)."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        for path, content in ((self.data_path, data),
+        for path, content in ((self.data_path, times_only(data)),
                               (self.meta_path, json.dumps({**meta, "source": source_id}).encode())):
             tmp = path.with_suffix(path.suffix + ".tmp")
             with open(tmp, "wb") as f:

@@ -232,38 +232,44 @@ def cmd_set_pin(args) -> int:
     return 0
 
 
-def cmd_fleet(args) -> int:
-    """``kiosk fleet``: every room's state from the broker (see kiosk.fleet)."""
+#: What :func:`_broker_password` returns when ``--password-file`` cannot be read (it has said why).
+_UNREADABLE = object()
+
+
+def _broker_password(args, command: str):
+    """The broker password of ``kiosk fleet`` / ``kiosk quality``: the first line of ``--password-file``, else
+    ``--password`` (where the command has it), else ``$KIOSK_MQTT_PASSWORD`` (None when none is given).
+    :data:`_UNREADABLE`, after a message on stderr, when the file cannot be read."""
     import os
 
-    from kiosk import fleet
-
-    password = args.password or os.environ.get("KIOSK_MQTT_PASSWORD")
     if args.password_file:
         try:
             with open(args.password_file, encoding="utf-8") as f:
-                password = f.readline().rstrip("\r\n")
+                return f.readline().rstrip("\r\n")
         except OSError as exc:
-            print(f"kiosk fleet: cannot read {args.password_file}: {exc.strerror}", file=sys.stderr)
-            return EXIT_USAGE
+            print(f"kiosk {command}: cannot read {args.password_file}: {exc.strerror}", file=sys.stderr)
+            return _UNREADABLE
+    return getattr(args, "password", None) or os.environ.get("KIOSK_MQTT_PASSWORD")
+
+
+def cmd_fleet(args) -> int:
+    """``kiosk fleet``: every room's state from the broker (see kiosk.fleet)."""
+    from kiosk import fleet
+
+    password = _broker_password(args, "fleet")
+    if password is _UNREADABLE:
+        return EXIT_USAGE
     return fleet.run(args.broker, args.prefix, args.once, username=args.username, password=password,
                      tls_ca=args.tls_ca, wait_s=args.wait)
 
 
 def cmd_quality(args) -> int:
     """``kiosk quality``: the combined quality report of every room on a broker (see kiosk.quality.collect)."""
-    import os
-
     from kiosk.quality import collect
 
-    password = os.environ.get("KIOSK_MQTT_PASSWORD")
-    if args.password_file:
-        try:
-            with open(args.password_file, encoding="utf-8") as f:
-                password = f.readline().rstrip("\r\n")
-        except OSError as exc:
-            print(f"kiosk quality: cannot read {args.password_file}: {exc.strerror}", file=sys.stderr)
-            return EXIT_USAGE
+    password = _broker_password(args, "quality")
+    if password is _UNREADABLE:
+        return EXIT_USAGE
     return collect.run(args.broker, args.prefix, args.month, csv=args.csv, html=args.html,
                        username=args.username, password=password, tls_ca=args.tls_ca, wait_s=args.wait)
 

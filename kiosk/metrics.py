@@ -85,6 +85,7 @@ class RoomCollector:
         self.mqtt_connected = mqtt_connected
 
     def collect(self):
+        """Every metric family of the room, read afresh (prometheus_client calls this on each scrape)."""
         c = self.controller
         room = c.cfg.room.id
         snapshot = c.snapshot  # one snapshot: the state and the cycle agree
@@ -103,29 +104,7 @@ class RoomCollector:
             state.add_metric([room, s.value], 1 if public["state"] == s.value else 0)
         yield state
 
-        status = GaugeMetricFamily("kiosk_check_status", "Result of each check: 0 pass, 1 warn, 2 fail.",
-                                   labels=["room", "check"])
-        required = GaugeMetricFamily("kiosk_check_required", "1 when the check's failure makes the room not ready.",
-                                     labels=["room", "check"])
-        legacy = GaugeMetricFamily("kiosk_check_metric", "Deprecated (mixed units): use kiosk_check_value_<unit>.",
-                                   labels=["room", "check", "metric"])
-        by_unit = {unit: GaugeMetricFamily("kiosk_check_value" + (f"_{unit}" if unit else ""),
-                                           f"Numeric measurements of each check{f' in {unit}' if unit else ''}.",
-                                           labels=["room", "check", "metric"]) for unit in CHECK_UNITS}
-        if cycle is not None:
-            for name, result in cycle.results.items():
-                status.add_metric([room, name], _STATUS_VALUE[result.status.value])
-                required.add_metric([room, name], 1 if cycle.required.get(name, True) else 0)
-                for key, value in result.metrics.items():
-                    number = _number(value)
-                    if number is not None:
-                        legacy.add_metric([room, name, str(key)], number)
-                        unit, label, scale = unit_of(str(key))
-                        by_unit[unit].add_metric([room, name, label], number * scale)
-        yield status
-        yield required
-        yield from by_unit.values()
-        yield legacy
+        yield from _checks(room, cycle)
 
         last = GaugeMetricFamily("kiosk_checks_last_run_timestamp_seconds", "When the last check cycle finished.",
                                  labels=["room"])
@@ -165,6 +144,34 @@ class RoomCollector:
         uptime = GaugeMetricFamily("kiosk_uptime_seconds", "Seconds since the kiosk started.", labels=["room"])
         uptime.add_metric([room], time.monotonic() - c.started_monotonic)
         yield uptime
+
+
+def _checks(room: str, cycle):
+    """The last cycle's families: each check's status and whether it is required, and its metrics by unit
+    (and under the deprecated mixed-unit name)."""
+    status = GaugeMetricFamily("kiosk_check_status", "Result of each check: 0 pass, 1 warn, 2 fail.",
+                               labels=["room", "check"])
+    required = GaugeMetricFamily("kiosk_check_required", "1 when the check's failure makes the room not ready.",
+                                 labels=["room", "check"])
+    legacy = GaugeMetricFamily("kiosk_check_metric", "Deprecated (mixed units): use kiosk_check_value_<unit>.",
+                               labels=["room", "check", "metric"])
+    by_unit = {unit: GaugeMetricFamily("kiosk_check_value" + (f"_{unit}" if unit else ""),
+                                       f"Numeric measurements of each check{f' in {unit}' if unit else ''}.",
+                                       labels=["room", "check", "metric"]) for unit in CHECK_UNITS}
+    if cycle is not None:
+        for name, result in cycle.results.items():
+            status.add_metric([room, name], _STATUS_VALUE[result.status.value])
+            required.add_metric([room, name], 1 if cycle.required.get(name, True) else 0)
+            for key, value in result.metrics.items():
+                number = _number(value)
+                if number is not None:
+                    legacy.add_metric([room, name, str(key)], number)
+                    unit, label, scale = unit_of(str(key))
+                    by_unit[unit].add_metric([room, name, label], number * scale)
+    yield status
+    yield required
+    yield from by_unit.values()
+    yield legacy
 
 
 def _calendar(room: str, health: dict | None):

@@ -62,6 +62,7 @@ def _tap(page, person: str, label: str, timings: list) -> None:
     page.wait_for_function("() => document.body.hasAttribute('data-last-tap-ms')", timeout=5000)
     timings.append(float(page.evaluate("() => document.body.getAttribute('data-last-tap-ms')")))
     assert before is None or before != ""
+    page.wait_for_function("() => !document.querySelector('.is-settling')")  # its buttons take taps again
 
 
 @pytest.mark.parametrize("orientation", ["portrait", "landscape"])
@@ -170,11 +171,12 @@ def test_browser_chair_a_whole_conference_on_a_tablet(browser, site, orientation
             b.name = 'tap'; b.value = document.querySelector('article.person').dataset.invitee + ':rejoined';
             b.id = 'forged'; f.append(b); }""")
         page.click("#forged")
-        page.wait_for_selector("#toast:not([hidden])")
+        page.wait_for_selector("#toast.is-error")
         assert "has not lost connection" in page.inner_text("#toast")
 
-        # End, then export.
+        # End (asked first), then export.
         page.click("#end-conference")
+        page.click("#confirm-yes")
         page.wait_for_selector("text=Conference ended")
         assert page.locator("#taps button").count() == 0
         assert controller.public_state()["attendance"]["in_person"] == 0
@@ -213,8 +215,10 @@ def test_browser_chair_first_load_is_small(browser, site):
         # Signed in without loading any page first, so the browser's cache is empty.
         assert context.request.post(server.url + "/api/login", data={"pin": PIN}).ok
         sizes = {}
-        page.on("response", lambda r: sizes.__setitem__(r.url, len(r.body())))
-        page.goto(server.url + f"/chair/conferences/{conference.id}", wait_until="networkidle")
+        # The page's long-poll stays open by design: it is not part of loading the page.
+        page.on("response", lambda r: "?since=" in r.url or sizes.__setitem__(r.url, len(r.body())))
+        page.goto(server.url + f"/chair/conferences/{conference.id}", wait_until="load")
+        page.wait_for_function("() => document.getElementById('kiosk-time').textContent.length === 8")
         total = sum(sizes.values())
         print(f"\nfirst load of a conference page: {total / 1024:.1f} KB in {len(sizes)} responses")
         assert total <= 150 * 1024
@@ -278,3 +282,298 @@ def test_browser_chair_a_long_log_on_its_own_page(browser, site):
         _shot(page, "portrait-whole-log")
     finally:
         context.close()
+
+
+# -- a tap means one thing, live on every tablet, ending and removing ask first -----------------------
+
+NINE = CSV + ("Tom Teacher,teacher,education,yes,virtual\n"
+              "Dr Ana Paediatrician,paediatrician,health,yes,virtual\n"
+              "Ivy Interpreter,interpreter,,,in person\n")
+
+
+def _today_conference(service, controller, csv: str = CSV, start: str = "23:59") -> tuple[int, dict]:
+    today = datetime.now(controller.tz).date().isoformat()
+    conference = service.create_conference(type="initial", date=today, start_time=start, case_ref="CP-2026-0144")
+    return conference.id, {i.name: i.id for i in service.import_csv(conference.id, csv)}
+
+
+def _tablet(browser, server, conference_id: int, viewport: str = "landscape", errors: list | None = None,
+            deaf: bool = False):
+    """A signed-in tablet showing the conference's page (``deaf``: its live connection never gets through)."""
+    context = browser.new_context(viewport=VIEWPORTS[viewport], has_touch=True, locale="en-GB")
+    assert context.request.post(server.url + "/api/login", data={"pin": PIN}).ok
+    if deaf:
+        context.route("**/api/conferences/**", lambda route: route.abort())
+    page = context.new_page()
+    if errors is not None:
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{server.url}/chair/conferences/{conference_id}")
+    return page
+
+
+def _card(page, person: str):
+    return page.locator("article.person", has=page.locator(".name", has_text=person))
+
+
+def _kinds(service, conference_id: int, invitee_id: int) -> list[str]:
+    return [e["kind"] for e in reversed(service.view(conference_id)["events"]) if e["invitee_id"] == invitee_id]
+
+
+def _boxes(page, skip_invitee: int | None = None) -> dict:
+    """Where every control of the page is, except those of one card (keyed so they can be found again)."""
+    return page.evaluate("""(skip) => {
+        const out = {};
+        const all = 'button, a.btn, summary, #quorum, #warnings, #toast, article.person, #reports, #log, .log-box';
+        for (const el of document.querySelectorAll(all)) {
+            // The log's entries scroll inside a box of fixed size (the box itself is checked).
+            if (!el.offsetParent || el.closest('.log-box')) continue;
+            const card = el.closest('article.person');
+            if (card && skip !== null && card.dataset.invitee === String(skip)) continue;
+            const key = el.id || (el.name ? el.name + '=' + el.value : el.tagName + ':' + el.textContent.trim());
+            const r = el.getBoundingClientRect();
+            out[key] = [Math.round(r.x), Math.round(r.y), Math.round(r.width), Math.round(r.height)];
+        }
+        return out;
+    }""", skip_invitee)
+
+
+def _wait_tap(page, button) -> None:
+    page.evaluate("() => document.body.removeAttribute('data-last-tap-ms')")
+    button.click()
+    page.wait_for_function("() => document.body.hasAttribute('data-last-tap-ms')", timeout=5000)
+
+
+def test_browser_chair_a_double_tap_records_exactly_one_event(browser, site):
+    server, service, controller = site
+    cid, people = _today_conference(service, controller)
+    errors: list[str] = []
+    page = _tablet(browser, server, cid, errors=errors)
+    sent_keys = []
+    page.on("request", lambda r: r.method == "POST" and sent_keys.append(r.headers.get("idempotency-key")))
+    try:
+        # A double tap on "Arrived online": the second tap finds the first still being saved, or the card
+        # just changed (where "Lost connection" now sits): either way it records nothing, and says so.
+        button = _card(page, "Pat Police").get_by_role("button", name="Arrived online", exact=True)
+        button.dblclick()
+        page.wait_for_function(f"() => document.getElementById('status-{people['Pat Police']}')"
+                               ".textContent.startsWith('Online')")
+        assert _kinds(service, cid, people["Pat Police"]) == ["arrived"]
+        # The same again with two taps 150 ms apart, the second where the first one's button was.
+        box = _card(page, "Hana Visitor").get_by_role("button", name="Arrived online", exact=True).bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.click(x, y)
+        page.wait_for_timeout(150)
+        page.mouse.click(x, y)
+        page.wait_for_function(f"() => document.getElementById('status-{people['Hana Visitor']}')"
+                               ".textContent.startsWith('Online')")
+        page.wait_for_function("() => !document.querySelector('.is-settling')")
+        assert _kinds(service, cid, people["Hana Visitor"]) == ["arrived"]
+        # Every tap carried a key of its own.
+        assert len(sent_keys) == 2 and all(sent_keys) and len(set(sent_keys)) == 2
+        # A request sent twice with one key (a retry after a dropped answer) is recorded once.
+        answers = page.evaluate("""async (invitee) => {
+            const form = new FormData(document.getElementById('taps'));
+            form.set('tap', invitee + ':arrived_in_person:absent');
+            const send = () => fetch(document.getElementById('taps').action, {method: 'POST', body: form,
+                headers: {'X-CSRFToken': document.querySelector('meta[name=csrf-token]').content,
+                          'X-Chair-Fragment': 'live', 'Idempotency-Key': 'retry-1'}});
+            const [a, b] = await Promise.all([send(), send()]);
+            return [a.status, b.status, await a.text() === await b.text()];
+        }""", people["Sam Social"])
+        assert answers == [200, 200, True]
+        assert _kinds(service, cid, people["Sam Social"]) == ["arrived"]
+        assert errors == []
+    finally:
+        page.context.close()
+
+
+@pytest.mark.parametrize("orientation", ["landscape", "portrait"])
+def test_browser_chair_after_a_tap_no_other_control_moves(browser, site, orientation):
+    server, service, controller = site
+    cid, people = _today_conference(service, controller, NINE)
+    page = _tablet(browser, server, cid, orientation)
+    try:
+        taps = [("Sam Social", "Arrived in room"), ("Pat Police", "Arrived online"), ("Mary Parent", "Apologies"),
+                ("Hana Visitor", "Arrived online"),  # quorum changes: the strip's words change, not its size
+                ("Pat Police", "Lost connection"), ("Ella School", "Not attended")]
+        for person, label in taps:
+            invitee = people[person]
+            before = _boxes(page, invitee)
+            _wait_tap(page, _card(page, person).get_by_role("button", name=label, exact=True))
+            after = _boxes(page, invitee)
+            moved = {k: (before[k], after.get(k)) for k in before if after.get(k) != before[k]}
+            assert moved == {}, (person, label, moved)
+            page.wait_for_function("() => !document.querySelector('.is-settling')")
+        assert page.get_attribute("#quorum", "data-quorate") == "false"
+        _shot(page, f"{orientation}-steady")
+    finally:
+        page.context.close()
+
+
+def test_browser_chair_eight_invitees_in_view_on_a_landscape_tablet(browser, site):
+    server, service, controller = site
+    today = datetime.now(controller.tz).date().isoformat()
+    cid = service.create_conference(type="initial", date=today, start_time="23:59", case_ref="CP-2026-0145").id
+    page = _tablet(browser, server, cid)
+    try:
+        page.fill("#csv-text", NINE)
+        page.click("#csv-import")
+        page.wait_for_selector("article.person >> nth=8")
+        # After the import the list is in view, with at least 8 people whole on the screen.
+        page.wait_for_function("() => document.getElementById('attendance').getBoundingClientRect().top < 400")
+        visible = page.evaluate("""() => Array.from(document.querySelectorAll('article.person')).filter(card => {
+            const r = card.getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight; }).length""")
+        assert visible >= 8, visible
+        assert "9 invitee(s) imported" in page.inner_text("#toast")
+        page.evaluate("() => window.scrollTo(0, 0)")
+        visible = page.evaluate("""() => Array.from(document.querySelectorAll('article.person')).filter(card => {
+            const r = card.getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight; }).length""")
+        assert visible >= 8, visible
+        small = page.evaluate("""() => Array.from(document.querySelectorAll('#live button, #live-head button, #live-head summary'))
+            .filter(el => el.offsetParent !== null).map(el => el.getBoundingClientRect().height).filter(h => h < 47.5)""")
+        assert small == []
+        # An error shows in the message slot, which covers nothing.
+        page.fill("#csv-text", "name,role\n,police officer\n")
+        page.click("#csv-import")
+        page.wait_for_selector("#toast.is-error")
+        toast = page.locator("#toast").bounding_box()
+        for card in page.locator("article.person").all()[:8]:
+            box = card.bounding_box()
+            assert box["y"] >= toast["y"] + toast["height"] or box["y"] + box["height"] <= toast["y"]
+        _shot(page, "landscape-nine")
+    finally:
+        page.context.close()
+
+
+def test_browser_chair_two_tablets_see_each_others_taps_within_2s(browser, site):
+    server, service, controller = site
+    cid, people = _today_conference(service, controller)
+    one, two = _tablet(browser, server, cid), _tablet(browser, server, cid, "portrait")
+    try:
+        pat, hana = people["Pat Police"], people["Hana Visitor"]
+        _wait_tap(one, _card(one, "Pat Police").get_by_role("button", name="Arrived online", exact=True))
+        two.wait_for_function(f"() => document.getElementById('status-{pat}').textContent.startsWith('Online')",
+                              timeout=2000)
+        _wait_tap(two, _card(two, "Hana Visitor").get_by_role("button", name="Arrived online", exact=True))
+        one.wait_for_function(f"() => document.getElementById('status-{hana}').textContent.startsWith('Online')",
+                              timeout=2000)
+        # A change through the API shows too.
+        token = one.get_attribute('meta[name="csrf-token"]', "content")
+        answer = one.context.request.post(f"{server.url}/api/conferences/{cid}/events",
+                                          data={"kind": "camera_off", "invitee_id": pat},
+                                          headers={"X-CSRFToken": token})
+        assert answer.status == 201
+        for page in (one, two):
+            page.wait_for_function(f"() => document.getElementById('person-{pat}').textContent.includes('Camera off')",
+                                   timeout=2000)
+        # The page's clock ticks.
+        shown = two.inner_text("#kiosk-time")
+        two.wait_for_function(f"() => document.getElementById('kiosk-time').textContent !== '{shown}'", timeout=2500)
+    finally:
+        one.context.close()
+        two.context.close()
+
+
+def test_browser_chair_a_stale_tablets_tap_is_refused_and_its_page_refreshed(browser, site):
+    server, service, controller = site
+    cid, people = _today_conference(service, controller)
+    # This tablet hears nothing of other tablets (its live connection is lost), so its picture goes out of date.
+    stale = _tablet(browser, server, cid, deaf=True)
+    pat = people["Pat Police"]
+    try:
+        service.record_action(cid, pat, "arrived_virtual")  # on another tablet
+        assert stale.inner_text(f"#status-{pat}") == "Not arrived"
+        stale.evaluate("() => document.body.removeAttribute('data-last-tap-ms')")
+        _card(stale, "Pat Police").get_by_role("button", name="Arrived in room", exact=True).click()
+        stale.wait_for_function(f"() => document.getElementById('status-{pat}').textContent.startsWith('Online')")
+        stale.wait_for_selector("#toast.is-error")
+        message = stale.inner_text("#toast")
+        assert "Nothing recorded" in message and "Pat Police" in message and "Online" in message, message
+        assert _kinds(service, cid, pat) == ["arrived"]
+    finally:
+        stale.context.close()
+
+
+def test_browser_chair_ending_and_removing_need_confirmation(browser, site):
+    server, service, controller = site
+    cid, people = _today_conference(service, controller)  # booked for 23:59: ending now is early
+    page = _tablet(browser, server, cid)
+    try:
+        ella = people["Ella School"]
+        _card(page, "Ella School").get_by_role("button", name="Remove").click()
+        assert page.is_visible("#confirm") and "Ella School" in page.inner_text("#confirm-text")
+        page.click("#confirm-no")
+        assert page.locator(f"#person-{ella}").count() == 1 and ella in [p["id"] for p in service.view(cid)["people"]]
+        _card(page, "Ella School").get_by_role("button", name="Remove").click()
+        page.click("#confirm-yes")
+        page.wait_for_selector(f"#person-{ella}", state="detached")
+        assert ella not in [p["id"] for p in service.view(cid)["people"]]
+
+        page.click("#end-conference")
+        assert page.is_visible("#confirm-warning") and "has not started yet" in page.inner_text("#confirm-warning")
+        _shot(page, "landscape-confirm-end")
+        page.click("#confirm-no")
+        assert service.view(cid)["conference"]["status"] == "scheduled"
+        page.click("#end-conference")
+        page.click("#confirm-yes")
+        page.wait_for_selector("#reopen-conference")
+        assert service.view(cid)["conference"]["status"] == "ended"
+        page.click("#reopen-conference")
+        page.wait_for_selector("#end-conference")
+        assert service.view(cid)["conference"]["status"] == "scheduled"
+    finally:
+        page.context.close()
+
+
+@pytest.fixture
+def short_sessions(tmp_path, room):
+    """``site`` with sessions that end after 16 s unused."""
+    cfg = fast_config().replace("storage", state_dir=str(tmp_path / "state"))
+    service = ChairService(cfg, room).start()
+    service.pins.save(PIN)
+    app = create_app(room, {"TESTING": True, "CHAIR_IDLE_TIMEOUT_S": 16}, chair=service)
+    server, close = serve(app)
+    try:
+        yield server, service, room
+    finally:
+        close()
+        service.stop()
+
+
+def test_browser_chair_the_session_survives_while_the_conference_page_is_open(browser, short_sessions):
+    import time
+
+    server, service, controller = short_sessions
+    cid, people = _today_conference(service, controller)
+    page = _tablet(browser, server, cid)
+    idle = browser.new_context()  # signed in at the same moment, with no page open
+    assert idle.request.post(server.url + "/api/login", data={"pin": PIN}).ok
+    polls = []
+    page.on("requestfinished", lambda r: "?since=" in r.url and polls.append(time.monotonic()))
+    try:
+        began = time.monotonic()
+        page.wait_for_function(f"() => performance.now() > {page.evaluate('performance.now()') + 2 * 16_000 + 1000}",
+                               timeout=40_000, polling=1000)
+        assert time.monotonic() - began > 32 and len(polls) >= 5
+        assert idle.request.get(f"{server.url}/api/conferences/{cid}").status == 401  # the setting bites
+        _wait_tap(page, _card(page, "Pat Police").get_by_role("button", name="Arrived online", exact=True))
+        assert _kinds(service, cid, people["Pat Police"]) == ["arrived"]
+    finally:
+        page.context.close()
+        idle.close()
+
+
+def test_browser_chair_record_start_goes_once_the_room_has_started(browser, site):
+    """The room's start button starts the session: the page drops "Record start now" without a reload."""
+    from kiosk.events import SessionStarted
+
+    server, service, controller = site
+    cid, _ = _today_conference(service, controller)
+    page = _tablet(browser, server, cid)
+    try:
+        assert page.is_visible("#record-start")
+        controller.bus.publish(SessionStarted())  # what the controller publishes when the button starts it
+        page.wait_for_selector("#record-start", state="detached", timeout=2000)
+        assert "started" in page.inner_text(".attendance .clock")
+    finally:
+        page.context.close()

@@ -44,6 +44,9 @@ OVERFLOW = """() => {
   return found;
 }"""
 
+#: Resolves after the next frame has been rendered (and so after any resize handler of this frame).
+NEXT_FRAME = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+
 #: Font sizes (px) of the visible texts: what to do, and the largest of everything else but the status.
 SIZES_JS = """() => {
   const px = node => parseFloat(getComputedStyle(node).fontSize);
@@ -104,7 +107,9 @@ def look(page, name, state, expect_problems=None):
     results = {}
     for size_name, size in SIZES.items():
         page.set_viewport_size(size)
-        page.wait_for_timeout(50)  # the resize handler refits the list
+        # The page refits the list in its resize handler, which runs before the next animation frame's callbacks.
+        page.wait_for_function("w => innerWidth === w", arg=size["width"], timeout=5000)
+        page.evaluate(NEXT_FRAME)
         screenshot(page, f"display-layout-{name}-{size_name}.png")
         assert page.evaluate(OVERFLOW) == [], f"{name} at {size_name}"
         results[size_name] = page.evaluate(SIZES_JS)

@@ -50,6 +50,9 @@ def test_browser_quality_report_reads_and_prints(browser, site):
         assert page.inner_text("#agency-police td[data-col=invited]") == "6"
         assert page.inner_text("#agency-police td[data-col=late]") == "fewer than 5"
         assert page.locator("svg[role=img]").count() == 11
+        # Every per-agency column in view on the tablet, without scrolling the table sideways.
+        assert page.evaluate("() => [...document.querySelectorAll('.q-scroll')]"
+                             ".filter(n => n.scrollWidth > n.clientWidth + 1).length") == 0
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "quality-page.png"), full_page=True)
         page.emulate_media(media="print")

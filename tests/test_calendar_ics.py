@@ -1,6 +1,7 @@
 """Bookings read from iCalendar data: times only, recurrences, limits, bad events skipped."""
 
 import dataclasses
+import hashlib
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -8,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kiosk.calendar_ics import CalendarError, load_bookings, parse_calendar, parse_isolated
+from kiosk.calendar_ics import CalendarError, load_bookings, parse_calendar, parse_isolated, times_only
 from kiosk.errors import ConfigError
 from kiosk.schedule import Booking, day_bounds
 
@@ -479,3 +480,42 @@ def test_calendar_ics_isolated_parse_that_runs_too_long_is_killed(tmp_path):
     with pytest.raises(CalendarError, match="took longer than 0.2 s: refused"):
         parse_isolated(data, *day_bounds(at(12)), "Europe/London", timeout=0.2)
     assert time.perf_counter() - began < 5
+
+
+@pytest.mark.filterwarnings("ignore::icalendar.error.GloballyUniqueTZIDGuessed")
+@pytest.mark.parametrize("path", _shipped_calendars(), ids=lambda p: f"{p.parent.parent.name}/{p.name}")
+def test_calendar_ics_times_only_gives_the_same_bookings(path):
+    import icalendar
+
+    data = path.read_bytes()
+    try:  # two days from the calendar's first timed event, so that there is something to compare
+        start = _first_timed_start(icalendar.Calendar.from_ical(data, multiple=True))
+    except ValueError:
+        start = None
+    day = (start if start and start.tzinfo else (start or datetime(2025, 4, 2)).replace(tzinfo=LONDON)).astimezone(
+        LONDON)
+    window = (day_bounds(day)[0], day_bounds(day)[0] + timedelta(days=2))
+    try:
+        whole = parse_calendar(data, *window, "Europe/London")
+    except CalendarError:
+        return  # refused as a whole: nothing is kept
+    kept = parse_calendar(times_only(data), *window, "Europe/London")
+    assert (kept.bookings, kept.events, kept.skipped) == (whole.bookings, whole.events, whole.skipped)
+
+
+def test_calendar_ics_times_only_drops_titles_people_places_and_alarms():
+    data = (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nX-WR-CALNAME:Suite 1\r\nBEGIN:VEVENT\r\nUID:1\r\nSUMMARY:ICPC Jayden\r\n"
+            b"  Smith\r\nDTSTART;TZID=Europe/London:20250402T140000\r\nLOCATION:Oakfield Road\r\n"
+            b"ATTENDEE;CN=Dr Patel:mailto:jane.smith@example.org\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\n"
+            b"DESCRIPTION:Smith\r\nEND:VALARM\r\nDTEND:Jayden Smith\r\nRRULE:FREQ=DAILY;\r\n COUNT=3\r\nEND:VEVENT\r\n"
+            b"END:VCALENDAR\r\n")
+    kept = times_only(data)
+    for text in (b"Smith", b"Jayden", b"Oakfield", b"Patel", b"Suite 1", b"VALARM"):
+        assert text not in kept, text
+    uid = hashlib.sha256(b"1").hexdigest().encode()  # a hash: it only ties changed instances to their series
+    assert kept == (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:" + uid + b"\r\n"
+                    b"DTSTART;TZID=Europe/London:20250402T140000\r\nDTEND:invalid\r\nRRULE:FREQ=DAILY;\r\n COUNT=3\r\n"
+                    b"END:VEVENT\r\n"
+                    b"END:VCALENDAR\r\n")
+    assert parse_calendar(kept, *day_bounds(at(12)), "Europe/London") == \
+        parse_calendar(data, *day_bounds(at(12)), "Europe/London")

@@ -261,7 +261,7 @@ def test_calendar_watcher_room_answers_and_presses_are_not_delayed_while_it_read
 NAMES = [b"Jayden Smith", b"Oakfield Road", b"jane.smith@example.org", b"Dr Patel"]
 
 
-def test_calendar_watcher_no_calendar_text_reaches_state_metrics_or_logs(tmp_path, caplog):
+def test_calendar_watcher_no_calendar_text_reaches_state_metrics_logs_or_the_kept_copy(tmp_path, caplog):
     import logging
 
     from kiosk import metrics
@@ -280,8 +280,10 @@ def test_calendar_watcher_no_calendar_text_reaches_state_metrics_or_logs(tmp_pat
     try:
         health = CalendarWatcher(cfg, controller.set_bookings, now=clock).poll()
         assert health["events_skipped"] == 2 and controller.start_at().hour == 14
+        kept = [p.read_bytes() for p in (tmp_path / "state").rglob("*") if p.is_file()]
+        assert kept, "the last good calendar is kept in the state directory"
         seen = [str(controller.public_state()).encode(), metrics.render(controller, None), caplog.text.encode(),
-                str(health).encode()]
+                str(health).encode(), *kept]
         for name in NAMES + [b"ICPC"]:
             assert not [s for s in seen if name in s], name
     finally:

@@ -85,7 +85,8 @@ def test_microphone_file_shorter_than_capture_fails(tmp_path):
     wav = audio.write_wav(tmp_path / "short.wav", audio.noise(0.5, -45))
     result = check_microphone(FileMicrophone(wav), CFG)
     assert result.status is Status.FAIL
-    assert result.reason == "Microphone delivered only 50% of the audio expected"
+    assert result.reason == ("Microphone delivered only 50% of the audio expected: plug it straight into the kiosk, "
+                             "not a hub, and check again")
 
 
 @pytest.mark.parametrize("fault, status, reason", [
@@ -109,7 +110,7 @@ def test_microphone_simulated_room_passes_whatever_the_seed(seed):
 def test_analyse_empty_recording_fails():
     result = analyse_audio(_rec([]), CFG)
     assert result.status is Status.FAIL
-    assert result.reason == "Microphone delivered no audio"
+    assert result.reason == "Microphone delivered no audio: unplug it, plug it back in and check again"
     assert result.metrics == {"rate": 16000, "samples": 0, "expected_samples": 16000}
 
 
@@ -128,13 +129,14 @@ def test_analyse_faint_hiss_below_threshold_is_silent():
 def test_analyse_shortfall_is_checked_before_silence():
     result = analyse_audio(_rec(audio.silence(0.2)), CFG)
     assert result.status is Status.FAIL
-    assert result.reason == "Microphone delivered only 20% of the audio expected"
+    assert result.reason.startswith("Microphone delivered only 20% of the audio expected: plug it straight")
 
 
 def test_analyse_other_rate_warns():
     result = analyse_audio(_rec(audio.noise(1, -45, rate=48000), rate=48000), CFG)
     assert result.status is Status.WARN
     assert result.reason.startswith("Microphone runs at 48000 Hz instead of 16000 Hz")
+    assert result.reason.endswith("converts the rate): tell IT")
     assert result.metrics["rate"] == 48000
 
 
@@ -147,7 +149,7 @@ def test_analyse_rate_warning_and_noise_warning_are_both_given():
 def test_analyse_far_lower_rate_fails():
     result = analyse_audio(_rec(audio.noise(1, -45, rate=7000), rate=7000), CFG)
     assert result.status is Status.FAIL
-    assert result.reason == "Microphone records at only 7000 Hz (16000 Hz needed): voices would sound muffled"
+    assert result.reason == "Microphone records at only 7000 Hz (16000 Hz needed): voices would sound muffled; tell IT"
 
 
 def test_analyse_a_few_clipped_samples_are_tolerated():

@@ -197,3 +197,29 @@ def test_quality_collect_the_example_acl_lets_a_kiosk_publish_its_figures(tmp_pa
             assert room.link.connected and room.link.connections == 1  # never dropped for a denied topic
         finally:
             room.close()
+
+
+@pytest.mark.parametrize("command", ["quality", "fleet"])
+def test_quality_collect_unreadable_password_file_is_a_usage_error(tmp_path, capsys, command):
+    from kiosk import cli
+
+    missing = tmp_path / "no-such-password"
+    assert cli.main([command, "--broker", "127.0.0.1:1", "--password-file", str(missing)]) == 2
+    assert f"kiosk {command}: cannot read {missing}: No such file or directory" in capsys.readouterr().err
+
+
+def test_quality_collect_password_file_logs_in(tmp_path, monkeypatch, capsys):
+    from kiosk import cli
+    from mqtt_broker import Broker
+
+    secured = Broker(tmp_path / "broker", users={"manager": "from-the-file"}).start()
+    try:
+        where = f"{secured.host}:{secured.port}"
+        monkeypatch.setenv("KIOSK_MQTT_PASSWORD", "wrong")
+        (tmp_path / "password").write_text("from-the-file\nignored\n")
+        args = ["quality", "--broker", where, "--username", "manager", "--month", "2025-01"]
+        assert cli.main(args + ["--password-file", str(tmp_path / "password")]) == 1  # in: no room has figures
+        assert "no room" in capsys.readouterr().err
+        assert cli.main(args) == 3  # $KIOSK_MQTT_PASSWORD when there is no file: refused
+    finally:
+        secured.stop()

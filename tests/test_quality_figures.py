@@ -79,3 +79,13 @@ def test_figures_trend_months_end_with_the_period():
     months = figures.trend_months(figures.month_period("2026-02"))
     assert months[0] == "2025-03" and months[-1] == "2026-02" and len(months) == 12
     assert figures.shift_month("2026-01", -1) == "2025-12" and figures.shift_month("2026-12", 1) == "2027-01"
+
+
+def test_figures_late_start_average_leaves_out_starts_within_the_grace():
+    # With [conference] late_after_min = 5: a start 3 minutes after the booked time is on time, one 12 late.
+    on_time = _facts() | {"started_on_time": True, "start_delay_min": 3}
+    late = _facts() | {"started_on_time": False, "start_delay_min": 12}
+    fig = figures.aggregate([on_time, late])
+    assert (fig["started_on_time"], fig["start_recorded"], fig["start_delay_min"]) == (1, 2, 12)
+    row = next(r for r in figures.headline_rows(fig) if r.key == "started_on_time")
+    assert row.note.endswith("late starts average 12 min")

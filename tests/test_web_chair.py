@@ -416,7 +416,7 @@ def test_web_chair_page_taps_work_without_javascript(signed_in):
     response = signed_in.client.post(f"/chair/conferences/{cid}/tap",
                                      data={"tap": f"{ids['Sam Social']}:arrived_in_person",
                                            "csrf_token": signed_in.token})
-    assert response.status_code == 303 and response.headers["Location"].endswith("#attendance")
+    assert response.status_code == 303 and response.headers["Location"].endswith(f"#person-{ids['Sam Social']}")
     refused = signed_in.client.post(f"/chair/conferences/{cid}/tap",
                                     data={"tap": f"{ids['Sam Social']}:arrived_in_person",
                                           "csrf_token": signed_in.token}, follow_redirects=True)
@@ -692,7 +692,7 @@ def test_web_chair_conference_page_shows_the_quorum_prominently(signed_in):
     assert html.index('id="quorum"') < html.index('id="attendance"')
     for name in NAMES:
         assert name in html
-    assert 'value="%d:arrived_in_person"' % ids["Sam Social"] in html
+    assert 'value="%d:arrived_in_person:absent"' % ids["Sam Social"] in html
 
 
 def test_web_chair_never_logs_names(signed_in, caplog):
@@ -707,3 +707,182 @@ def test_web_chair_never_logs_names(signed_in, caplog):
     for secret in (*NAMES, "Zed Secret", "CP-2026-0142", "CP-2026-0777"):
         assert secret not in logged
     assert re.search(r"Conference \d+: event \d+ recorded \(arrived\)", logged)
+
+
+# -- the page: a tap means one thing, ending and removing ask first, pages of the log ---------------
+
+def _page_post(chair, path, **data):
+    return chair.client.post(path, data={"csrf_token": chair.token, **data})
+
+
+def test_web_chair_a_tap_says_who_what_and_when_with_undo(signed_in):
+    cid, ids = _setup(signed_in)
+    signed_in.now.advance(minutes=1, seconds=7)  # 09:31:07
+    live = _tap(signed_in, cid, ids["Pat Police"], "arrived_virtual").get_data(as_text=True)
+    event = signed_in.api("GET", f"/api/conferences/{cid}").get_json()["events"][0]
+    message = re.search(r'<p id="live-message" class="is-ok" data-undo-event="(\d+)" hidden>([^<]*)</p>', live)
+    assert message is not None, live[-600:]
+    assert int(message.group(1)) == event["id"]
+    assert message.group(2) == "Pat Police: Arrived online at 09:31:07"
+    # Without chair.js the page comes back at the person's card, saying what and when (the message travels
+    # in the session cookie, so it names no one).
+    done = _page_post(signed_in, f"/chair/conferences/{cid}/tap", tap=f"{ids['Sam Social']}:arrived_in_person")
+    assert done.status_code == 303 and done.headers["Location"].endswith(f"#person-{ids['Sam Social']}")
+    html = signed_in.client.get(done.headers["Location"].split("#")[0]).get_data(as_text=True)
+    assert "Arrived in room at 09:31:07 recorded." in html
+
+
+def test_web_chair_a_tap_against_a_stale_card_is_a_409_with_the_page_as_it_is(signed_in):
+    cid, ids = _setup(signed_in)
+    pat = ids["Pat Police"]
+    assert signed_in.event(cid, "arrived", pat, mode="virtual").status_code == 201  # another tablet
+    stale = signed_in.client.post(f"/chair/conferences/{cid}/tap",
+                                  data={"tap": f"{pat}:arrived_in_person:absent", "csrf_token": signed_in.token},
+                                  headers={"X-Chair-Fragment": "live"})
+    assert stale.status_code == 409 and stale.mimetype == "text/html"
+    html = stale.get_data(as_text=True)
+    assert re.search(r'<p id="live-message" class="is-error"[^>]*>[^<]+</p>', html)
+    assert 'data-state="present"' in html and f'id="person-{pat}"' in html  # the card as it is now
+    events = signed_in.api("GET", f"/api/conferences/{cid}").get_json()["events"]
+    assert [e["kind"] for e in events] == ["arrived"]  # nothing recorded
+    # The state the card showed, when right, records the tap.
+    fresh = _tap(signed_in, cid, pat, "camera_off:present")
+    assert fresh.status_code == 200
+
+
+def test_web_chair_ending_asks_first_and_warns_before_the_booked_start(signed_in):
+    cid, _ = _setup(signed_in)  # booked for 10:00; the kiosk's clock says 09:30
+    asked = _page_post(signed_in, f"/chair/conferences/{cid}/end")
+    html = asked.get_data(as_text=True)
+    assert asked.status_code == 200 and "End the conference?" in html
+    assert 'id="confirm-early"' in html and "has not started yet" in html
+    assert 'name="confirm" value="yes"' in html
+    assert signed_in.api("GET", f"/api/conferences/{cid}").get_json()["conference"]["status"] == "scheduled"
+    signed_in.now.advance(hours=1)
+    later = _page_post(signed_in, f"/chair/conferences/{cid}/end").get_data(as_text=True)
+    assert 'id="confirm-early"' not in later
+    done = _page_post(signed_in, f"/chair/conferences/{cid}/end", confirm="yes")
+    assert done.status_code == 303
+    page = signed_in.client.get(f"/chair/conferences/{cid}").get_data(as_text=True)
+    assert "Conference ended" in page and 'id="reopen-conference"' in page and 'id="end-conference"' not in page
+    reopened = _page_post(signed_in, f"/chair/conferences/{cid}/reopen")
+    assert reopened.status_code == 303
+    assert signed_in.api("GET", f"/api/conferences/{cid}").get_json()["conference"]["status"] == "scheduled"
+
+
+def test_web_chair_end_sits_away_from_the_printable_record(signed_in):
+    cid, _ = _setup(signed_in)
+    html = signed_in.client.get(f"/chair/conferences/{cid}").get_data(as_text=True)
+    head = html[html.index('class="conf-head"'):html.index('id="strip"')]
+    assert 'id="print-record"' in head and "end-conference" not in head
+    assert html.index('id="end-conference"') > html.index('id="attendance"')
+
+
+def test_web_chair_removing_asks_first(signed_in):
+    cid, ids = _setup(signed_in)
+    ella = ids["Ella School"]
+    path = f"/chair/conferences/{cid}/invitees/{ella}/remove"
+    asked = _page_post(signed_in, path, confirm="ask")
+    assert asked.status_code == 200 and "Take Ella School off the list?" in asked.get_data(as_text=True)
+    in_background = signed_in.client.post(path, data={"csrf_token": signed_in.token},
+                                          headers={"X-Chair-Fragment": "live"})
+    assert in_background.status_code == 400 and "Confirm first" in in_background.get_json()["error"]
+    people = [p["id"] for p in signed_in.api("GET", f"/api/conferences/{cid}").get_json()["people"]]
+    assert ella in people
+    assert _page_post(signed_in, path, confirm="yes").status_code == 303
+    people = [p["id"] for p in signed_in.api("GET", f"/api/conferences/{cid}").get_json()["people"]]
+    assert ella not in people
+    assert _page_post(signed_in, f"/chair/conferences/{cid}/invitees/999/remove").status_code == 404
+
+
+def test_web_chair_the_whole_log_is_paginated(signed_in):
+    from web_ui.chair import LOG_PAGE_ROWS
+
+    cid, ids = _setup(signed_in)
+    signed_in.event(cid, "arrived", ids["Pat Police"], mode="virtual")
+    for n in range(LOG_PAGE_ROWS + 4):
+        signed_in.event(cid, "camera_off" if n % 2 == 0 else "camera_on", ids["Pat Police"])
+    first = signed_in.client.get(f"/chair/conferences/{cid}/log").get_data(as_text=True)
+    assert first.count('class="log-row') == LOG_PAGE_ROWS
+    assert f'href="/chair/conferences/{cid}/log?page=2"' in first and "Page 1 of 2" in first
+    second = signed_in.client.get(f"/chair/conferences/{cid}/log?page=2").get_data(as_text=True)
+    assert second.count('class="log-row') == 5 and 'id="page-prev"' in second and 'id="page-next"' not in second
+    assert signed_in.client.get(f"/chair/conferences/{cid}/log?page=3").status_code == 404
+    for bad in ("0", "x", "-1", "1e3"):
+        assert signed_in.client.get(f"/chair/conferences/{cid}/log?page={bad}").status_code == 400
+
+
+def test_web_chair_the_list_of_conferences_is_paginated(signed_in):
+    from web_ui.chair import CONFERENCES_PAGE_ROWS
+
+    for n in range(CONFERENCES_PAGE_ROWS + 2):
+        signed_in.conference(date=f"2026-12-{1 + n % 28:02d}", start_time=f"{9 + n // 28:02d}:00",
+                             case_ref=f"CP-2026-{n:04d}")
+    signed_in.conference()  # today's: the soonest, first on the first page
+    first = signed_in.client.get("/chair").get_data(as_text=True)
+    assert first.count('class="conf-row') == CONFERENCES_PAGE_ROWS and 'id="page-next"' in first
+    assert first.index("<strong>CP-2026-0142<") < first.index("Other days")
+    second = signed_in.client.get("/chair?page=2").get_data(as_text=True)
+    assert second.count('class="conf-row') == 3 and "Page 2 of 2" in second and "<strong>CP-2026-0142<" not in second
+    assert signed_in.client.get("/chair?page=3").status_code == 404
+    assert signed_in.client.get("/chair?page=0").status_code == 400
+
+
+def test_web_chair_page_d5_a_late_new_date_needs_its_reason_and_shows_in_the_banner(tmp_path, cold_room):
+    from datetime import datetime, timezone
+
+    from chair_web import make_chair
+
+    # Friday 19 March 2027, 10:30: ten working days (past Good Friday and Easter Monday) end on Tuesday 6 April.
+    chair = make_chair(tmp_path, cold_room, now=datetime(2027, 3, 19, 10, 30, tzinfo=timezone.utc))
+    try:
+        chair.login()
+        cid, ids = _setup(chair, date="2027-03-19")
+        chair.event(cid, "arrived", ids["Sam Social"], mode="in_person")
+        html = chair.client.get(f"/chair/conferences/{cid}").get_data(as_text=True)
+        assert 'name="late_reason"' in html  # the decision form asks for it
+        form = {"decision": "adjourn", "reason": "no police", "new_date": "2027-04-07"}
+        refused = _page_post(chair, f"/chair/conferences/{cid}/decision", **form)
+        page = chair.client.get(refused.headers["Location"].split("#")[0]).get_data(as_text=True)
+        assert "later than 2027-04-06" in page
+        live = chair.client.post(f"/chair/conferences/{cid}/decision",
+                                 data={"csrf_token": chair.token, **form, "late_reason": "chair away"},
+                                 headers={"X-Chair-Fragment": "live"}).get_data(as_text=True)
+        banner = live[live.index('id="warnings"'):live.index('id="live"')]
+        assert "2027-04-07 is later than 2027-04-06" in banner
+    finally:
+        chair.service.stop()
+
+
+def test_web_chair_page_d6_and_d7_words(signed_in):
+    cid, ids = _setup(signed_in)
+    signed_in.now.advance(minutes=30, seconds=27)  # 27 s after the 10:00 start
+    live = _tap(signed_in, cid, ids["Pat Police"], "arrived_virtual").get_data(as_text=True)
+    assert '<span class="badge b-late">Late 27 s</span>' in live
+    # ICPC on 29 December 2026: the first review is due on Easter Monday 29 March 2027.
+    review = signed_in.conference(type="review", date="2027-03-22", previous_icpc_date="2026-12-29",
+                                  case_ref="CP-2026-0151")
+    html = signed_in.client.get(f"/chair/conferences/{review['conference']['id']}").get_data(as_text=True)
+    assert re.search(r'class="ts-note">[^<]*Easter Monday[^<]*Thursday 25 March 2027', html)
+    # Timescale warnings and missing reports share the banner at the top.
+    early = signed_in.conference(strategy_date="2026-10-01", case_ref="CP-2026-0150")
+    page = signed_in.client.get(f"/chair/conferences/{early['conference']['id']}").get_data(as_text=True)
+    banner = page[page.index('id="warnings"'):page.index('id="toast"')]
+    assert "Timescale missed" in banner
+
+
+def test_web_chair_a_kept_rendering_carries_each_sessions_token_and_the_clock_now(signed_in):
+    cid, _ = _setup(signed_in)
+    other = signed_in.new_client()
+    signed_in.login(other)
+    pages, tokens = [], []
+    for client in (signed_in.client, other):
+        html = client.get(f"/chair/conferences/{cid}").get_data(as_text=True)
+        token = re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+        assert html.count(f'value="{token}"') > 10 and "\x00" not in html  # every form has it
+        pages.append(html)
+        tokens.append(token)
+    assert tokens[0] != tokens[1] and tokens[1] not in pages[0] and tokens[0] not in pages[1]
+    signed_in.now.advance(seconds=20)  # the same minute, the same view: the clock still says the time
+    html = signed_in.client.get(f"/chair/conferences/{cid}").get_data(as_text=True)
+    assert 'data-now="09:30:20"' in html and ">09:30:20</strong>" in html

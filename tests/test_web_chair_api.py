@@ -431,8 +431,10 @@ def test_web_chair_api_a_second_conference_at_the_same_time_for_the_case_is_flag
         assert view["conference"]["double_booked"] == [other]
         assert any(f"Conference {other} for this case is booked at the same date and time" in w
                    for w in view["warnings"])
+    revision = signed_in.client.get(f"/api/conferences/{first}").get_json()["revision"]
     signed_in.api("PATCH", f"/api/conferences/{second}", {"start_time": "14:00"})
-    assert signed_in.client.get(f"/api/conferences/{first}").get_json()["conference"]["double_booked"] == []
+    view = signed_in.client.get(f"/api/conferences/{first}?since={revision}&timeout=5").get_json()
+    assert view["conference"]["double_booked"] == [] and view["revision"] > revision  # the first one's view changed
 
 
 # -- CSV and pages ---------------------------------------------------------------------------------------
@@ -489,3 +491,18 @@ def test_web_chair_api_a_service_restarted_keeps_the_revision(tmp_path, cold_roo
         assert again.wait_for_revision(cid, revision - 1, 0) == revision
     finally:
         again.stop()
+
+
+def test_web_chair_api_patch_and_delete_repeated_with_a_key_change_once(signed_in):
+    cid, p = _setup(signed_in)
+    key = {"Idempotency-Key": "patch-1"}
+    first = signed_in.api("PATCH", f"/api/conferences/{cid}", {"start_time": "10:30"}, headers=key)
+    revision = first.get_json()["revision"]
+    again = signed_in.api("PATCH", f"/api/conferences/{cid}", {"start_time": "10:30"}, headers=key)
+    assert again.get_data() == first.get_data()
+    assert signed_in.client.get(f"/api/conferences/{cid}").get_json()["revision"] == revision  # nothing new
+    key = {"Idempotency-Key": "delete-1"}
+    removed = signed_in.api("DELETE", f"/api/conferences/{cid}/invitees/{p['Mary Parent']}", headers=key)
+    repeat = signed_in.api("DELETE", f"/api/conferences/{cid}/invitees/{p['Mary Parent']}", headers=key)
+    assert removed.status_code == repeat.status_code == 200  # not a 404: the first answer, verbatim
+    assert repeat.get_data() == removed.get_data()

@@ -96,9 +96,18 @@ def create_app(controller, test_config: dict | None = None, *, chair=None, quali
 
         app.register_blueprint(simulator.bp)
 
-    from web_ui import chair as chair_page
+    from flask_wtf.csrf import CSRFError
 
-    chair_page.init_app(app, chair)  # sign-in, CSRF, the chair's page and API
+    from web_ui import admission, api, chair as chair_page
+    from web_ui.conference_http import IdConverter
+
+    auth.init_app(app, chair)  # sign-in, sessions, CSRF
+    if chair is not None:
+        chair.waiting = admission.waiting  # a request waiting for a tap gives its slot back to the room
+    app.url_map.converters["id"] = IdConverter
+    app.register_blueprint(chair_page.bp)
+    app.register_blueprint(api.bp)
+    app.register_error_handler(CSRFError, _handle_csrf_error)
 
     from web_ui import quality as quality_page
 
@@ -115,6 +124,23 @@ def _add_headers(response):
     if wants_json(request.path) and "Cache-Control" not in response.headers:
         response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _handle_csrf_error(exc):
+    """A clearer message than Flask-WTF's, in JSON or as a page like every other error."""
+    from werkzeug.exceptions import BadRequest
+
+    reason = exc.description or "The CSRF token is missing."
+    if request.path.startswith("/api"):
+        response = jsonify(error=f"{reason} Send the csrf_token from POST /api/login in the X-CSRFToken header.")
+        response.status_code = 400
+        return response
+    message = f"{reason} Reload the chair's page and try again (the form was old, or not sent from the page)."
+    if request.headers.get("X-Chair-Fragment") == "live":  # chair.js reads JSON errors
+        response = jsonify(error=message)
+        response.status_code = 400
+        return response
+    return _handle_http_error(BadRequest(message))
 
 
 def _handle_http_error(exc: HTTPException):

@@ -3,8 +3,13 @@
 Server-rendered HTML forms that work without JavaScript; ``chair.js`` submits the
 forms marked ``data-live`` in the background (header ``X-Chair-Fragment: live``) and
 swaps in the re-rendered live part of the page (quorum, attendance, reports, log), so a
-tap shows its result without a reload. Errors then come back as JSON ``{"error"}``;
-without JavaScript they are flashed on the page after a redirect.
+tap shows its result without a reload. Errors then come back as JSON ``{"error"}``,
+except a refusal because the page was out of date (409), which comes back as the
+current live part with the reason, so the tablet shows what changed. Without
+JavaScript errors are flashed on the page after a redirect.
+
+Every refused change of the record (:class:`ConferenceError`) goes through one error
+handler (:func:`_conference_error`); the routes only say what they change.
 
 Only the chair, signed in, sees any of it (:mod:`web_ui.auth`); names never reach the
 room display or the logs (D15).
@@ -15,37 +20,46 @@ from __future__ import annotations
 import collections
 import urllib.parse
 
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, session, url_for
-from flask_wtf.csrf import CSRFError, generate_csrf
-from werkzeug.exceptions import HTTPException
+from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, session,
+                   url_for)
+from flask_wtf.csrf import generate_csrf
+from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
 
 from kiosk import __version__
-from kiosk.conference.errors import ConferenceError, CsvImportError, PinLockedOut
+from kiosk.conference.errors import ConferenceError, CsvImportError, PinLockedOut, StaleState
 from kiosk.conference.model import Agency, ConferenceType, Mode, Role
-from kiosk.conference.service import ACTIONS, MAX_PER_PAGE
-from web_ui import admission, api, auth, get_controller
+from kiosk.conference.service import ACTIONS
+from web_ui import admission, auth, get_controller, idempotency
+from web_ui.conference_http import (CONFERENCE_FIELDS, CONFERENCE_REQUIRED, INVITEE_FIELDS, INVITEE_REQUIRED,
+                                    csv_response, error_response, error_status)
 
 bp = Blueprint("chair", __name__, url_prefix="/chair")
 
 #: Log entries on the live page, newest first. The page goes back to the tablet after every tap, so it
-#: stays the same size however long the conference runs; the whole log has a page of its own.
+#: stays the same size however long the conference runs; the whole log has pages of its own.
 LIVE_LOG_ROWS = 20
+#: Entries on one page of the whole log, and conferences on one page of the list.
+LOG_PAGE_ROWS = 100
+CONFERENCES_PAGE_ROWS = 25
 
 #: Large uploads are refused by MAX_CONTENT_LENGTH; this is only the text limit of a pasted list.
 CSV_ENCODINGS = ("utf-8-sig", "cp1252")
 
+#: Where a refused form sent without chair.js comes back to on the conference's page.
+ANCHORS = {"edit_conference": "details", "purge_conference": "purge", "add_invitee": "invitees",
+           "import_csv": "invitees", "copy_previous": "invitees", "remove_invitee": "invitees",
+           "report_received": "reports", "decision": "quorum", "correct": "log"}
 
-def init_app(app, service) -> None:
-    """Register the page, the API and sign-in for ``service`` (a ChairService, or None)."""
-    auth.init_app(app, service)
-    if service is not None:
-        service.waiting = admission.waiting  # a request waiting for a tap gives its slot back to the room
-    app.url_map.converters["id"] = api.IdConverter
-    app.register_blueprint(bp)
-    app.register_blueprint(api.bp)
-    app.register_error_handler(CSRFError, _csrf_error)
-    app.jinja_env.globals.update(chair_actions=ACTIONS, live_log_rows=LIVE_LOG_ROWS)
+#: The reason a correction made with Undo carries.
+UNDO_REASON = "Tapped in error (undone by the chair)"
 
+
+@bp.record_once
+def _template_globals(state) -> None:
+    state.app.jinja_env.globals.update(chair_actions=ACTIONS, live_log_rows=LIVE_LOG_ROWS)
+
+
+# -- errors --------------------------------------------------------------------------
 
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException):
@@ -59,23 +73,53 @@ def _http_error(exc: HTTPException):
     return _handle_http_error(exc)
 
 
-def _csrf_error(exc: CSRFError):
-    """A clearer message than Flask-WTF's, in JSON or as a page like every other error."""
-    from werkzeug.exceptions import BadRequest
-
-    from web_ui import _handle_http_error
-
-    reason = exc.description or "The CSRF token is missing."
-    if request.path.startswith("/api"):
-        response = jsonify(error=f"{reason} Send the csrf_token from POST /api/login in the X-CSRFToken header.")
-        response.status_code = 400
-        return response
-    message = f"{reason} Reload the chair's page and try again (the form was old, or not sent from the page)."
+@bp.errorhandler(ConferenceError)
+def _conference_error(exc: ConferenceError):
+    """A change the record refused, or a conference that is not there, said the way the request wants it."""
+    status = error_status(exc)
+    conference_id = (request.view_args or {}).get("conference_id")
+    if request.method in ("GET", "HEAD"):
+        return _http_error(_http_exception(status, str(exc)))
     if _fragment():
-        response = jsonify(error=message)
-        response.status_code = 400
-        return response
-    return _handle_http_error(BadRequest(message))
+        if status == 409 and _exists(conference_id):
+            # The tablet was out of date: show it the record as it is, and why nothing was saved.
+            return _live(conference_id, error=_refusal(conference_id, exc), status=409)
+        return error_response(exc)
+    flash(str(exc), "error")
+    if isinstance(exc, CsvImportError):
+        for row, problem in exc.problems[10:]:
+            flash(f"row {row}: {problem}" if row else problem, "error")
+    if not _exists(conference_id):
+        return redirect(url_for("chair.index"), code=303)
+    return redirect(_back_url(conference_id, ANCHORS.get(request.endpoint.rpartition(".")[2], "attendance")),
+                    code=303)
+
+
+def _refusal(conference_id: int, exc: ConferenceError) -> str:
+    """Why a tap was refused, saying what changed when the card was out of date."""
+    if not isinstance(exc, StaleState):
+        return f"Nothing recorded: {exc}"
+    invitee = request.form.get("tap", "").partition(":")[0]
+    person = next((p for p in _service().view(conference_id)["people"] if str(p["id"]) == invitee), None)
+    if person is None:
+        return f"Nothing recorded: {exc}"
+    return (f"Nothing recorded: {person['name']} had changed on another tablet and is now "
+            f"\u201c{person['status_text']}\u201d. Check, then tap again.")
+
+
+def _http_exception(status: int, message: str) -> HTTPException:
+    cls = default_exceptions.get(status, InternalServerError)
+    return cls(message)
+
+
+def _exists(conference_id: int | None) -> bool:
+    if conference_id is None:
+        return False
+    try:
+        _service().get_conference(conference_id)
+    except ConferenceError:
+        return False
+    return True
 
 
 # -- helpers -------------------------------------------------------------------------
@@ -87,24 +131,55 @@ def _service():
     return chair
 
 
+# A tap retried by chair.js (same Idempotency-Key) gets the first answer again; nothing is recorded twice.
+idempotency.protect(bp, "/chair/conferences/")
+
+
 def _fragment() -> bool:
     """True for chair.js's background submissions, which want the live fragment back."""
     return request.headers.get("X-Chair-Fragment") == "live"
 
 
-def _page(template: str, **context):
-    return _no_store(render_template(template, **_chrome(), **context))
-
-
-def _chrome() -> dict:
-    """What chair_base.html shows on every page: the room's name, the version, whether signed in."""
-    return {"room_name": get_controller().cfg.room.name, "version": __version__, "signed_in": auth.signed_in()}
-
-
-def _no_store(html: str, status: int = 200):
+def _page(template: str, status: int = 200, **context):
+    """A whole page: never kept in a browser's cache (names)."""
+    html = _render(template, room_name=get_controller().cfg.room.name, version=__version__,
+                   signed_in=auth.signed_in(), idle_timeout_s=auth.idle_timeout_s(), **context)
     response = current_app.make_response((html, status))
-    response.headers["Cache-Control"] = "no-store"  # names: never kept in a cache
+    response.headers["Cache-Control"] = "no-store"
     return response
+
+
+#: The pages whose renderings are kept (each is one view of one conference, the same for every session).
+KEPT_RENDERINGS = frozenset({"chair_conference.html", "chair_fragment.html", "chair_log.html"})
+#: Stand-ins in a kept rendering for what differs between requests: the session's CSRF token and the clock.
+_TOKEN, _NOW, _NOW_MS = "\x00token\x00", "\x00now\x00", "\x00now-ms\x00"
+
+
+def _render(template: str, **context) -> str:
+    """``template`` rendered; one about a conference's view is kept and reused while the view stays the same.
+
+    Every tablet and every live refresh asks for the same conference again and again, and rendering is most
+    of a request's cost. A rendering is kept per view revision and minute (what a view shows changes at the
+    minute at most, apart from the clock), without anything of the session: the CSRF token and the clock
+    are put in for each request. Not for one-off messages (a tap's, or flashed ones).
+    """
+    view = context.get("view")
+    now = {"kiosk_now": view["now"], "now_ms": context.pop("now_ms", 0)} if view else {}
+    if (template not in KEPT_RENDERINGS or context.get("message") or context.get("error")
+            or session.get("_flashes")):
+        return render_template(template, **context, **now)
+    key = (template, view["conference"]["id"], view["revision"], now["now_ms"] // 60_000, context.get("signed_in"),
+           tuple(sorted(request.args.items())))
+    kept = current_app.extensions.setdefault("chair_renderings", collections.OrderedDict())
+    html = kept.get(key)
+    if html is None:
+        token = generate_csrf()
+        html = render_template(template, **context, kiosk_now=_NOW, now_ms=_NOW_MS).replace(token, _TOKEN)
+        kept[key] = html
+        while len(kept) > 32:  # a few conferences and pages at a time
+            kept.popitem(last=False)
+    html = html.replace(_TOKEN, generate_csrf())
+    return html.replace(_NOW_MS, str(now["now_ms"])).replace(_NOW, now["kiosk_now"])
 
 
 def _choices() -> dict:
@@ -124,30 +199,39 @@ def _int(name: str) -> int:
     return int(raw)
 
 
-def _done(conference_id: int, message: str | None = None, anchor: str = "attendance", status: int = 200):
-    """After a change: the live fragment for chair.js, else a redirect back to the page."""
+def _page_number() -> int:
+    raw = request.args.get("page", "1")
+    if not raw.isascii() or not raw.isdigit() or not 0 < len(raw) < 7 or int(raw) < 1:
+        abort(400, "page must be a whole number from 1")
+    return int(raw)
+
+
+def _paging(answer: dict, shown: int) -> dict:
+    """What the page links need from one of the service's pages (404 past the last one)."""
+    if answer["page"] > answer["pages"]:
+        abort(404, f"There are only {answer['pages']} page(s)")
+    first = (answer["page"] - 1) * answer["per_page"] + 1
+    return {"number": answer["page"], "pages": answer["pages"], "total": answer["total"], "first": first,
+            "last": first + shown - 1}
+
+
+def _confirmed() -> bool:
+    return request.form.get("confirm") == "yes"
+
+
+def _done(conference_id: int, message: str | None = None, anchor: str = "attendance", recorded=None):
+    """After a change: the live fragment for chair.js, else a redirect back to the page.
+
+    Without chair.js the message travels in the session cookie, so it names no one (D15): the page
+    comes back at the person's card instead.
+    """
     if _fragment():
-        return _live(conference_id, message, status)
+        return _live(conference_id, message, recorded=recorded)
+    if recorded is not None:
+        message = _recorded_text(_service().view(conference_id), recorded, named=False) + " recorded."
+        anchor = f"person-{recorded.invitee_id}" if recorded.invitee_id else anchor
     if message:
         flash(message, "ok")
-    return redirect(_back_url(conference_id, anchor), code=303)
-
-
-def _failed(conference_id: int | None, exc: ConferenceError, anchor: str = "attendance"):
-    """A refused change: JSON for chair.js, else the message flashed on the page."""
-    if _fragment():
-        return api.error_response(exc)
-    message = str(exc)
-    flash(message, "error")
-    if isinstance(exc, CsvImportError):
-        for row, problem in exc.problems[10:]:
-            flash(f"row {row}: {problem}" if row else problem, "error")
-    if conference_id is None:
-        return redirect(url_for("chair.index"), code=303)
-    try:
-        _service().get_conference(conference_id)
-    except ConferenceError:
-        return redirect(url_for("chair.index"), code=303)
     return redirect(_back_url(conference_id, anchor), code=303)
 
 
@@ -158,36 +242,40 @@ def _back_url(conference_id: int, anchor: str) -> str:
     return url_for("chair.conference", conference_id=conference_id) + "#" + anchor
 
 
-def _render_view(template: str, view: dict, **context) -> str:
-    """``template`` rendered for ``view``, reusing the last rendering of the same view.
-
-    Every tablet and the page's own refreshes ask for the same conference again and again;
-    rendering it is most of the cost of a request. A rendering is reused only for the
-    same view revision, the same minute on the page's clock, the same session (its CSRF
-    token is in the forms) and no one-off message.
-    """
-    if context.get("message") is not None or session.get("_flashes"):
-        return render_template(template, view=view, **context)
-    key = (template, view["revision"], view["now"][:5], generate_csrf(), auth.signed_in())
-    version = _service().store.version
-    cached_version, cache = current_app.extensions.get("chair_renderings", (None, None))
-    if cached_version != version:  # any change (a purge too) drops every old rendering, names and all
-        cache = collections.OrderedDict()
-        current_app.extensions["chair_renderings"] = (version, cache)
-    html = cache.get(key)
-    if html is None:
-        html = render_template(template, view=view, **context)
-        cache[key] = html
-        while len(cache) > 64:  # a few tablets and pages at a time
-            cache.popitem(last=False)
-    return html
+def _recorded_text(view: dict, event, named: bool = True) -> str:
+    """"Pat Police: Arrived online at 10:03:12": who, what and when, for the message after a tap."""
+    row = next((e for e in view["events"] if e["id"] == event.id), None)
+    label = request.form.get("tap", "").partition(":")[2].partition(":")[0]
+    what = ACTIONS[label].label if label in ACTIONS else (row["label"] if row else "Recorded")
+    who = f"{row['who']}: " if named and row and row["who"] else ""
+    return f"{who}{what} at {row['at'] if row else ''}".strip()
 
 
-def _live(conference_id: int, message: str | None = None, status: int = 200):
+def _live(conference_id: int, message: str | None = None, *, error: str | None = None, status: int = 200,
+          recorded=None):
+    """The live part of the conference's page (chair.js swaps it in), with the message of what just happened."""
     chair = _service()
     view = chair.view(conference_id)
-    return _no_store(_render_view("chair_live.html", view, message=message, today=chair.today().isoformat(),
-                                  **_choices()), status)
+    undo = None
+    if recorded is not None:
+        message, undo = _recorded_text(view, recorded), recorded.id
+    html = _render("chair_fragment.html", view=view, message=message, error=error, undo_event=undo,
+                   today=chair.today().isoformat(), now_ms=_now_ms(chair), **_choices())
+    response = current_app.make_response((html, status))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _view_page(template: str, conference_id: int, **context):
+    """A whole page about one conference, from its view (404 for an unknown one)."""
+    chair = _service()
+    return _page(template, view=chair.view(conference_id), message=None, error=None, undo_event=None,
+                 undo_reason=UNDO_REASON, now_ms=_now_ms(chair), **context)
+
+
+def _now_ms(chair) -> int:
+    """The kiosk's clock for chair.js (milliseconds since 1970): the page's clock ticks on from it."""
+    return int(chair.now().timestamp() * 1000)
 
 
 def _safe_next(target: str | None) -> str:
@@ -230,14 +318,12 @@ def login_post():
     except PinLockedOut as exc:
         ok, status, error = False, 429, str(exc)
     except ConferenceError as exc:
-        ok, status, error = False, api.error_status(exc), str(exc)
+        ok, status, error = False, error_status(exc), str(exc)
     if ok:
         auth.sign_in()
         return redirect(_safe_next(request.form.get("next")), code=303)
-    response = _page("chair_login.html", code=code or "", next=request.form.get("next", ""), message=None,
-                     error=error, pin_set=chair.pin_is_set(), available=True)
-    response.status_code = status
-    return response
+    return _page("chair_login.html", status, code=code or "", next=request.form.get("next", ""), message=None,
+                 error=error, pin_set=chair.pin_is_set(), available=True)
 
 
 @bp.post("/logout")
@@ -264,22 +350,19 @@ def pair():
 
 @bp.get("")
 def index():
-    """Today's and other stored conferences, and the form for a new one."""
+    """A page of the stored conferences (``?page=``), today's marked, and the form for a new one."""
     chair = _service()
-    conferences = chair.list_conferences()
-    today = chair.today().isoformat()
-    return _page("chair_home.html", conferences=conferences, today=today,
-                 retention_days=chair.settings.retention_days, **_choices())
+    answer = chair.conference_page(_page_number(), CONFERENCES_PAGE_ROWS)
+    conferences = answer["conferences"]
+    return _page("chair_home.html", todays=[c for c in conferences if c["is_today"]],
+                 others=[c for c in conferences if not c["is_today"]], paging=_paging(answer, len(conferences)),
+                 today=chair.today().isoformat(), retention_days=chair.settings.retention_days, **_choices())
 
 
 @bp.post("/conferences")
 def create_conference():
     """Create a conference from the form, then open it."""
-    chair = _service()
-    try:
-        conference = chair.create_conference(**_form(*api.CONFERENCE_FIELDS, required=api.CONFERENCE_REQUIRED))
-    except ConferenceError as exc:
-        return _failed(None, exc)
+    conference = _service().create_conference(**_form(*CONFERENCE_FIELDS, required=CONFERENCE_REQUIRED))
     flash("Conference created. Add the invitation list below.", "ok")
     return redirect(url_for("chair.conference", conference_id=conference.id) + "#invitees", code=303)
 
@@ -287,44 +370,28 @@ def create_conference():
 @bp.get("/conferences/<id:conference_id>")
 def conference(conference_id: int):
     """The live page of one conference."""
-    chair = _service()
-    return _view_page("chair_conference.html", conference_id, today=chair.today().isoformat(), **_choices())
+    return _view_page("chair_conference.html", conference_id, today=_service().today().isoformat(), **_choices())
 
 
 @bp.get("/conferences/<id:conference_id>/log")
 def log(conference_id: int):
-    """The whole event log, each entry with its "Correct" form (the live page shows the latest ones)."""
-    return _view_page("chair_log.html", conference_id, whole_log=True)
-
-
-def _view_page(template: str, conference_id: int, whole_log: bool = False, **context):
-    """A whole page about one conference, from its view (404 for an unknown one); ``whole_log``: with every
-    log entry (a view has the latest few)."""
-    try:
-        view = _service().view(conference_id)
-        if whole_log:
-            view["events"] = _service().log_page(conference_id, 1, MAX_PER_PAGE)["events"]
-    except ConferenceError as exc:
-        abort(api.error_status(exc), str(exc))
-    return _no_store(_render_view(template, view, message=None, **_chrome(), **context))
+    """The whole event log, a page at a time (``?page=``), each entry with its "Correct" form."""
+    chair = _service()
+    answer = chair.log_page(conference_id, _page_number(), LOG_PAGE_ROWS)
+    return _page("chair_log.html", view=chair.view(conference_id), events=answer["events"], now_ms=_now_ms(chair),
+                 paging=_paging(answer, len(answer["events"])))
 
 
 @bp.get("/conferences/<id:conference_id>/live")
 def live(conference_id: int):
-    """Only the live part of the page (chair.js refreshes with it when the tablet wakes up)."""
-    try:
-        return _live(conference_id)
-    except ConferenceError as exc:
-        abort(api.error_status(exc), str(exc))
+    """Only the live part of the page (chair.js fetches it when the record changed or the tablet wakes up)."""
+    return _live(conference_id)
 
 
 @bp.post("/conferences/<id:conference_id>/edit")
 def edit_conference(conference_id: int):
     """Change the conference's details."""
-    try:
-        _service().update_conference(conference_id, **_form(*api.CONFERENCE_FIELDS))
-    except ConferenceError as exc:
-        return _failed(conference_id, exc, "details")
+    _service().update_conference(conference_id, **_form(*CONFERENCE_FIELDS))
     flash("Details saved.", "ok")
     return redirect(url_for("chair.conference", conference_id=conference_id), code=303)
 
@@ -332,34 +399,47 @@ def edit_conference(conference_id: int):
 @bp.post("/conferences/<id:conference_id>/start")
 def start_conference(conference_id: int):
     """Record that the conference has started (late arrivals are judged from the scheduled start)."""
-    try:
-        _service().record_event(conference_id, "started")
-    except ConferenceError as exc:
-        return _failed(conference_id, exc)
+    _service().record_event(conference_id, "started")
     return _done(conference_id, "Start recorded.")
 
 
 @bp.post("/conferences/<id:conference_id>/end")
 def end_conference(conference_id: int):
-    """End the conference: the room's session ends; the record can still be corrected and exported."""
-    try:
-        _service().end_conference(conference_id)
-    except ConferenceError as exc:
-        return _failed(conference_id, exc)
+    """End the conference, once confirmed (``confirm=yes``; without it, a page asks first).
+
+    The room's session ends; afterwards only corrections and reports are recorded.
+    """
+    chair = _service()
+    if not _confirmed():
+        view = chair.view(conference_id)
+        return _page("chair_confirm.html", view=view, action="end", early=_early(chair, view))
+    chair.end_conference(conference_id)
     flash("Conference ended. Export the record for the minutes below.", "ok")
     return redirect(url_for("chair.conference", conference_id=conference_id) + "#record", code=303)
+
+
+def _early(chair, view) -> bool:
+    """True while the kiosk's clock is before the conference's booked start."""
+    from datetime import datetime
+
+    return chair.now() < datetime.fromisoformat(view["conference"]["starts_at"])
+
+
+@bp.post("/conferences/<id:conference_id>/reopen")
+def reopen_conference(conference_id: int):
+    """Reopen an ended conference (the end and the reopening both stay in the record)."""
+    _service().reopen_conference(conference_id)
+    flash("Conference reopened: attendance can be recorded again.", "ok")
+    return redirect(url_for("chair.conference", conference_id=conference_id) + "#attendance", code=303)
 
 
 @bp.post("/conferences/<id:conference_id>/purge")
 def purge_conference(conference_id: int):
     """Delete the conference's names and record now (the form's confirmation box must be ticked)."""
-    if request.form.get("confirm") != "yes":
+    if not _confirmed():
         flash("Tick the box to confirm that the record should be deleted now.", "error")
         return redirect(url_for("chair.conference", conference_id=conference_id) + "#purge", code=303)
-    try:
-        _service().purge_conference(conference_id)
-    except ConferenceError as exc:
-        return _failed(conference_id, exc, "purge")
+    _service().purge_conference(conference_id)
     flash(f"Conference {conference_id} deleted: only anonymous counts are kept.", "ok")
     return redirect(url_for("chair.index"), code=303)
 
@@ -369,10 +449,7 @@ def purge_conference(conference_id: int):
 @bp.post("/conferences/<id:conference_id>/invitees")
 def add_invitee(conference_id: int):
     """Add one person to the invitation list."""
-    try:
-        _service().add_invitee(conference_id, **_form(*api.INVITEE_FIELDS, required=api.INVITEE_REQUIRED))
-    except ConferenceError as exc:
-        return _failed(conference_id, exc, "invitees")
+    _service().add_invitee(conference_id, **_form(*INVITEE_FIELDS, required=INVITEE_REQUIRED))
     return _done(conference_id, "Added to the invitation list.", "invitees")
 
 
@@ -391,56 +468,62 @@ def _csv_text() -> str:
 @bp.post("/conferences/<id:conference_id>/invitees/csv")
 def import_csv(conference_id: int):
     """Import an invitation list pasted or uploaded as CSV (all or nothing)."""
-    try:
-        added = _service().import_csv(conference_id, _csv_text())
-    except ConferenceError as exc:
-        return _failed(conference_id, exc, "invitees")
-    return _done(conference_id, f"{len(added)} invitee(s) imported.", "invitees")
+    notes: list[str] = []
+    added = _service().import_csv(conference_id, _csv_text(), notes)
+    return _done(conference_id, " ".join([f"{len(added)} invitee(s) imported.", *notes]), "attendance")
 
 
 @bp.post("/conferences/<id:conference_id>/invitees/copy-previous")
 def copy_previous(conference_id: int):
     """Copy the previous conference's invitation list for the same case."""
-    try:
-        added = _service().copy_previous(conference_id)
-    except ConferenceError as exc:
-        return _failed(conference_id, exc, "invitees")
-    return _done(conference_id, f"{len(added)} invitee(s) copied from the previous conference.", "invitees")
+    added = _service().copy_previous(conference_id)
+    return _done(conference_id, f"{len(added)} invitee(s) copied from the previous conference.", "attendance")
 
 
 @bp.post("/conferences/<id:conference_id>/invitees/<id:invitee_id>/remove")
 def remove_invitee(conference_id: int, invitee_id: int):
-    """Take someone off the list (only before anything is recorded about them)."""
-    try:
-        _service().remove_invitee(conference_id, invitee_id)
-    except ConferenceError as exc:
-        return _failed(conference_id, exc, "invitees")
-    return _done(conference_id, "Removed from the invitation list.", "invitees")
+    """Take someone off the list, once confirmed (``confirm=yes``; without it, a page asks first).
+
+    Only before anything is recorded about them.
+    """
+    chair = _service()
+    view = chair.view(conference_id)
+    person = next((p for p in view["people"] if p["id"] == invitee_id), None)
+    if person is None:
+        abort(404, f"Invitee {invitee_id} is not on the list of conference {conference_id}")
+    if not _confirmed():
+        if _fragment():
+            abort(400, "Confirm first: removing someone takes them off the list")
+        return _page("chair_confirm.html", view=view, action="remove", person=person, early=False)
+    chair.remove_invitee(conference_id, invitee_id)
+    # The name only in the fragment: a message for a reload travels in the session cookie.
+    return _done(conference_id, f"{person['name'] if _fragment() else 'Someone'} removed from the invitation list.",
+                 "invitees")
 
 
 # -- live attendance -----------------------------------------------------------------
 
 @bp.post("/conferences/<id:conference_id>/tap")
 def tap(conference_id: int):
-    """One tap of the attendance table: ``tap=<invitee id>:<action>`` (see ``ACTIONS``)."""
-    raw = request.form.get("tap", "")
-    invitee, _, action = raw.partition(":")
+    """One tap of the attendance table: ``tap=<invitee id>:<action>[:<state seen>]`` (see ``ACTIONS``).
+
+    The state the page showed for the person (``expect_state``) makes a tap from an out-of-date
+    page a 409 that records nothing.
+    """
+    invitee, _, rest = request.form.get("tap", "").partition(":")
+    action, _, seen = rest.partition(":")
     if not invitee.isascii() or not invitee.isdigit() or action not in ACTIONS:
         abort(400, "unknown tap: reload the page")
-    try:
-        _service().record_action(conference_id, int(invitee), action)
-    except ConferenceError as exc:
-        return _failed(conference_id, exc)
-    return _done(conference_id)
+    tapped = ACTIONS[action]
+    event = _service().record_event(conference_id, tapped.kind, int(invitee), dict(tapped.details),
+                                    expect_state=seen or None)
+    return _done(conference_id, recorded=event)
 
 
 @bp.post("/conferences/<id:conference_id>/reports")
 def report_received(conference_id: int):
     """A professional's report arrived (on the date given, today by default)."""
-    try:
-        _service().record_report(conference_id, _int("invitee_id"), request.form.get("received_on") or None)
-    except ConferenceError as exc:
-        return _failed(conference_id, exc, "reports")
+    _service().record_report(conference_id, _int("invitee_id"), request.form.get("received_on") or None)
     return _done(conference_id, "Report recorded.", "reports")
 
 
@@ -455,23 +538,18 @@ def decision(conference_id: int):
         kind = "adjourned"
         if request.form.get("new_date"):
             details["new_date"] = request.form["new_date"]
+        if request.form.get("late_reason"):
+            details["late_reason"] = request.form["late_reason"]
     else:
         abort(400, "decision must be proceed or adjourn")
-    try:
-        _service().record_event(conference_id, kind, None, details)
-    except ConferenceError as exc:
-        return _failed(conference_id, exc, "quorum")
+    _service().record_event(conference_id, kind, None, details)
     return _done(conference_id, "Decision recorded.", "quorum")
 
 
 @bp.post("/conferences/<id:conference_id>/corrections")
 def correct(conference_id: int):
     """Void an event recorded in error, with the reason (the log keeps both)."""
-    try:
-        _service().correct_event(conference_id, _int("event_id"),
-                                 request.form.get("reason") or "")
-    except ConferenceError as exc:
-        return _failed(conference_id, exc, "log")
+    _service().correct_event(conference_id, _int("event_id"), request.form.get("reason") or "")
     return _done(conference_id, "Correction recorded.")
 
 
@@ -480,19 +558,10 @@ def correct(conference_id: int):
 @bp.get("/conferences/<id:conference_id>/record")
 def record(conference_id: int):
     """The attendance record as a printable page for the minutes."""
-    chair = _service()
-    try:
-        rec = chair.record(conference_id)
-    except ConferenceError as exc:
-        abort(api.error_status(exc), str(exc))
-    return _page("chair_record.html", record=rec)
+    return _page("chair_record.html", record=_service().record(conference_id))
 
 
 @bp.get("/conferences/<id:conference_id>/record.csv")
 def record_csv(conference_id: int):
     """The attendance record as CSV, to save with the minutes."""
-    chair = _service()
-    try:
-        return api.csv_response(chair, conference_id)
-    except ConferenceError as exc:
-        abort(api.error_status(exc), str(exc))
+    return csv_response(_service(), conference_id)

@@ -345,6 +345,8 @@ IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
                    "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]+$"},
                    "description": "One per intended change: a repeat within 24 hours (same session) gets the first "
                                   "answer verbatim and records nothing."}
+REPLAYED = {"required": False, "schema": {"type": "string", "enum": ["true"]},
+            "description": "The first answer to this Idempotency-Key, given again: nothing new was recorded."}
 PAGE = ({"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
         {"name": "per_page", "in": "query", "required": False,
          "schema": {"type": "integer", "minimum": 1, "maximum": 500}})
@@ -372,6 +374,7 @@ def _op(summary: str, ok: dict, *, body: dict | None = None, status: str = "200"
     op = {"summary": summary, "responses": responses}
     if writes:
         responses["422"] = _error("KeyReused")
+        responses[status] = {**ok, "headers": {**ok.get("headers", {}), "Idempotent-Replayed": REPLAYED}}
     if path_ids or writes:
         op["parameters"] = list(path_ids) + ([IDEMPOTENCY_KEY] if writes else [])
     if public:

@@ -205,19 +205,20 @@ def analyse_audio(rec: Recording, cfg: MicrophoneConfig) -> CheckResult:
     expected = rec.expected_count
     metrics = {"rate": rec.rate, "samples": int(x.size), "expected_samples": expected}
     if x.size == 0:
-        return CheckResult.failed("Microphone delivered no audio", **metrics)
+        return CheckResult.failed("Microphone delivered no audio: unplug it, plug it back in and check again", **metrics)
     metrics.update(_measure(x, rec.rate, cfg))
     if x.size < MIN_DELIVERED * expected:
         return CheckResult.failed(
-            f"Microphone delivered only {100 * x.size / expected:.0f}% of the audio expected", **metrics)
+            f"Microphone delivered only {100 * x.size / expected:.0f}% of the audio expected: plug it straight "
+            "into the kiosk, not a hub, and check again", **metrics)
     warnings = []
     if rec.rate != rec.requested_rate:
         if rec.rate < rec.requested_rate / 2:
             return CheckResult.failed(
                 f"Microphone records at only {rec.rate} Hz ({rec.requested_rate} Hz needed): "
-                "voices would sound muffled", **metrics)
+                "voices would sound muffled; tell IT", **metrics)
         warnings.append(f"Microphone runs at {rec.rate} Hz instead of {rec.requested_rate} Hz "
-                        "(an ALSA 'plughw:' device converts the rate)")
+                        "(an ALSA 'plughw:' device converts the rate): tell IT")
     dead = _no_sound(metrics, cfg)
     if dead:
         return CheckResult.failed(dead, **metrics)

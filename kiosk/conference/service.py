@@ -420,16 +420,24 @@ class ChairService:
             conference = self.store.create_conference(**fields)
             log.info("Conference %d created (%s, %s)", conference.id, conference.type.value, conference.date)
             self._announce(conference)
-            return conference
+        self._case_changed(conference.case_ref)
+        return conference
 
     def update_conference(self, conference_id: int, **changes) -> Conference:
         """Change a conference's type, date, start time, case reference or dates of earlier meetings."""
         with self._lock:
+            before = self.store.get_conference(conference_id)
             conference = self.store.update_conference(conference_id, **changes)
             log.info("Conference %d changed (%s)", conference_id, ", ".join(sorted(changes)) or "nothing")
             self._announce(conference)
-        self._changed(conference_id)
+        for case_ref in {before.case_ref, conference.case_ref}:
+            self._case_changed(case_ref)
         return conference
+
+    def _case_changed(self, case_ref: str) -> None:
+        """Wake the long-polls of every conference of the case (a new or moved one changes their views)."""
+        for conference in self.store.conferences_for_case(case_ref):
+            self._changed(conference.id)
 
     def get_conference(self, conference_id: int) -> Conference:
         """The conference (NotFound if there is none, or it was purged)."""

@@ -285,6 +285,12 @@ class ConferenceStore:
         conn.execute("UPDATE conference SET changes = changes + 1 WHERE id = ?", (conference_id,))
 
     @staticmethod
+    def _touch_case(conn, case_ref: str, conference_id: int) -> None:
+        """Count a change to the case's other conferences: their views show it (timescales, double bookings)."""
+        conn.execute("UPDATE conference SET changes = changes + 1 WHERE case_ref = ? AND id != ? "
+                     "AND status != 'purging'", (case_ref, conference_id))
+
+    @staticmethod
     def _open_for_changes(conference: Conference) -> None:
         """ConferenceClosed for a conference that has ended: its list of people is closed with it."""
         if conference.status is Status.ENDED:
@@ -341,6 +347,7 @@ class ConferenceStore:
             cur = conn.execute(
                 "INSERT INTO conference (type, date, start_time, case_ref, strategy_date, previous_icpc_date, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", self._conference_values(f) + (_ts(self._now()),))
+            self._touch_case(conn, f["case_ref"], cur.lastrowid)
             return self._get_conference(conn, cur.lastrowid)
 
     @staticmethod
@@ -361,6 +368,8 @@ class ConferenceStore:
             self._touch(conn, conference_id)
             conn.execute("UPDATE conference SET type = ?, date = ?, start_time = ?, case_ref = ?, strategy_date = ?, "
                          "previous_icpc_date = ? WHERE id = ?", self._conference_values(f) + (conference_id,))
+            for case_ref in {current.case_ref, f["case_ref"]}:
+                self._touch_case(conn, case_ref, conference_id)
             return self._get_conference(conn, conference_id)
 
     def get_conference(self, conference_id: int) -> Conference:

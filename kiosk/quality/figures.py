@@ -46,7 +46,9 @@ def _add_conference(out: dict, f: dict) -> None:
     if f["started_on_time"] is not None:
         out["start_recorded"] += 1
         out["started_on_time"] += bool(f["started_on_time"])
-        out["start_delay_min"] += int(f["start_delay_min"] or 0)
+        # The minutes of late starts only: the report averages them over the late starts, and a start within
+        # [conference] late_after_min has a delay too.
+        out["start_delay_min"] += 0 if f["started_on_time"] else int(f["start_delay_min"] or 0)
     out["quorate_at_start"] += bool(f["quorate_at_start"])
     out["quorate_throughout"] += bool(f["quorate_throughout"])
     out["quorum_lost"] += f["quorum_lost"] > 0

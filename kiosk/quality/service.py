@@ -10,9 +10,9 @@ and each month's figures for the page and for MQTT.
   them at once; then ``QualityChanged(month)`` tells the MQTT link to publish the month.
 - ``ChecksFinished``: the cycle's outcomes (check name and status, never the reason) join
   the rolling check history, from which "was the room ready at the booked start" is
-  answered. The room's loop delivers this event, and must never wait for a disk
-  (:mod:`kiosk.controller`), so the cycle is handed to the ``quality-checks`` thread, which
-  writes it; a ``ConferenceEnded`` first waits for the cycles already handed over.
+  answered. The room's loop publishes it (:mod:`kiosk.controller`), so the cycle is only queued here;
+  the thread ``quality-checks`` (started by :meth:`QualityService.start`, the one writer of
+  the history) saves it, and a slow or locked disk never holds up the room.
 
 Nothing here holds names: the record is read, reduced to facts, and dropped.
 """
@@ -50,7 +50,7 @@ class QualityService:
         self.store = store or QualityStore.in_state_dir(cfg.state_dir())
         self._unsubscribe = None
         self._pruned_on = None
-        self._cycles: queue.Queue = queue.Queue()  # cycles from the bus, for the writer thread (None: stop)
+        self._cycles: queue.Queue = queue.Queue()  # check cycles waiting for the writer thread
         self._writer: threading.Thread | None = None
 
     def start(self) -> "QualityService":
@@ -77,38 +77,30 @@ class QualityService:
         return [cid for cid in missing if self.conference_ended(cid) is not None]
 
     def stop(self) -> None:
-        """Stop listening and write the cycles already handed over (idempotent)."""
+        """Stop listening and save the check cycles still queued (idempotent)."""
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
         if self._writer is not None:
             self._cycles.put(None)
-            self._writer.join(timeout=10)
+            self._writer.join(10)
             self._writer = None
 
     def _on_event(self, event) -> None:
         if isinstance(event, ConferenceEnded):
-            self._flush()
             self.conference_ended(event.conference_id)
         elif isinstance(event, ChecksFinished):
-            self._cycles.put(event.cycle)  # on the room's loop: no disk here
+            self._cycles.put(event.cycle)  # saved by the writer thread: never a disk on the room's loop
 
     def _write_cycles(self) -> None:
-        while True:
-            cycle = self._cycles.get()
+        while (cycle := self._cycles.get()) is not None:
             try:
-                if cycle is None:
-                    return
                 self.record_cycle(cycle)
-            except Exception:  # the check history is a convenience: never the end of the thread
-                log.exception("The room's check history could not be saved")
+            except Exception:  # a bug must not end the writer: conference_ended waits for the queue
+                log.exception("A check cycle could not be added to the room's check history")
             finally:
                 self._cycles.task_done()
-
-    def _flush(self) -> None:
-        """Wait until the cycles handed over so far are written (their outcomes count for the facts)."""
-        if self._writer is not None and self._writer.is_alive():
-            self._cycles.join()
+        self._cycles.task_done()
 
     def _prune(self) -> None:
         """Drop facts past ``[quality] retention_months`` (once a day); storage trouble is a log line."""
@@ -128,6 +120,8 @@ class QualityService:
 
         Never raises: a failure is logged (ids only) and the record is unaffected.
         """
+        if self._writer is not None:
+            self._cycles.join()  # the check cycles published before the end are in the history
         try:
             conference = self.chair.get_conference(conference_id)
             record = self.chair.record(conference_id)
