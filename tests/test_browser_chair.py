@@ -382,6 +382,10 @@ def test_browser_chair_a_double_tap_records_exactly_one_event(browser, site):
         }""", people["Sam Social"])
         assert answers == [200, 200, True]
         assert _kinds(service, cid, people["Sam Social"]) == ["arrived"]
+        # A tap beside the buttons records nothing, and says so.
+        _card(page, "Ella School").locator(".name").click()
+        page.wait_for_function("() => document.getElementById('toast').textContent.startsWith('Nothing recorded')")
+        assert _kinds(service, cid, people["Ella School"]) == []
         assert errors == []
     finally:
         page.context.close()
@@ -466,6 +470,11 @@ def test_browser_chair_two_tablets_see_each_others_taps_within_2s(browser, site)
         for page in (one, two):
             page.wait_for_function(f"() => document.getElementById('person-{pat}').textContent.includes('Camera off')",
                                    timeout=2000)
+        # Ended on one tablet: the other shows it, Reopen instead of End, without a reload by hand.
+        one.click("#end-conference")
+        one.click("#confirm-yes")
+        two.wait_for_selector("#reopen-conference", timeout=3000)
+        assert two.locator("#taps button").count() == 0
         # The page's clock ticks.
         shown = two.inner_text("#kiosk-time")
         two.wait_for_function(f"() => document.getElementById('kiosk-time').textContent !== '{shown}'", timeout=2500)
@@ -577,3 +586,31 @@ def test_browser_chair_record_start_goes_once_the_room_has_started(browser, site
         assert "started" in page.inner_text(".attendance .clock")
     finally:
         page.context.close()
+
+
+def test_browser_chair_without_javascript_taps_and_ending_work_with_reloads(browser, site):
+    server, service, controller = site
+    cid, people = _today_conference(service, controller)
+    context = browser.new_context(viewport=VIEWPORTS["landscape"], java_script_enabled=False, locale="en-GB")
+    assert context.request.post(server.url + "/api/login", data={"pin": PIN}).ok
+    page = context.new_page()
+    try:
+        page.goto(f"{server.url}/chair/conferences/{cid}")
+        _card(page, "Pat Police").get_by_role("button", name="Arrived online", exact=True).click()
+        page.wait_for_url(f"**/chair/conferences/{cid}#person-{people['Pat Police']}")
+        assert page.inner_text(f"#status-{people['Pat Police']}").startswith("Online")
+        assert "Arrived online at" in page.inner_text(".flashes")
+        # Removing and ending ask on a page of their own.
+        _card(page, "Ella School").get_by_role("button", name="Remove").click()
+        assert "Take Ella School off the list?" in page.inner_text("h1")
+        page.click("#confirm-remove")
+        page.wait_for_url(f"**/chair/conferences/{cid}#invitees")
+        assert page.locator(f"#person-{people['Ella School']}").count() == 0
+        page.click("#end-conference")
+        assert "End the conference?" in page.inner_text("h1") and page.is_visible("#confirm-early")
+        assert service.view(cid)["conference"]["status"] == "scheduled"
+        page.click("#confirm-end")
+        page.wait_for_selector("#reopen-conference")
+        assert service.view(cid)["conference"]["status"] == "ended"
+    finally:
+        context.close()

@@ -137,6 +137,12 @@
     var newLive = fragment.content.getElementById("live");
     if (!newHead || !newLive || !head || !live) return;
     var before = cards();
+    var status = document.getElementById("live-revision");
+    var newStatus = newHead.querySelector("#live-revision");
+    if (status && newStatus && status.getAttribute("data-status") !== newStatus.getAttribute("data-status")) {
+      location.reload(); // ended or reopened elsewhere: the rest of the page (End / Reopen) changes too
+      return;
+    }
     var kept = [keep(head), keep(live)];
     head.replaceChildren.apply(head, Array.prototype.slice.call(newHead.childNodes));
     live.replaceChildren.apply(live, Array.prototype.slice.call(newLive.childNodes));
@@ -377,6 +383,10 @@
         event.preventDefault();
         say("Nothing recorded: " + name + "\u2019s card had just changed. Check it, then tap again.", "info");
       }
+      return;
+    }
+    if (target.closest("#taps") && !target.closest("button")) {
+      say("Nothing recorded: tap one of a person\u2019s buttons.", "info"); // between the cards
       return;
     }
     var undoButton = target.closest("#toast-undo");
