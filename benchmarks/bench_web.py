@@ -14,6 +14,9 @@ Run: .venv/bin/python benchmarks/bench_web.py
   (``POST /simulator/button``); the time from the press request to the long-poll's answer. Baseline: ``GET /api/state`` answered at once on the
   same connection. Target: p99 <= 1000 ms (the display updates within a second).
 - First load of the chair's conference page: HTML, CSS, JS and images, in KB. Target <= 150 KB.
+- The front's cost (``web_ui.front``): ``GET /api/state`` from one client, keep-alive, through the front
+  on TCP (which opens a fresh unix-socket connection to waitress for each request). Baseline: the same
+  request straight to waitress on its unix socket behind the front (keep-alive), in the same run.
 """
 
 from __future__ import annotations
@@ -74,8 +77,11 @@ class Site:
         kiosk = [sys.executable, "-m", "kiosk"]
         subprocess.run(kiosk + ["set-pin", "--stdin", "--config", str(conf)], input=PIN + "\n", text=True,
                        check=True, capture_output=True, cwd=ROOT)
+        import os
+
+        # TMPDIR: the web server's private socket directory lands here, for bench_front to find.
         self.process = subprocess.Popen(kiosk + ["run", "--simulate", "--config", str(conf), "--log-level",
-                                                 "WARNING"], cwd=ROOT)
+                                                 "WARNING"], cwd=ROOT, env=dict(os.environ, TMPDIR=self.tmp.name))
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -168,12 +174,12 @@ def _concurrent(site: Site, method: str, path: str, body=None, signed_in: bool =
                 conn.request(method, path, body=json.dumps(payload) if payload is not None else None,
                              headers=headers)
                 response = conn.getresponse()
-                response.read()
+                data = response.read()
                 mine.append((time.perf_counter() - t0) * 1000)
                 i += 1
                 if response.status >= 400:
                     with lock:
-                        errors.append(f"{method} {path}: {response.status}")
+                        errors.append(f"{method} {path}: {response.status} {data[:200]!r}")
         finally:
             conn.close()
             with lock:
@@ -293,12 +299,48 @@ def bench_first_load(site: Site) -> list[dict]:
     return rows
 
 
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str):
+        super().__init__("localhost", timeout=30)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.path)
+
+
+def bench_front(site: Site, repeats: int = 400) -> list[dict]:
+    """One client, one request at a time: through the front vs straight to waitress behind it."""
+    (upstream,) = Path(site.tmp.name).glob("kiosk-web-*/app.sock")
+    direct, front = [], []
+    unix = _UnixConnection(str(upstream))
+    tcp = site.connection()
+    try:
+        for _ in range(repeats):  # interleaved, so that both see the same machine
+            for conn, out in ((unix, direct), (tcp, front)):
+                t0 = time.perf_counter()
+                conn.request("GET", "/api/state")
+                response = conn.getresponse()
+                response.read()
+                out.append((time.perf_counter() - t0) * 1000)
+                if response.will_close:
+                    conn.close()
+    finally:
+        unix.close()
+        tcp.close()
+    b = _stats(direct)[0]
+    median, p99 = _stats(front)
+    return [{"name": "GET /api/state through the front, 1 client", "median_ms": median,
+             "p99_ms": p99, "baseline": "waitress direct (unix socket)", "baseline_median_ms": b,
+             "ratio": median / b if b else None, "target": "p99 <= 50 ms"}]
+
+
 def run() -> list[dict]:
     """Every figure of this script (see the module docstring)."""
     site = Site()
     try:
         first = bench_first_load(site)  # before the write benchmark lengthens the conference's log
-        return bench_concurrency(site) + bench_display_latency(site) + first
+        return bench_concurrency(site) + bench_display_latency(site) + bench_front(site) + first
     finally:
         site.close()
 

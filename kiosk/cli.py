@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="read the PIN from the first line of standard input instead of asking twice")
     p.set_defaults(func=cmd_set_pin)
 
+    p = sub.add_parser("unlock", help="clear the lockout after wrong PINs, so that the chair's PIN works again")
+    _add_config(p)
+    p.set_defaults(func=cmd_unlock)
+
     p = sub.add_parser("fleet", help="IT's live view of every room on an MQTT broker")
     p.add_argument("--broker", default="localhost", metavar="HOST[:PORT]",
                    help="the broker (default localhost:1883, or :8883 with --tls-ca)")
@@ -229,6 +233,27 @@ def cmd_set_pin(args) -> int:
         print(f"kiosk set-pin: {exc}", file=sys.stderr)
         return EXIT_NOT_READY
     print(f"Chair PIN saved in {store.path} (any chair signed in must sign in again)")
+    return 0
+
+
+def cmd_unlock(args) -> int:
+    """``kiosk unlock``: ask the running kiosk to clear its PIN lockout (a file in the state directory that it
+    removes at the next sign-in attempt); exit 0 asked, 1 the state directory cannot be written."""
+    import os
+
+    from kiosk.conference.pin import UNLOCK_FILENAME
+
+    cfg = _load_config(args)
+    path = os.path.join(cfg.state_dir(), UNLOCK_FILENAME)
+    try:
+        os.makedirs(cfg.state_dir(), mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.close(fd)
+    except OSError as exc:
+        print(f"kiosk unlock: cannot write {path} ({exc.strerror}): run it as the kiosk's user "
+              "(sudo -u kiosk kiosk unlock)", file=sys.stderr)
+        return EXIT_NOT_READY
+    print("PIN lockout cleared: the chair's PIN works again from the next try")
     return 0
 
 

@@ -36,6 +36,24 @@ def _opt(default, doc, *, min=None, max=None, choices=None, check=None):
     return field(default=default, metadata=meta)
 
 
+def _host_names(values):
+    for v in values:
+        if not isinstance(v, str) or not re.fullmatch(r"[A-Za-z0-9.\-:\[\]]+", v):
+            return f"{v!r} is not a host name or address (no port, no scheme)"
+    return None
+
+
+def _networks(values):
+    import ipaddress
+
+    for v in values:
+        try:
+            ipaddress.ip_network(v, strict=False)
+        except (TypeError, ValueError):
+            return f"{v!r} is not an address or network (e.g. \"10.0.4.0/24\")"
+    return None
+
+
 def _host_port(values):
     for v in values:
         host, sep, port = v.rpartition(":")
@@ -251,6 +269,14 @@ class ScheduleConfig:
 class WebConfig:
     host: str = _opt("0.0.0.0", "Address the web server listens on.")
     port: int = _opt(8080, "Port the web server listens on (0 picks a free one).", min=0, max=65535)
+    simulator: bool = _opt(False, "Serve the simulator page (button, light, device faults) to anyone who can reach "
+                                  "the kiosk; `kiosk run --simulate` also turns it on. Never on a real room.")
+    trusted_hosts: list[str] = _opt([], "Host names (and addresses) the kiosk answers to, e.g. [\"kiosk-suite-1\", "
+                                        "\"10.0.4.21\"]; other Host headers get 400. Empty: any.",
+                                    check=_host_names)
+    allow_from: list[str] = _opt([], "Networks the web server accepts connections from (the systemd unit's "
+                                     "IPAddressAllow=, written by install-pi.sh), e.g. [\"10.0.4.0/24\"]. "
+                                     "Empty: any.", check=_networks)
 
 
 def _topic_prefix(value):

@@ -575,6 +575,41 @@ def check_services(ctx: _Context) -> list[Finding]:
     return findings
 
 
+def check_permissions(ctx: _Context) -> Finding:
+    """The config writable by others, or secrets readable by others (kiosk.permissions)."""
+    from kiosk import permissions
+
+    found = permissions.problems(ctx.cfg)
+    if found:
+        return Finding("permissions", WARN, "; ".join(found),
+                       "Others on the Pi could change the kiosk's settings or read its secrets: keep them "
+                       + permissions.kiosk_user_hint())
+    return Finding("permissions", OK, "Config not writable by others; secrets and state not readable by others")
+
+
+def check_database(ctx: _Context) -> Finding:
+    """SQLite's integrity check of the conference record, read-only (the kiosk may be running)."""
+    import sqlite3
+
+    from kiosk.conference.store import DB_FILENAME
+
+    path = ctx.cfg.state_dir() / DB_FILENAME
+    if not path.exists():
+        return Finding("database", OK, f"No conference record yet ({path})")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=COMMAND_TIMEOUT_S)
+        try:
+            rows = [str(r[0]) for r in conn.execute("PRAGMA integrity_check(20)").fetchall()]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        rows = [str(exc)]
+    if rows == ["ok"]:
+        return Finding("database", OK, f"{path}: integrity check passed")
+    return Finding("database", FAIL, f"{path} is damaged: {'; '.join(rows[:3])}",
+                   "The chair's page answers 503 until it is restored: stop the kiosk, copy the file aside, "
+                   "restore the last backup (docs/install.md), start the kiosk")
+
 PROBES: tuple[tuple[str, Callable[[_Context], Finding | list[Finding]]], ...] = (
     ("config", check_config),
     ("model", check_model),
@@ -588,7 +623,10 @@ PROBES: tuple[tuple[str, Callable[[_Context], Finding | list[Finding]]], ...] = 
     ("mqtt publish", check_publishing),
     ("calendar", check_calendar),
     ("services", check_services),
+    ("permissions", check_permissions),
+    ("database", check_database),
 )
+
 
 
 def gather(cfg: Config, root: str | os.PathLike = "/", run: Runner = subprocess.run) -> list[Finding]:

@@ -127,6 +127,24 @@ class IdentifyRequested(Event):
 
 
 @dataclass(frozen=True)
+class PinLockout(Event):
+    """Wrong PINs locked the chair's sign-in: ``scope`` is ``device`` (one client) or ``all`` (every client).
+
+    Never the PIN, the client's address or anything about the person.
+    """
+
+    scope: str
+    wait_s: float
+
+
+@dataclass(frozen=True)
+class ClockStepped(Event):
+    """The wall clock jumped by ``step_s`` seconds (negative: back) against the steady clock."""
+
+    step_s: float
+
+
+@dataclass(frozen=True)
 class ConferenceEnded(Event):
     """The chair ended a conference (again, if it was reopened): its id only, never its record."""
 
@@ -153,6 +171,8 @@ _KINDS = {
     SessionEnded: "session_ended",
     AttendanceChanged: "attendance_changed",
     IdentifyRequested: "identify",
+    PinLockout: "pin_lockout",
+    ClockStepped: "clock_step",
     ConferenceEnded: "conference_ended",
     QualityChanged: "quality_changed",
     CalendarChanged: "calendar_changed",

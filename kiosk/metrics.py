@@ -28,6 +28,10 @@ metric under its original key and unit, units mixed).
 - ``kiosk_attendance{room, mode}``: people attending ``in_person`` / ``virtual``; ``kiosk_quorate{room}``: 0/1
 - ``kiosk_mqtt_connected{room}``: 1 connected, 0 not; absent when MQTT is off
 - ``kiosk_uptime_seconds{room}``: seconds since the controller was built
+- ``kiosk_pin_lockouts_total{room}``: lockouts after wrong PINs since the start (a device's or everyone's);
+  absent without the chair's service
+- ``kiosk_clock_steps_total{room}``: wall-clock steps of more than a few seconds since the start; absent
+  without a clock watch
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import time
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from kiosk import __version__
 from kiosk.room import State
@@ -80,9 +84,10 @@ def _number(value) -> float | None:
 class RoomCollector:
     """A prometheus_client custom collector reading ``controller`` on every scrape."""
 
-    def __init__(self, controller, mqtt_connected: bool | None = None):
+    def __init__(self, controller, mqtt_connected: bool | None = None, counters: dict | None = None):
         self.controller = controller
         self.mqtt_connected = mqtt_connected
+        self.counters = counters or {}
 
     def collect(self):
         """Every metric family of the room, read afresh (prometheus_client calls this on each scrape)."""
@@ -145,6 +150,12 @@ class RoomCollector:
         uptime.add_metric([room], time.monotonic() - c.started_monotonic)
         yield uptime
 
+        for name, text in (("kiosk_pin_lockouts", "Lockouts after wrong PINs since the kiosk started."),
+                           ("kiosk_clock_steps", "Wall-clock steps of more than a few seconds since the start.")):
+            if self.counters.get(name) is not None:
+                counter = CounterMetricFamily(name, text, labels=["room"])
+                counter.add_metric([room], self.counters[name])
+                yield counter
 
 def _checks(room: str, cycle):
     """The last cycle's families: each check's status and whether it is required, and its metrics by unit
@@ -192,12 +203,13 @@ def _calendar(room: str, health: dict | None):
     yield skipped
 
 
-def render(controller, mqtt_connected: bool | None) -> bytes:
+def render(controller, mqtt_connected: bool | None, counters: dict | None = None) -> bytes:
     """The room's metrics in the Prometheus text format.
 
     ``mqtt_connected`` is the MQTT link's state, or None when MQTT is off (then
-    ``kiosk_mqtt_connected`` is left out).
+    ``kiosk_mqtt_connected`` is left out). ``counters``: ``kiosk_pin_lockouts`` and
+    ``kiosk_clock_steps`` (counts; a missing one is left out).
     """
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(RoomCollector(controller, mqtt_connected))
+    registry.register(RoomCollector(controller, mqtt_connected, counters))
     return generate_latest(registry)

@@ -27,6 +27,10 @@ class Kiosk:
         from kiosk.pins import choose_pin_factory
 
         self.cfg = cfg
+        from kiosk import permissions
+
+        for problem in permissions.problems(cfg):  # IT's to fix; the kiosk still starts
+            log.warning("Unsafe permissions: %s", problem)
         self.hardware = build_hardware(cfg, simulate=simulate)
         self.pin_factory, pins_simulated = choose_pin_factory(simulate or self.hardware.simulated)
         self.pins_simulated = pins_simulated
@@ -54,6 +58,7 @@ class Kiosk:
             self.chair = ChairService(cfg, self.controller)
         except Exception as exc:
             log.error("The chair's page is unavailable (%s): the room display and button still work", exc)
+        self.simulator = simulate or cfg.web.simulator
         self.quality = None
         if self.chair is not None:
             try:  # the managers' quality report: its own storage, so its trouble is only its own
@@ -64,6 +69,7 @@ class Kiosk:
                 log.error("The quality report is unavailable (%s): the chair's page still works", exc)
         self.web = None
         self.mqtt = None
+        self.clock_watch = None
         self.stopped = threading.Event()
 
     def _start_mqtt(self) -> None:
@@ -82,6 +88,9 @@ class Kiosk:
         if self.quality is not None:
             self.quality.start()  # before the controller: its first check cycle joins the room's check history
         self._start_mqtt()  # first, so that it also reports the start-up check
+        from kiosk.clock_watch import ClockWatch
+
+        self.clock_watch = ClockWatch(self.controller.bus).start()
         self.controller.start()
         if self.calendar is not None:
             self.calendar.start()
@@ -91,13 +100,18 @@ class Kiosk:
             from web_ui import create_app
             from web_ui.server import WebServer
 
-            app = create_app(self.controller, chair=self.chair, quality=self.quality)
+            app = create_app(self.controller, chair=self.chair, quality=self.quality, simulator=self.simulator,
+                             trusted_hosts=self.cfg.web.trusted_hosts)
             app.extensions["kiosk.mqtt"] = self.mqtt  # for /metrics: kiosk.metrics.render(controller, connected)
+            app.extensions["kiosk.clock_watch"] = self.clock_watch  # for /metrics: kiosk_clock_steps_total
             self.web = WebServer(app, self.cfg.web.host, self.cfg.web.port).start()
             host = "127.0.0.1" if self.cfg.web.host in ("0.0.0.0", "::") else self.cfg.web.host
             log.info("Room display at http://%s:%s/display", host, self.web.port)
-            if self.controller.hardware.simulated:
+            if self.simulator:
                 log.info("Simulator at http://%s:%s/simulator", host, self.web.port)
+            elif self.controller.hardware.simulated:
+                log.info("Some devices are simulated; the simulator page is off (kiosk run --simulate or "
+                         "[web] simulator = true turns it on)")
             if self.chair is not None:
                 log.info("Chair's page at http://%s:%s/chair", host, self.web.port)
         except OSError as exc:
@@ -119,6 +133,8 @@ class Kiosk:
             self.chair.stop()
         if self.calendar is not None:
             self.calendar.stop()
+        if self.clock_watch is not None:
+            self.clock_watch.stop()
         self.controller.stop()
         if self.pins_simulated:
             self.pin_factory.close()

@@ -35,6 +35,7 @@ PREFIX=/opt/kiosk
 VENV=$PREFIX/venv
 UNITS=(kiosk.service kiosk-display.service)
 KIOSK_GROUPS=(gpio video audio render)
+DISPLAY_GROUPS=(video render)
 
 ROOT=""
 DRY=0
@@ -387,6 +388,14 @@ create_user() {
             --shell /usr/sbin/nologin --comment "Hybrid Room Kiosk" kiosk
     fi
     run usermod --append --groups "$(IFS=,; echo "${KIOSK_GROUPS[*]}")" kiosk
+    # The room screen's browser runs as a user of its own: it cannot read /var/lib/kiosk (the record, the
+    # PIN hash, the session key), whatever a page could make it do.
+    say "User kiosk-display (groups ${DISPLAY_GROUPS[*]})"
+    if [ -n "$ROOT" ] || ! getent passwd kiosk-display >/dev/null; then
+        run useradd --system --user-group --home-dir /var/lib/kiosk-display --no-create-home \
+            --shell /usr/sbin/nologin --comment "Hybrid Room Kiosk room screen" kiosk-display
+    fi
+    run usermod --append --groups "$(IFS=,; echo "${DISPLAY_GROUPS[*]}")" kiosk-display
 }
 
 install_venv() {
@@ -431,6 +440,9 @@ install_units() {
     write_file /etc/systemd/system/kiosk.service 0644 <"$SRC/systemd/kiosk.service"
     write_file /etc/systemd/system/kiosk-display.service 0644 \
         < <(sed "s#-- /usr/bin/chromium #-- $browser #" "$SRC/systemd/kiosk-display.service")
+    # IPAddressAllow= from [web] allow_from (kiosk/ip_allow.py; the repository's code, so it works under --root).
+    write_file /etc/systemd/system/kiosk.service.d/ip-allow.conf 0644 \
+        < <(PYTHONPATH="$SRC" python3 -m kiosk.ip_allow "$(at /etc/kiosk/config.toml)" "$(at /etc/resolv.conf)")
     write_file /etc/systemd/system.conf.d/kiosk-watchdog.conf 0644 \
         <"$SRC/firmware_config/systemd-system.conf.d/watchdog.conf"
     write_file /etc/systemd/timesyncd.conf.d/kiosk.conf 0644 <"$SRC/firmware_config/timesyncd.conf.d/kiosk.conf"
@@ -481,6 +493,7 @@ do_uninstall() {
     run_ok systemctl disable --now "${UNITS[@]}"
     remove /etc/systemd/system/kiosk.service
     remove /etc/systemd/system/kiosk-display.service
+    remove /etc/systemd/system/kiosk.service.d/ip-allow.conf
     remove /etc/systemd/system.conf.d/kiosk-watchdog.conf
     remove /etc/systemd/timesyncd.conf.d/kiosk.conf
     run systemctl daemon-reload
@@ -498,6 +511,9 @@ do_uninstall() {
         remove /var/lib/kiosk-display
         if [ -n "$ROOT" ] || getent passwd kiosk >/dev/null; then
             run_ok userdel kiosk
+        fi
+        if [ -n "$ROOT" ] || getent passwd kiosk-display >/dev/null; then
+            run_ok userdel kiosk-display
         fi
     else
         note "kept /etc/kiosk and /var/lib/kiosk (the configuration, database and PIN): --purge removes them"

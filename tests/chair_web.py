@@ -132,7 +132,8 @@ def make_chair(tmp_path, controller, *, pin: str | None = PIN, now: datetime = M
     service = ChairService(cfg, controller, now=clock, monotonic=seconds)
     if pin:
         service.pins.save(pin)
-    app = create_app(controller, {"TESTING": True, "CHAIR_CLOCK": seconds, **(config or {})}, chair=service)
+    app = create_app(controller, {"TESTING": True, "SIMULATOR": True, "CHAIR_CLOCK": seconds, **(config or {})},
+                     chair=service)
     return Chair(service, app, controller, clock, seconds, state, client=app.test_client())
 
 

@@ -1,4 +1,4 @@
-"""A real ``kiosk run --simulate`` process for the proof tests, and a small HTTP client for it.
+"""A real ``kiosk run --simulate`` process (``simulate=False``: without the option) for the proof tests, and a small HTTP client for it.
 
 ``KioskProcess(workdir)`` writes a config (loopback web server on a free port, checks on
 demand, MQTT off unless a broker is given, the state directory in ``workdir/state`` or
@@ -151,8 +151,10 @@ class KioskProcess:
 
     def __init__(self, workdir: Path, *, state_dir: Path | None = None, port: int | None = None,
                  broker=None, log_level: str = "INFO", room_id: str = "suite-1", pin: str | None = PIN,
-                 extra_toml: str = ""):
+                 extra_toml: str = "", env: dict | None = None, simulate: bool = True, web_toml: str = ""):
         self.workdir = Path(workdir)
+        self.extra_env = dict(env or {})
+        self.simulate = simulate
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.state_dir = Path(state_dir) if state_dir else self.workdir / "state"
         self.port = port or free_port()
@@ -165,7 +167,7 @@ class KioskProcess:
                 f'reconnect_max_s = 1.0\n' if broker is not None else "[mqtt]\nenabled = false\n")
         self.config.write_text(
             f'[room]\nid = "{room_id}"\nname = "Hybrid Suite Proof"\n'
-            f'[web]\nhost = "{HOST}"\nport = {self.port}\n'
+            f'[web]\nhost = "{HOST}"\nport = {self.port}\n{web_toml}'
             f'[checks]\ninterval_s = 0\n'
             f'[microphone]\ncapture_s = 0.2\n'
             f'[storage]\nstate_dir = "{self.state_dir}"\n'
@@ -184,7 +186,7 @@ class KioskProcess:
         return self.state_dir / DB_FILENAME
 
     def _env(self) -> dict:
-        return dict(os.environ, GPIOZERO_PIN_FACTORY="mock", PYTHONDONTWRITEBYTECODE="1")
+        return dict(os.environ, GPIOZERO_PIN_FACTORY="mock", PYTHONDONTWRITEBYTECODE="1", **self.extra_env)
 
     def set_pin(self, pin: str) -> None:
         subprocess.run([sys.executable, "-m", "kiosk", "set-pin", "--stdin", "--config", str(self.config)],
@@ -207,8 +209,8 @@ class KioskProcess:
         self.runs += 1
         with open(self.log_path(), "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "kiosk", "run", "--simulate", "--config", str(self.config),
-                 "--log-level", self.log_level],
+                [sys.executable, "-m", "kiosk", "run", *(["--simulate"] if self.simulate else []),
+                 "--config", str(self.config), "--log-level", self.log_level],
                 cwd=ROOT, env=self._env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + timeout
         while True:
@@ -265,6 +267,15 @@ class KioskProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def damage_database(path: Path) -> None:
+    """Overwrite every page after the first with noise (the schema page stays readable, so the file opens)."""
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big") or 65536
+    for start in range(page, len(data), page):
+        data[start:start + page] = b"\xa5" * page
+    path.write_bytes(bytes(data))
 
 
 def integrity_check(database: Path) -> str:

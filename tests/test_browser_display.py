@@ -185,7 +185,7 @@ def test_browser_display_recovers_after_a_server_restart(room, tab):
     for n in range(40):  # move the old server's revision well past where a new one starts
         room.set_attendance(n, 0, False)
     old_revision = room.version
-    first, close_first = serve(create_app(room, {"TESTING": True}))
+    first, close_first = serve(create_app(room, {"TESTING": True, "SIMULATOR": True}))
     page = tab.page
     try:
         page.goto(first.url + "/display")
@@ -199,7 +199,7 @@ def test_browser_display_recovers_after_a_server_restart(room, tab):
     port = int(first.url.rsplit(":", 1)[1])
     new_room, factory = start_room()
     try:
-        second, close_second = serve(create_app(new_room, {"TESTING": True}), port=port)
+        second, close_second = serve(create_app(new_room, {"TESTING": True, "SIMULATOR": True}), port=port)
         try:
             page.wait_for_selector('body[data-connection="ok"][data-state="idle"]', timeout=8000)
             assert page.is_hidden("#connection")

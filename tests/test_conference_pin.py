@@ -195,3 +195,39 @@ def test_conference_pin_lockout_parallel_guesses_cannot_slip_past_the_limit():
 def test_conference_pin_locked_out_message_in_minutes():
     assert str(PinLockedOut(900)) == "Too many wrong PINs: try again in 15 minutes"
     assert str(PinLockedOut(0.2)) == "Too many wrong PINs: try again in 1 second"
+
+
+def test_conference_pin_lockout_is_announced_and_counted_without_the_key():
+    clock, seen = FakeClock(), []
+    lockout = Lockout(attempts=2, global_attempts=3, clock=clock, on_lockout=lambda *a: seen.append(a))
+    lockout.failed("10.0.0.1")
+    lockout.failed("10.0.0.1")  # the device's lockout starts
+    lockout.failed("10.0.0.1")  # still locked: no new announcement for the device; everyone's starts
+    assert seen == [("device", 30.0), ("all", 30.0)] and lockout.lockouts == 2
+    assert not any("10.0.0.1" in str(a) for a in seen)
+
+
+def test_conference_pin_kiosk_unlock_file_clears_every_count(tmp_path):
+    from kiosk.conference.pin import UNLOCK_FILENAME
+
+    clock = FakeClock()
+    lockout = Lockout(attempts=1, global_attempts=2, clock=clock, unlock_file=tmp_path / UNLOCK_FILENAME)
+    for key in ("a", "b", "c"):
+        lockout.failed(key)
+    with pytest.raises(PinLockedOut):
+        lockout.attempt("d", lambda: True)
+    (tmp_path / UNLOCK_FILENAME).touch()
+    assert lockout.attempt("a", lambda: True) is True
+    assert not (tmp_path / UNLOCK_FILENAME).exists()
+
+
+def test_conference_pin_unguessable_secret_gets_in_while_locked_but_wrong_ones_count():
+    clock = FakeClock()
+    lockout = Lockout(attempts=1, global_attempts=100, clock=clock)
+    lockout.failed("a")
+    with pytest.raises(PinLockedOut):
+        lockout.attempt("a", lambda: True)  # a PIN: refused unchecked
+    with pytest.raises(PinLockedOut):
+        lockout.attempt("a", lambda: False, unguessable=True)
+    assert lockout.attempt("a", lambda: True, unguessable=True) is True
+    assert lockout.wait_s("a") > 0  # a pairing code clears nothing

@@ -544,6 +544,24 @@ def test_conference_store_csv_errors_never_quote_names(store):
         assert "Annabel" not in str(info.value) and "Bartholomew" not in str(info.value)
 
 
+def test_conference_store_clock_step_back_never_dates_an_event_before_the_last(store, meeting, clock):
+    """After the wall clock steps back an hour, a new event takes the record's latest time (noted in the record),
+    and someone who arrived in that hour can still leave and lose their connection."""
+    c, p = meeting
+    arrived = store.append_event(c.id, "arrived", invitee_id=p["hv"].id, details={"mode": "virtual"})
+    clock.now -= timedelta(hours=1)
+    lost = store.append_event(c.id, "lost_connection", invitee_id=p["hv"].id)
+    assert lost.at == arrived.at and lost.recorded_at == arrived.recorded_at
+    assert lost.details["clock_behind_s"] == 3600.0
+    rejoined = store.append_event(c.id, "rejoined", invitee_id=p["hv"].id)
+    left = store.append_event(c.id, "left", invitee_id=p["hv"].id, details={"agreed": True})
+    assert [e.id for e in store.events(c.id)] == [arrived.id, lost.id, rejoined.id, left.id]  # sequence order
+    assert all(a.at <= b.at for a, b in zip(store.events(c.id), store.events(c.id)[1:]))
+    clock.now += timedelta(hours=2)  # the clock is right again: events take its time, with no note
+    later = store.append_event(c.id, "arrived", invitee_id=p["mum"].id, details={"mode": "in_person"})
+    assert later.at == clock.now and "clock_behind_s" not in later.details
+
+
 # -- the end and the reopening, revisions, expect_state, D5 ------------------------------------------------------
 
 def test_conference_store_end_refuses_new_events_until_reopened(store, meeting, clock):

@@ -127,10 +127,11 @@ def by_name(findings: list[Finding]) -> dict[str, Finding]:
 
 def test_doctor_healthy_pi_is_all_ok(pi, listening_port):
     run = healthy_runner()
-    findings = gather(config_for(listening_port), root=pi, run=run)
+    cfg = config_for(listening_port).replace("storage", state_dir=str(pi / "state"))
+    findings = gather(cfg, root=pi, run=run)
     assert [f.name for f in findings] == ["config", "model", "boot config", "camera", "microphone", "display",
                                           "gpio", "clock", "broker", "mqtt publish", "calendar", "kiosk",
-                                          "kiosk-display"]
+                                          "kiosk-display", "permissions", "database"]
     assert [f for f in findings if f.status != OK] == []
     found = by_name(findings)
     assert found["model"].detail == "Raspberry Pi 5 Model B Rev 1.0 (Debian GNU/Linux 12 (bookworm))"
@@ -336,6 +337,48 @@ def test_doctor_cli_json_on_an_empty_tree(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["ok"] is False
     assert {f["name"]: f["status"] for f in data["findings"]}["camera"] == FAIL
+
+
+def test_doctor_warns_about_a_world_writable_config_and_world_readable_secrets(pi, tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    state.chmod(0o755)  # others can reach what is inside
+    (state / "chair-pin").write_text("x")
+    (state / "chair-pin").chmod(0o644)
+    password = tmp_path / "mqtt-password"
+    password.write_text("secret\n")
+    password.chmod(0o644)
+    conf = tmp_path / "etc" / "config.toml"
+    conf.parent.mkdir()
+    conf.write_text(f'[storage]\nstate_dir = "{state}"\n[mqtt]\nusername = "k"\npassword_file = "{password}"\n')
+    conf.chmod(0o666)
+    from kiosk import config as config_module
+
+    found = by_name(gather(config_module.load(str(conf)), root=pi, run=healthy_runner()))["permissions"]
+    assert found.status == WARN
+    assert f"{conf} can be changed by any user" in found.detail
+    assert f"{password} can be read by any user" in found.detail
+    assert f"{state / 'chair-pin'} can be read by any user" in found.detail
+    assert f"the state directory {state} can be read by any user" in found.detail
+    for path in (conf, password, state / "chair-pin"):
+        path.chmod(0o600)
+    state.chmod(0o700)
+    assert by_name(gather(config_module.load(str(conf)), root=pi, run=healthy_runner()))["permissions"].status == OK
+
+
+def test_doctor_integrity_check_finds_a_damaged_database(pi, tmp_path):
+    from kiosk.conference.store import DB_FILENAME, ConferenceStore
+    from kiosk_process import damage_database
+
+    state = tmp_path / "state"
+    store = ConferenceStore(state / DB_FILENAME)
+    store.create_conference("initial", "2026-11-23", "10:00", "CP-2026-0142")
+    store.close()
+    cfg = Config().replace("storage", state_dir=str(state))
+    assert by_name(gather(cfg, root=pi, run=healthy_runner()))["database"].status == OK
+    damage_database(state / DB_FILENAME)
+    found = by_name(gather(cfg, root=pi, run=healthy_runner()))["database"]
+    assert found.status == FAIL and "damaged" in found.detail and "restore" in found.hint
 
 
 # -- MQTT publishes and the calendar ----------------------------------------------------------

@@ -7,6 +7,8 @@
 - A full disk (a real tmpfs that the test fills, as root): saving answers 507 with a message
   (API) or shows the message (page, with or without JavaScript), nothing saved before is lost,
   the room display keeps answering, and once space is freed saving works again.
+- A damaged database file: every chair page and API call answers 503 with the storage error (never 500), the
+  room display keeps answering, and ``kiosk doctor``'s integrity check says the file is damaged.
 """
 
 from __future__ import annotations
@@ -241,3 +243,33 @@ def test_faults_crash_disk_full_while_saving_is_a_clear_error_and_loses_nothing(
         assert "Traceback" not in kiosk.log()
     finally:
         kiosk.kill()
+
+
+def test_faults_damaged_database_answers_503_not_500(tmp_path):
+    import json
+    import sys
+
+    from kiosk_process import ROOT, damage_database
+
+    kiosk = KioskProcess(tmp_path)
+    with kiosk:
+        chair = kiosk.http()
+        assert chair.login().status == 200
+        conference_id, invitees = create_conference(chair)
+    damage_database(kiosk.database)
+    with kiosk:
+        chair = kiosk.http()
+        assert chair.login().status == 200
+        for path in ("/api/conferences", f"/api/conferences/{conference_id}", "/chair",
+                     f"/chair/conferences/{conference_id}"):
+            reply = chair.get(path)
+            assert reply.status == 503, (path, reply.status)
+            assert "database is damaged" in reply.text
+        reply = chair.json("POST", f"/api/conferences/{conference_id}/events",
+                           {"kind": "arrived", "invitee_id": invitees[0]["id"], "details": {"mode": "in_person"}})
+        assert reply.status == 503 and "damaged" in reply.json()["error"]
+        assert kiosk.http().get("/display").status == 200 and kiosk.http().get("/api/state").status == 200
+    doctor = subprocess.run([sys.executable, "-m", "kiosk", "doctor", "--json", "--config", str(kiosk.config)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    found = {f["name"]: f for f in json.loads(doctor.stdout)["findings"]}
+    assert found["database"]["status"] == "FAIL" and "damaged" in found["database"]["detail"]

@@ -174,6 +174,26 @@ def test_install_never_overwrites_the_kiosk_config(pi):
     assert at(pi, "/etc/kiosk/config.toml.example").read_bytes() == (FIRMWARE / "config.toml").read_bytes()
 
 
+
+def test_install_root_writes_ip_allow_from_the_config_and_a_user_for_the_browser(pi):
+    own = at(pi, "/etc/kiosk/config.toml")
+    own.parent.mkdir(parents=True)
+    own.write_text('[web]\nallow_from = ["10.0.4.0/24", "10.0.9.7"]\n[mqtt]\nhost = "10.0.1.5"\n'
+                   '[network]\nhosts = ["10.0.2.8:443"]\n')
+    at(pi, "/etc/resolv.conf").write_text("search council.example\nnameserver 10.0.0.53\n")
+    out = install("--root", pi).stdout
+    drop_in = at(pi, "/etc/systemd/system/kiosk.service.d/ip-allow.conf").read_text()
+    assert "IPAddressDeny=any\n" in drop_in
+    assert "IPAddressAllow=localhost 10.0.4.0/24 10.0.9.7\n" in drop_in
+    assert "IPAddressAllow=10.0.1.5 10.0.2.8 10.0.0.53\n" in drop_in
+    assert "skipped (--root): useradd --system --user-group --home-dir /var/lib/kiosk-display" in out
+    # Without allow_from: any address, and the drop-in says so.
+    own.write_text('[room]\nid = "suite-7"\n')
+    install("--root", pi)
+    drop_in = at(pi, "/etc/systemd/system/kiosk.service.d/ip-allow.conf").read_text()
+    assert "IPAddressAllow" not in drop_in.replace("(no IPAddressAllow=)", "") and "allow_from is empty" in drop_in
+
+
 # -- --root: config.txt and cmdline.txt -----------------------------------------------------------
 
 def test_install_config_txt_keeps_the_owners_settings_and_appends_the_block(pi):

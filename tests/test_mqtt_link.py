@@ -714,6 +714,60 @@ def test_example_bridge_forwards_kiosk_topics_out_and_requests_in(tmp_path, make
             site.stderr.close()
 
 
+def _rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_link_process_ignores_retained_requests_reasserts_availability_and_huge_requests_leave_memory_flat(tmp_path):
+    """Against a real ``kiosk run``: a retained request left on the broker is never acted on; an ``offline``
+    planted on the availability topic is overwritten by the next heartbeat; 10 MB and 100 MB requests never reach
+    the process (MQTT 5 Maximum Packet Size) and its memory stays flat; the kiosk still answers."""
+    from kiosk_process import KioskProcess
+
+    broker = Broker(tmp_path / "broker").start()
+    base = "kiosk/suite-1"
+    sub = Subscriber(broker, f"{base}/response/#", f"{base}/availability")
+    attacker = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    attacker.connect(broker.host, broker.port, 30)
+    attacker.loop_start()
+    try:
+        attacker.publish(f"{base}/request/identify", b'{"seconds": 300}', qos=1, retain=True).wait_for_publish(5)
+        with KioskProcess(tmp_path / "kiosk", broker=broker, extra_toml="heartbeat_s = 1.0\n") as kiosk:
+            assert sub.wait_for(lambda t, p: t == f"{base}/availability" and p == b"online", 10)
+            # A planted offline is overwritten within a heartbeat or two.
+            start = len(sub.messages)
+            attacker.publish(f"{base}/availability", b"offline", qos=1, retain=True).wait_for_publish(5)
+            assert sub.wait_for(lambda t, p: t == f"{base}/availability" and p == b"offline", 5, start)
+            assert sub.wait_for(lambda t, p: t == f"{base}/availability" and p == b"online", 5, start + 1)
+
+            before = _rss_bytes(kiosk.proc.pid)
+            for size in (10 * 1024 * 1024, 100 * 1024 * 1024):
+                payload = b'{"transaction": "' + b"x" * size + b'"}'
+                attacker.publish(f"{base}/request/state", payload, qos=1).wait_for_publish(60)
+                del payload
+            start = len(sub.messages)
+            attacker.publish(f"{base}/request/state", b'{"transaction": "after"}', qos=1).wait_for_publish(5)
+            answer = sub.wait_for(lambda t, p: t == f"{base}/response/state" and b'"after"' in p, 10, start)
+            assert answer and json.loads(answer[1])["status"] == "ok"
+            grown = _rss_bytes(kiosk.proc.pid) - before
+            assert grown < 5 * 1024 * 1024, grown
+            print(f"10 MB + 100 MB MQTT requests: resident memory grew {grown / 1024:.0f} KiB")
+            # The retained identify request was never answered (nor acted on); the huge ones never arrived.
+            assert sub.payloads(f"{base}/response/identify") == []
+            assert all(b'"after"' in p for p in sub.payloads(f"{base}/response/state"))
+            assert "ignored a retained request identify" in kiosk.log()
+    finally:
+        attacker.publish(f"{base}/request/identify", b"", qos=1, retain=True).wait_for_publish(5)
+        attacker.loop_stop()
+        attacker.disconnect()
+        sub.close()
+        broker.stop()
+
+
 def test_link_refused_publish_is_logged_with_its_topic(tmp_path, pki, make_room, caplog):
     """The shipped site broker with an ACL denying discovery: mosquitto 2.0 keeps the connection and drops the
     publishes; under MQTT 5 its PUBACK says "Not authorized", and the kiosk says so, once."""
@@ -760,3 +814,14 @@ def test_example_bridge_with_central_acl_delivers_discovery_state_and_bridge_sta
             finally:
                 it.close()
                 ha.close()
+
+
+def test_link_event_payloads_for_pin_lockout_and_clock_step():
+    from kiosk.events import ClockStepped, PinLockout
+    from kiosk.mqtt.link import AlertPairs, event_payload
+
+    lockout = event_payload(PinLockout(scope="all", wait_s=30.0), AlertPairs())
+    assert lockout["event"] == "pin_lockout" and set(lockout) == {"event", "at", "scope", "wait_s"}
+    assert (lockout["scope"], lockout["wait_s"]) == ("all", 30.0)
+    step = event_payload(ClockStepped(step_s=-3600.0), AlertPairs())
+    assert step["event"] == "clock_step" and step["step_s"] == -3600.0 and set(step) == {"event", "at", "step_s"}

@@ -187,6 +187,58 @@ def test_security_pin_guessing_locks_the_device_then_everyone_out_over_http(tmp_
     assert PIN not in log and "111111" not in log  # PINs are never logged
 
 
+def test_security_lockout_never_keeps_the_chair_out_and_kiosk_unlock_clears_it(tmp_path):
+    """25 wrong PINs from 5 addresses lock every device out; a signed-in chair still works, pairing a tablet from
+    it still works, IT hears of it (MQTT event, /metrics) with no PIN or address, and ``kiosk unlock`` lets the
+    right PIN in again."""
+    import subprocess
+    import sys
+
+    from kiosk_process import ROOT
+
+    broker = Broker(tmp_path / "broker").start()
+    events = Subscriber(broker, "kiosk/suite-1/event")
+    try:
+        with KioskProcess(tmp_path / "kiosk", broker=broker) as kiosk:
+            chair = kiosk.http(source="127.0.0.3")
+            assert chair.login().status == 200
+            statuses = []
+            for n in range(25):
+                guesser = kiosk.http(source=f"127.0.0.{10 + n % 5}")
+                statuses.append(guesser.login(f"{300000 + n * 13}").status)
+            assert set(statuses) <= {401, 429} and 429 in statuses
+            assert kiosk.http(source="127.0.0.20").login().status == 429  # the right PIN, from anywhere
+            # A signed-in chair is never checked against the lockout...
+            assert chair.get("/api/conferences").status == 200
+            # ...and can pair a tablet: the code works from a new device while every PIN is refused.
+            page = chair.get("/chair/pair")
+            assert page.status == 200
+            code = re.search(r"code=([A-Z0-9]{8})", page.text).group(1)
+            tablet = kiosk.http(source="127.0.0.21")
+            assert tablet.json("POST", "/api/login", {"code": code}, auth=False).status == 200
+            # IT hears of it: an event (no PIN, no address) and a counter.
+            seen = events.wait_for(lambda t, p: json.loads(p)["event"] == "pin_lockout", 10)
+            assert seen is not None
+            payload = json.loads(seen[1])
+            assert set(payload) == {"event", "at", "scope", "wait_s"} and payload["scope"] in ("device", "all")
+            assert b"127.0.0" not in seen[1] and b"3000" not in seen[1]
+            metrics = kiosk.http().get("/metrics").text
+            count = re.search(r'^kiosk_pin_lockouts_total\{room="suite-1"\} (\d+)', metrics, re.M)
+            assert count and int(count.group(1)) >= 1
+            assert re.search(r'^kiosk_clock_steps_total\{room="suite-1"\} 0', metrics, re.M)  # the watch runs
+            # IT clears it; the right PIN works again at once.
+            done = subprocess.run([sys.executable, "-m", "kiosk", "unlock", "--config", str(kiosk.config)],
+                                  capture_output=True, text=True, cwd=ROOT, timeout=60)
+            assert done.returncode == 0, done.stderr
+            assert kiosk.http(source="127.0.0.22").login().status == 200
+            assert kiosk.http(source="127.0.0.10").login().status == 200  # a locked device too
+            assert not (kiosk.state_dir / "pin-unlock").exists()
+            assert "PIN lockout cleared by 'kiosk unlock'" in kiosk.log()
+    finally:
+        events.close()
+        broker.stop()
+
+
 # -- no personal data anywhere the room, IT or the logs see ------------------------------------------------------
 
 NAMES = ["Zebedee Quortlethwaite", "Ottilie Wäscheklammer-Ñúñez", "Bartholomew Flinchbaugh", "Marisol Xiquenaut",
@@ -391,3 +443,11 @@ def test_security_waitress_own_error_answers_carry_the_hardening_headers(cold_ap
     headers = {name.lower(): value for name, value in (line.split(": ", 1) for line in head[1:])}
     for name, value in SECURITY_HEADERS.items():
         assert headers.get(name.lower()) == value, name
+
+
+def test_security_kiosk_run_warns_about_a_world_writable_config(tmp_path):
+    kiosk = KioskProcess(tmp_path)
+    kiosk.config.chmod(0o666)
+    with kiosk:
+        pass
+    assert f"Unsafe permissions: {kiosk.config} can be changed by any user" in kiosk.log()

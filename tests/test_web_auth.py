@@ -401,12 +401,18 @@ def test_web_auth_a_new_pairing_code_replaces_the_old_one(signed_in):
 
 
 def test_web_auth_wrong_pairing_codes_count_towards_the_lockout(signed_in):
+    """Wrong codes lock the device out like wrong PINs; the right code (made by the signed-in chair, not
+    guessable) still gets a tablet in, so the lockout never blocks pairing."""
     code = _pair(signed_in)
     guesser = signed_in.new_client()
     for _ in range(5):
         guesser.post("/api/login", json={"code": "AAAAAAAA"}, environ_base={"REMOTE_ADDR": "10.9.9.9"})
-    locked = guesser.post("/api/login", json={"code": code}, environ_base={"REMOTE_ADDR": "10.9.9.9"})
+    locked = guesser.post("/api/login", json={"code": "BBBBBBBB"}, environ_base={"REMOTE_ADDR": "10.9.9.9"})
     assert locked.status_code == 429
+    pin = guesser.post("/api/login", json={"pin": "482915"}, environ_base={"REMOTE_ADDR": "10.9.9.9"})
+    assert pin.status_code == 429
+    paired = guesser.post("/api/login", json={"code": code}, environ_base={"REMOTE_ADDR": "10.9.9.9"})
+    assert paired.status_code == 200
 
 
 def test_web_auth_pairing_needs_the_chair(chair):
@@ -455,3 +461,41 @@ def test_web_auth_a_replaced_session_key_refuses_the_old_cookies(signed_in):
     assert chair.client.get("/api/conferences").status_code == 200
     chair.app.secret_key = "another key"  # the signing serializer is kept per key: the new key must be used
     assert chair.client.get("/api/conferences").status_code == 401
+
+
+def test_web_auth_a_wall_clock_step_back_keeps_the_chair_signed_in(signed_in, monkeypatch):
+    """After the wall clock steps back an hour every cookie looks signed in the future; the session is measured
+    on the steady clock, so the chair stays in (and idle time still ends it)."""
+    import time as time_module
+
+    real = time_module.time
+    monkeypatch.setattr(time_module, "time", lambda: real() - 3600)
+    assert signed_in.api("GET", "/api/conferences").status_code == 200
+    signed_in.seconds.advance(29 * 60)
+    assert signed_in.api("GET", "/api/conferences").status_code == 200
+    signed_in.seconds.advance(31 * 60)
+    assert signed_in.api("GET", "/api/conferences").status_code == 401
+
+
+def test_web_auth_the_default_session_clock_is_steady():
+    from kiosk.clock_watch import SteadyClock
+    from web_ui import auth
+
+    assert isinstance(auth.DEFAULTS["CHAIR_CLOCK"], SteadyClock)
+
+
+def test_web_auth_sign_out_survives_a_restart(signed_in, cold_room):
+    """A signed-out cookie stays refused after the kiosk restarts (the app is built again on the same state)."""
+    cookie = signed_in.client.get_cookie("kiosk_chair").value
+    assert signed_in.api("POST", "/chair/logout").status_code in (302, 303)
+    restarted = make_chair(signed_in.state_dir.parent, cold_room, pin=None)
+    try:
+        client = restarted.new_client()
+        client.set_cookie("kiosk_chair", cookie)
+        restarted.seconds.value = signed_in.seconds.value
+        assert client.get("/api/conferences").status_code == 401
+        other = restarted.new_client()
+        restarted.login(other)
+        assert other.get("/api/conferences").status_code == 200
+    finally:
+        restarted.service.stop()

@@ -155,6 +155,47 @@ def test_web_api_state_long_poll_timeout_is_capped(cold_room):
     assert time.monotonic() - began < 1.0
 
 
+def test_web_api_state_long_polls_are_capped_per_address_and_overall(cold_room):
+    """Beyond 2 waiting long-polls per address (3 in all, here) a long-poll answers at once with the state."""
+    app = create_app(cold_room, {"TESTING": True, "LONG_POLL_PER_ADDRESS": 2, "LONG_POLL_TOTAL": 3})
+    since = app.test_client().get("/api/state").get_json()["revision"]
+    waiting = []
+
+    def wait(address):
+        app.test_client().get(f"/api/state?since={since}&timeout=3", environ_base={"REMOTE_ADDR": address})
+
+    def poll(address) -> float:
+        began = time.monotonic()
+        reply = app.test_client().get(f"/api/state?since={since}&timeout=3", environ_base={"REMOTE_ADDR": address})
+        assert reply.status_code == 200 and reply.get_json()["revision"] == since
+        return time.monotonic() - began
+
+    try:
+        for address in ("10.0.0.1", "10.0.0.1"):
+            waiting.append(threading.Thread(target=wait, args=(address,)))
+            waiting[-1].start()
+        assert wait_for_held(app, 2)
+        assert poll("10.0.0.1") < 0.5  # that address has its 2
+        waiting.append(threading.Thread(target=wait, args=("10.0.0.2",)))
+        waiting[-1].start()
+        assert wait_for_held(app, 3)
+        assert poll("10.0.0.3") < 0.5  # 3 in all
+    finally:
+        cold_room.set_attendance(1, 0, False)  # a change: every waiting long-poll answers
+        for thread in waiting:
+            thread.join(5)
+
+
+def wait_for_held(app, count: int) -> bool:
+    from waiting import wait_for
+
+    def held():
+        polls = app.extensions.get("kiosk.long_polls")
+        return polls is not None and sum(polls._held.values()) == count
+
+    return wait_for(held, timeout=5)
+
+
 def test_web_api_state_since_from_before_a_restart_answers_at_once(cold_client):
     # The revision counter starts again at 0 when the kiosk restarts: a display still
     # holding an old, higher revision must not be left waiting.

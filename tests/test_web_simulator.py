@@ -238,7 +238,7 @@ def test_web_simulator_leaves_real_devices_alone_in_a_mixed_room(tmp_path):
     # A real camera (a file) with the other devices simulated: the camera cannot be "covered".
     controller = unsimulated_controller(tmp_path, microphone="simulated", display="simulated", clock="simulated")
     try:
-        client = create_app(controller, {"TESTING": True}).test_client()
+        client = create_app(controller, {"TESTING": True}, simulator=True).test_client()
         devices = client.get("/simulator/devices").get_json()
         assert devices["camera"] is None and devices["display"] == {"connected": True}
         assert 'id="camera"' not in client.get("/simulator").get_data(as_text=True)
@@ -247,5 +247,20 @@ def test_web_simulator_leaves_real_devices_alone_in_a_mixed_room(tmp_path):
         assert "real device" in response.get_json()["error"]
         assert not hasattr(controller.hardware.camera, "fault")
         assert post(client, "/simulator/display", {"connected": False}).status_code == 200
+    finally:
+        controller.hardware.close()
+
+
+@pytest.mark.parametrize("simulated", [{"clock": "simulated"},
+                                       {"microphone": "simulated", "display": "simulated", "clock": "simulated"}])
+def test_web_simulator_is_off_when_only_some_devices_are_simulated(tmp_path, simulated):
+    """A simulated device is no reason to serve the simulator: only --simulate or [web] simulator = true are."""
+    controller = unsimulated_controller(tmp_path, **simulated)
+    try:
+        assert controller.hardware.simulated
+        client = create_app(controller, {"TESTING": True}).test_client()
+        for method, path in (("get", "/simulator"), ("post", "/simulator/button"), ("post", "/simulator/start"),
+                             ("post", "/simulator/clock")):
+            assert getattr(client, method)(path, data="{}", content_type=JSON).status_code == 404, path
     finally:
         controller.hardware.close()

@@ -102,7 +102,7 @@ def room():
 @pytest.fixture
 def app(room):
     """The web app serving ``room``."""
-    return create_app(room, {"TESTING": True})
+    return create_app(room, {"TESTING": True, "SIMULATOR": True})
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def cold_room():
 @pytest.fixture
 def cold_app(cold_room):
     """The web app serving ``cold_room``."""
-    return create_app(cold_room, {"TESTING": True})
+    return create_app(cold_room, {"TESTING": True, "SIMULATOR": True})
 
 
 @pytest.fixture

@@ -41,6 +41,10 @@ DEFAULTS = {
     # Long-poll: how long GET /api/state?since=N waits by default, and at most.
     "LONG_POLL_DEFAULT_S": 25.0,
     "LONG_POLL_MAX_S": 30.0,
+    # Long-polls waiting at once, per client address and in all (web_ui.display.LongPolls): each holds a
+    # worker thread of the 32, so the chair always has some left.
+    "LONG_POLL_PER_ADDRESS": 4,
+    "LONG_POLL_TOTAL": 16,
 }
 
 
@@ -63,12 +67,16 @@ def wants_json(path: str) -> bool:
     return path == "/api" or path.startswith(JSON_PREFIXES)
 
 
-def create_app(controller, test_config: dict | None = None, *, chair=None, quality=None) -> Flask:
+def create_app(controller, test_config: dict | None = None, *, chair=None, quality=None, simulator: bool = False,
+               trusted_hosts=()) -> Flask:
     """Build the Flask app serving ``controller``'s room.
 
     ``test_config`` overrides the defaults (see :data:`DEFAULTS`). The simulator
-    blueprint is registered only when ``controller.hardware.simulated`` is true, so a
-    real room never exposes device controls: there ``/simulator`` is a 404.
+    blueprint is registered only when asked for (``simulator``: ``kiosk run --simulate`` or
+    ``[web] simulator = true``; or ``SIMULATOR`` in ``test_config``), never because some
+    device happens to be simulated: a real room never exposes device controls, there
+    ``/simulator`` is a 404. ``trusted_hosts`` (``[web] trusted_hosts``): the Host headers
+    answered; others get 400 (empty: any).
     ``chair`` is the :class:`kiosk.conference.service.ChairService` behind the chair's
     page and API (``/chair``, ``/api/...``); without one they answer 503. ``quality`` is the
     :class:`kiosk.quality.service.QualityService` behind ``/chair/quality`` (503 without one).
@@ -91,10 +99,10 @@ def create_app(controller, test_config: dict | None = None, *, chair=None, quali
     from web_ui import display
 
     app.register_blueprint(display.bp)
-    if getattr(getattr(controller, "hardware", None), "simulated", False):
-        from web_ui import simulator
+    if simulator or app.config.get("SIMULATOR"):
+        from web_ui import simulator as simulator_page
 
-        app.register_blueprint(simulator.bp)
+        app.register_blueprint(simulator_page.bp)
 
     from flask_wtf.csrf import CSRFError
 
@@ -115,12 +123,52 @@ def create_app(controller, test_config: dict | None = None, *, chair=None, quali
 
     app.after_request(_add_headers)
     app.register_error_handler(HTTPException, _handle_http_error)
+    if trusted_hosts:
+        app.wsgi_app = TrustedHosts(app.wsgi_app, trusted_hosts)
+    from kiosk.conference.errors import StorageError
+
+    app.register_error_handler(StorageError, _storage_error)
     return app
+
+
+class TrustedHosts:
+    """WSGI middleware for ``[web] trusted_hosts``: a request whose Host header names another host gets 400
+    before the app sees it, so no link the kiosk makes (the pairing QR code) can point elsewhere."""
+
+    def __init__(self, app, hosts):
+        self.app, self.hosts = app, list(hosts)
+
+    def __call__(self, environ, start_response):
+        from werkzeug.sansio.utils import host_is_trusted
+        from werkzeug.wsgi import get_host
+
+        # No Host header at all (HTTP/1.0 health checks): nothing to mislead a link with.
+        if "HTTP_HOST" not in environ or host_is_trusted(get_host(environ), self.hosts):
+            return self.app(environ, start_response)
+        path = environ.get("PATH_INFO", "")
+        if wants_json(path):
+            body, kind = b'{"error": "this kiosk does not answer to that host name"}', "application/json"
+        else:
+            body, kind = b"400 Bad Request: this kiosk does not answer to that host name\n", "text/plain; charset=utf-8"
+        start_response("400 Bad Request", [("Content-Type", kind), ("Content-Length", str(len(body))),
+                                           ("Cache-Control", "no-store"), *SECURITY_HEADERS.items()])
+        return [body]
+
+
+def _storage_error(exc):
+    """Storage trouble (a full disk, a damaged database) that a page did not handle itself: 503 with the
+    storage error's own words (they never quote the record), never a 500."""
+    from werkzeug.exceptions import ServiceUnavailable
+
+    current_app.logger.warning("Conference record: %s", exc)
+    return _handle_http_error(ServiceUnavailable(str(exc)))
 
 
 def _add_headers(response):
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if request.is_secure:  # over HTTPS (directly, or from the loopback TLS terminator): stay on HTTPS
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     if wants_json(request.path) and "Cache-Control" not in response.headers:
         response.headers["Cache-Control"] = "no-store"
     return response
@@ -150,7 +198,7 @@ def _handle_http_error(exc: HTTPException):
         current_app.logger.error("Request %s %s failed", request.method, request.path,
                                  exc_info=exc.original_exception or exc)
     if wants_json(request.path):
-        if code >= 500:
+        if code >= 500 and code != 503:
             message = exc.name.lower()  # an exception's text could say anything
         elif exc.description and exc.description != type(exc).description:
             message = exc.description  # a specific reason given with abort(code, "...")
@@ -159,7 +207,7 @@ def _handle_http_error(exc: HTTPException):
         response = jsonify(error=message)
         response.status_code = code
     else:
-        message = exc.description if code < 500 else "Something went wrong. Please try again."
+        message = exc.description if code < 500 or code == 503 else "Something went wrong. Please try again."
         response = current_app.response_class(
             render_template("error.html", code=code, name=exc.name, message=message),
             status=code, mimetype="text/html")

@@ -12,9 +12,12 @@ One ``before_request`` guard (:func:`guard`) decides for every request, deny by 
   ``Secure`` when the request came over HTTPS or ``secure_cookies`` is set). A
   session ends after ``[conference] session_idle_min`` (30 min) without a request, after
   ``session_max_hours`` (12 h) in all, on sign-out (the session id is refused from
-  then on, until a restart), and when a new PIN is set (sessions carry a fingerprint of
-  the PIN hash). The key that signs them is random, kept in the state directory
-  (``web-secret-key``, 0600), so sessions survive a restart.
+  then on, also after a restart: :data:`REVOKED_FILENAME`), and when a new PIN is set
+  (sessions carry a fingerprint of the PIN hash). The key that signs them is random, kept
+  in the state directory (``web-secret-key``, 0600), so sessions survive a restart.
+  Their times come from :class:`kiosk.clock_watch.SteadyClock`, and the signature's own
+  timestamp is not checked (Flask refuses a cookie that looks signed in the future), so a
+  step of the wall clock neither signs the chair out nor keeps a session alive.
 - **CSRF.** Every POST, PUT, PATCH and DELETE must carry the session's CSRF token
   (Flask-WTF), in the form field ``csrf_token`` or the ``X-CSRFToken`` header, and must
   not come from another site (``Origin`` / ``Sec-Fetch-Site``). Exempt by name only:
@@ -43,10 +46,15 @@ from urllib.parse import urlsplit
 from flask import abort, current_app, g, has_request_context, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect, generate_csrf
+from itsdangerous import BadSignature
+
+from kiosk.clock_watch import SteadyClock
 
 log = logging.getLogger("web_ui.auth")
 
 SECRET_FILENAME = "web-secret-key"
+#: Signed-out session ids (one ``<id> <until>`` a line), so that a sign-out survives a restart.
+REVOKED_FILENAME = "signed-out-sessions"
 
 #: Defaults for the chair's sign-in; ``create_app``'s ``test_config`` may override them.
 DEFAULTS = {
@@ -64,8 +72,8 @@ DEFAULTS = {
     "WTF_CSRF_SSL_STRICT": False,
     "CHAIR_IDLE_TIMEOUT_S": 30 * 60,
     "CHAIR_SESSION_MAX_S": 12 * 3600,
-    #: The sessions' clock (seconds); tests inject a fake one.
-    "CHAIR_CLOCK": time.time,
+    #: The sessions' clock (seconds): steady, not stepped with the wall clock; tests inject a fake one.
+    "CHAIR_CLOCK": SteadyClock(),
 }
 
 #: Endpoints anyone may call (everything else under /api/ and /chair needs the chair's session).
@@ -128,6 +136,20 @@ class ChairSessionInterface(SecureCookieSessionInterface):
             self._serializers = {keys: serializer}  # one key in use: forget a replaced one
         return serializer
 
+    def open_session(self, app, request):
+        """Flask's, without the signature's age check: the guard measures the session's age with the steady
+        clock, while the signature's timestamp is the wall clock's and looks "in the future" after a step back."""
+        serializer = self.get_signing_serializer(app)
+        if serializer is None:
+            return None
+        value = request.cookies.get(self.get_cookie_name(app))
+        if not value:
+            return self.session_class()
+        try:
+            return self.session_class(serializer.loads(value))
+        except BadSignature:
+            return self.session_class()
+
     def get_cookie_secure(self, app) -> bool:
         if app.config["SESSION_COOKIE_SECURE"]:
             return True
@@ -163,15 +185,62 @@ class LoopbackProxyFix:
 
 
 class _Revoked:
-    """Session ids signed out before they expired; forgotten once they would have expired anyway."""
+    """Session ids signed out before they expired; forgotten once they would have expired anyway.
 
-    def __init__(self):
+    Kept in ``path`` too (when given), so that a sign-out survives a restart: one line per
+    sign-out, appended; rewritten without the expired ones when the kiosk starts.
+    """
+
+    def __init__(self, path: Path | None = None, now: float | None = None):
         self._ids: dict[str, float] = {}
         self._lock = threading.Lock()
+        self.path = path
+        if path is not None:
+            self._load(now if now is not None else time.time())
+
+    def _load(self, now: float) -> None:
+        try:
+            lines = self.path.read_text(encoding="ascii").splitlines()
+        except FileNotFoundError:
+            return
+        except (OSError, UnicodeDecodeError) as exc:
+            log.error("Cannot read the signed-out sessions in %s (%s)", self.path, exc)
+            return
+        for line in lines:
+            sid, _, until = line.partition(" ")
+            try:
+                if float(until) >= now:
+                    self._ids[sid] = float(until)
+            except ValueError:
+                continue
+        if len(self._ids) < len(lines):
+            self._write(dict(self._ids))
+
+    def _write(self, ids: dict[str, float]) -> None:
+        tmp = self.path.with_name(f".{REVOKED_FILENAME}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as f:
+                f.write("".join(f"{sid} {until:.0f}\n" for sid, until in ids.items()))
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            log.error("Cannot keep the signed-out sessions in %s (%s)", self.path, exc.strerror or exc)
+            tmp.unlink(missing_ok=True)
 
     def add(self, sid: str, until: float) -> None:
         with self._lock:
             self._ids[sid] = until
+        if self.path is not None:  # outside the lock: file I/O
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                try:
+                    os.write(fd, f"{sid} {until:.0f}\n".encode("ascii"))
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                log.error("Cannot keep a sign-out in %s (%s): it holds until a restart", self.path,
+                          exc.strerror or exc)
 
     def __contains__(self, sid) -> bool:
         with self._lock:
@@ -193,7 +262,8 @@ def config_from(settings) -> dict:
 def init_app(app, service) -> None:
     """Sign-in, sessions and CSRF for ``app``; ``service`` is the ChairService (or None)."""
     app.extensions["chair"] = service
-    app.extensions["chair.revoked"] = _Revoked()
+    revoked_path = Path(service.state_dir) / REVOKED_FILENAME if service is not None else None
+    app.extensions["chair.revoked"] = _Revoked(revoked_path, _clock_of(app))
     if not app.config.get("SECRET_KEY"):
         key = None
         if service is not None:
@@ -211,6 +281,10 @@ def init_app(app, service) -> None:
 
 def _clock() -> float:
     return float(current_app.config["CHAIR_CLOCK"]())
+
+
+def _clock_of(app) -> float:
+    return float(app.config["CHAIR_CLOCK"]())
 
 
 def client_key() -> str:
@@ -237,13 +311,18 @@ def _check_session() -> bool:
         epoch = service.pin_epoch() if service is not None else None
     except OSError:
         epoch = None
+    try:
+        seen_at, auth_at = float(session.get("seen_at", 0)), float(session.get("auth_at", 0))
+    except (TypeError, ValueError):
+        seen_at = auth_at = 0.0
     if (service is None or epoch is None or session.get("epoch") != epoch or session.get("sid") in revoked
-            or now - float(session.get("seen_at", 0)) > cfg["CHAIR_IDLE_TIMEOUT_S"]
-            or now - float(session.get("auth_at", 0)) > cfg["CHAIR_SESSION_MAX_S"]):
+            or now - seen_at > cfg["CHAIR_IDLE_TIMEOUT_S"] or now - auth_at > cfg["CHAIR_SESSION_MAX_S"]):
         session.clear()
         g.chair_expired = True
         return False
-    if now - float(session["seen_at"]) >= 10:  # refresh the idle timer, not the cookie on every request
+    if auth_at > now:  # issued before a restart on a wall clock that was ahead: count from now on
+        session["auth_at"] = now
+    if abs(now - seen_at) >= 10:  # refresh the idle timer, not the cookie on every request
         session["seen_at"] = now
     return True
 

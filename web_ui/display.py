@@ -8,7 +8,10 @@ answers with the state, whose ``revision`` is the ``since`` to send next time.
 from __future__ import annotations
 
 import math
+import threading
 import time
+from collections import Counter
+from contextlib import contextmanager
 
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
 
@@ -19,6 +22,45 @@ bp = Blueprint("display", __name__)
 
 #: How often a waiting long-poll looks up from the controller to see if the server is stopping.
 WAIT_SLICE_S = 0.5
+
+
+class LongPolls:
+    """How many long-polls wait at once, per client address and in all.
+
+    Each waiting long-poll holds one of the web server's worker threads; without a cap, one
+    device opening dozens would leave none for the chair. Beyond the cap a long-poll
+    answers at once with the current state (a display then simply asks again).
+    """
+
+    def __init__(self, per_address: int, total: int):
+        self.per_address, self.total = per_address, total
+        self._held: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def slot(self, address: str):
+        """Yields True when this long-poll may wait, False when it must answer at once."""
+        with self._lock:
+            allowed = self._held[address] < self.per_address and sum(self._held.values()) < self.total
+            if allowed:
+                self._held[address] += 1
+        try:
+            yield allowed
+        finally:
+            if allowed:
+                with self._lock:
+                    self._held[address] -= 1
+                    if self._held[address] <= 0:
+                        del self._held[address]
+
+
+def _long_polls() -> LongPolls:
+    polls = current_app.extensions.get("kiosk.long_polls")
+    if polls is None:  # created on first use, from the app's config
+        cfg = current_app.config
+        polls = current_app.extensions.setdefault(
+            "kiosk.long_polls", LongPolls(int(cfg["LONG_POLL_PER_ADDRESS"]), int(cfg["LONG_POLL_TOTAL"])))
+    return polls
 
 
 @bp.get("/")
@@ -87,13 +129,17 @@ def state():
     unchanged state is returned. A ``since`` ahead of the controller's revision comes
     from before a restart (the counter starts again at 0): the state is returned at
     once rather than making the client wait for a revision it may never see.
+    At most ``LONG_POLL_PER_ADDRESS`` (4) long-polls per client address and ``LONG_POLL_TOTAL``
+    (16) in all wait at once; beyond them the state is returned at once.
     Answers 400 for a ``since`` or ``timeout`` that is not a number.
     """
     controller = get_controller()
     since = _since()
     timeout = _timeout()
     if since is not None and since <= controller.version:
-        _wait(controller, since, timeout)
+        with _long_polls().slot(request.remote_addr or "unknown") as allowed:
+            if allowed:
+                _wait(controller, since, timeout)
     response = jsonify(controller.public_state())
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -105,5 +151,9 @@ def metrics():
     from kiosk import metrics as kiosk_metrics
 
     link = current_app.extensions.get("kiosk.mqtt")  # None when MQTT is off or could not start
-    return Response(kiosk_metrics.render(get_controller(), link.connected if link else None),
+    chair = current_app.extensions.get("chair")
+    watch = current_app.extensions.get("kiosk.clock_watch")
+    counters = {"kiosk_pin_lockouts": chair.lockout.lockouts if chair is not None else None,
+                "kiosk_clock_steps": watch.steps if watch is not None else None}
+    return Response(kiosk_metrics.render(get_controller(), link.connected if link else None, counters),
                     content_type=kiosk_metrics.CONTENT_TYPE)

@@ -1,7 +1,10 @@
-"""Serving the app with waitress on a thread of its own, and stopping it cleanly."""
+"""Serving the app: the front (:mod:`web_ui.front`) on the network, waitress behind it, and stopping both cleanly."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import threading
 
 from waitress.channel import HTTPChannel
@@ -9,6 +12,7 @@ from waitress.task import ErrorTask
 
 from web_ui import SECURITY_HEADERS, stop_long_polls
 from web_ui.admission import DEFAULT_SLOTS, Admission
+from web_ui.front import Front, FrontLimits, PeerFromFront
 
 
 class _HardenedErrorTask(ErrorTask):
@@ -25,31 +29,46 @@ class _Channel(HTTPChannel):
 
 
 class WebServer:
-    """The Flask ``app`` under waitress. ``port`` 0 picks a free port (see :attr:`port`).
+    """The Flask ``app`` under waitress, behind the front. ``port`` 0 picks a free port (see :attr:`port`).
 
-    ``threads`` workers take requests; at most ``slots`` of them run the app at once
-    (:class:`web_ui.admission.Admission`), the rest wait their turn in arrival order.
+    The front listens on ``host``:``port`` and checks every request head (deadlines, caps per
+    client address, body size: ``limits``); waitress listens on a unix socket in a private
+    directory that only the front uses. ``threads`` workers take requests; at most ``slots``
+    of them run the app at once (:class:`web_ui.admission.Admission`), the rest wait their
+    turn in arrival order.
     """
 
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0, threads: int = 32,
-                 slots: int = DEFAULT_SLOTS):
+                 slots: int = DEFAULT_SLOTS, limits: FrontLimits = FrontLimits()):
         from waitress import create_server
 
         self.app = app
         self._map: dict = {}
+        self._dir = tempfile.mkdtemp(prefix="kiosk-web-")  # 0700: only this user reaches waitress
+        upstream = os.path.join(self._dir, "app.sock")
         # Long-polling displays each hold a worker thread while they wait, so allow plenty.
         # clear_untrusted_proxy_headers=False: waitress would otherwise delete X-Forwarded-Proto/-For from every
         # request, so behind the TLS terminator of docs/chair.md cookies would never be Secure and every client
         # would share the proxy's PIN lockout. The app trusts them from a loopback peer only
         # (web_ui.auth.LoopbackProxyFix) and ignores them from anyone else.
-        self.server = create_server(Admission(app, slots), host=host, port=port, threads=threads, map=self._map,
-                                    ident="kiosk", clear_untrusted_proxy_headers=False)
+        # inbuf_overflow above the front's body cap: a body is never spooled to a temporary file.
+        self.server = create_server(PeerFromFront(Admission(app, slots)), unix_socket=upstream,
+                                    unix_socket_perms="600", threads=threads, map=self._map, ident="kiosk",
+                                    clear_untrusted_proxy_headers=False, max_request_body_size=limits.max_body_bytes,
+                                    inbuf_overflow=2 * limits.max_body_bytes, connection_limit=limits.total + 16)
         self.server.channel_class = _Channel
-        self.port = self.server.effective_port
         self.thread = threading.Thread(target=self.server.run, name="web", daemon=True)
+        try:
+            self.front = Front(host, port, upstream, limits)
+        except OSError:
+            self.server.close()
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise
+        self.port = self.front.port
 
     def start(self) -> "WebServer":
         self.thread.start()
+        self.front.start()
         return self
 
     def close(self) -> None:
@@ -57,9 +76,11 @@ class WebServer:
         from waitress import wasyncore
 
         stop_long_polls(self.app)
+        self.front.close()
         if self.thread.is_alive():
             self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self._map))
             self.thread.join(timeout=5)
         else:
             wasyncore.close_all(self._map)
         self.server.task_dispatcher.shutdown(timeout=5)
+        shutil.rmtree(self._dir, ignore_errors=True)

@@ -16,6 +16,14 @@ waits ``delay_s`` (30 s), doubling with each further wrong PIN up to ``max_delay
 over many addresses. Counts live in memory (a restart clears them, and a restart takes
 longer than the first waits) and are forgotten after ``forget_after_s`` without a
 wrong PIN.
+
+The lockout can never keep the chair out for good: a signed-in session is never checked
+against it, a right pairing code (made by a signed-in chair; 8 characters, one use, 5
+minutes, so not guessable) is accepted even while its device must wait, and ``kiosk
+unlock`` clears it (it leaves :data:`UNLOCK_FILENAME` in the state directory; the running
+kiosk clears every count at the next attempt and removes the file). Each new lockout is
+announced on the event bus (:class:`kiosk.events.PinLockout`: which scope and how long,
+never the PIN or the address) and counted (:attr:`Lockout.lockouts`).
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ from kiosk.conference.settings import ConferenceSettings
 log = logging.getLogger("kiosk.conference.pin")
 
 FILENAME = "chair-pin"
+#: Left in the state directory by ``kiosk unlock``; the running kiosk then clears the lockout.
+UNLOCK_FILENAME = "pin-unlock"
 PIN_MIN_LENGTH = 6
 PIN_MAX_LENGTH = 12
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 14, 8, 1
@@ -184,7 +194,8 @@ class Lockout:
 
     def __init__(self, *, attempts: int = 5, delay_s: float = 30.0, max_delay_s: float = 900.0,
                  global_attempts: int = 20, forget_after_s: float = 3600.0, max_keys: int = 1024,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, unlock_file: str | os.PathLike | None = None,
+                 on_lockout: Callable[[str, float], None] | None = None):
         self.attempts, self.global_attempts = attempts, global_attempts
         self.delay_s, self.max_delay_s = delay_s, max_delay_s
         self.forget_after_s = max(forget_after_s, max_delay_s)
@@ -194,27 +205,61 @@ class Lockout:
         self._global = _Count()
         self._lock = threading.Lock()
         self._attempt_lock = threading.Lock()
+        self.unlock_file = Path(unlock_file) if unlock_file is not None else None
+        self._on_lockout = on_lockout
+        #: Lockouts since the start (a device's, or everyone's), for /metrics.
+        self.lockouts = 0
 
     @classmethod
-    def from_settings(cls, settings: ConferenceSettings, **kwargs) -> "Lockout":
-        """A lockout with the ``lockout_*`` settings."""
+    def from_settings(cls, settings: ConferenceSettings, *, state_dir=None, bus=None, **kwargs) -> "Lockout":
+        """A lockout with the ``lockout_*`` settings; ``state_dir`` for ``kiosk unlock``, ``bus`` (an
+        :class:`kiosk.events.EventBus`) to announce lockouts on."""
+        if state_dir is not None:
+            kwargs.setdefault("unlock_file", Path(state_dir) / UNLOCK_FILENAME)
+        if bus is not None:
+            from kiosk.events import PinLockout
+
+            kwargs.setdefault("on_lockout", lambda scope, wait: bus.publish(PinLockout(scope=scope, wait_s=wait)))
         return cls(attempts=settings.lockout_attempts, delay_s=settings.lockout_delay_s,
                    max_delay_s=settings.lockout_max_delay_s, global_attempts=settings.lockout_global_attempts,
                    **kwargs)
+
+    def clear(self) -> None:
+        """Forget every wrong PIN: nobody has to wait."""
+        with self._lock:
+            self._keys.clear()
+            self._global = _Count()
+
+    def _unlock_requested(self) -> None:
+        """Clear everything if ``kiosk unlock`` asked for it (one stat per attempt)."""
+        if self.unlock_file is None:
+            return
+        try:
+            self.unlock_file.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            log.error("Cannot remove %s (%s): clearing the PIN lockout anyway", self.unlock_file, exc.strerror)
+        self.clear()
+        log.warning("PIN lockout cleared by 'kiosk unlock'")
 
     def _delay(self, failures: int, threshold: int) -> float:
         if failures < threshold:
             return 0.0
         return min(self.delay_s * 2 ** min(failures - threshold, 32), self.max_delay_s)
 
-    def _fail(self, count: _Count, threshold: int, now: float) -> None:
+    def _fail(self, count: _Count, threshold: int, now: float) -> float:
+        """Count a failure; returns the new wait when it starts a lockout (0 otherwise)."""
         if now - count.last_failure > self.forget_after_s:
             count.failures = 0
         count.failures += 1
         count.last_failure = now
         delay = self._delay(count.failures, threshold)
         if delay:
+            fresh = count.locked_until <= now
             count.locked_until = now + delay
+            return delay if fresh else 0.0
+        return 0.0
 
     def wait_s(self, key: Hashable) -> float:
         """Seconds before ``key`` may try a PIN again (0 when it may now)."""
@@ -232,8 +277,17 @@ class Lockout:
             self._keys[key] = count  # most recent last, so the stalest is evicted first
             while len(self._keys) > self.max_keys:
                 self._keys.popitem(last=False)
-            self._fail(count, self.attempts, now)
-            self._fail(self._global, self.global_attempts, now)
+            device = self._fail(count, self.attempts, now)
+            everyone = self._fail(self._global, self.global_attempts, now)
+            announced = [(scope, wait) for scope, wait in (("device", device), ("all", everyone)) if wait]
+            self.lockouts += len(announced)
+        for scope, wait in announced:  # outside the lock: subscribers may take their own
+            log.warning("PIN lockout (%s) for %d s after wrong PINs", scope, round(wait))
+            if self._on_lockout is not None:
+                try:
+                    self._on_lockout(scope, wait)
+                except Exception:
+                    log.exception("Announcing the PIN lockout failed")
         return self.wait_s(key)
 
     def succeeded(self, key: Hashable) -> None:
@@ -242,20 +296,27 @@ class Lockout:
             self._keys.pop(key, None)
             self._global = _Count()
 
-    def attempt(self, key: Hashable, check: Callable[[], bool]) -> bool:
+    def attempt(self, key: Hashable, check: Callable[[], bool], *, unguessable: bool = False) -> bool:
         """Run ``check()`` (e.g. ``lambda: store.verify(pin)``) unless ``key`` is locked out.
 
         Raises PinLockedOut without checking while locked out (so a locked-out guesser
         learns nothing); records the outcome and returns it otherwise. Attempts run one
         at a time, so parallel requests cannot all slip in before the first failure counts.
+        ``unguessable``: the secret cannot be guessed (a pairing code), so it is checked even
+        while locked out; a right one gets in (and clears nothing), a wrong one counts.
         """
         with self._attempt_lock:
+            self._unlock_requested()
             wait = self.wait_s(key)
-            if wait > 0:
+            if wait > 0 and not unguessable:
                 raise PinLockedOut(wait)
             ok = bool(check())
+            if ok and wait > 0:
+                return True
             if ok:
                 self.succeeded(key)
             else:
                 self.failed(key)
+                if wait > 0:  # only an unguessable secret gets here while locked out
+                    raise PinLockedOut(self.wait_s(key))
             return ok

@@ -184,7 +184,8 @@ class ChairService:
         self.store = store or ConferenceStore.in_state_dir(self.state_dir, settings=self.settings, tz=self.tz,
                                                            now=self._now)
         self.pins = pins or PinStore(self.state_dir, min_length=self.settings.pin_min_length)
-        self.lockout = Lockout.from_settings(self.settings, clock=monotonic)
+        self.lockout = Lockout.from_settings(self.settings, clock=monotonic, state_dir=self.state_dir,
+                                             bus=getattr(controller, "bus", None))
         self._lock = threading.RLock()
         self._views: dict[int, _ComputedView] = {}  # conference id -> its view, while it holds
         # conference id -> invitee id -> (record part, what else the row shows, row, its JSON): see _people.
@@ -340,7 +341,7 @@ class ChairService:
                 self._pairing = None  # one use
                 return True
 
-        ok = self.lockout.attempt(client, check)
+        ok = self.lockout.attempt(client, check, unguessable=True)
         if ok:
             log.info("A device signed in with a pairing code")
         else:

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from kiosk.conference import quorum, record as record_mod
+from kiosk.conference import dating, quorum, record as record_mod
 from kiosk.conference.fold import Fold
 from kiosk.conference.csv_import import numbered_invitees
 from kiosk.conference.errors import (ConferenceClosed, CsvImportError, InvalidInput, NotAllowed, NotFound, StorageError,
@@ -262,7 +262,10 @@ class ConferenceStore:
                     try:
                         conn.execute("COMMIT")
                     except sqlite3.Error:
-                        conn.execute("ROLLBACK")
+                        try:  # a damaged file can fail this too: the storage error above must stay the answer
+                            conn.execute("ROLLBACK")
+                        except sqlite3.Error:
+                            pass
 
     # -- loading ----------------------------------------------------------------------
 
@@ -562,14 +565,17 @@ class ConferenceStore:
                      expect_state: str | None = None) -> Event:
         """Record an event (``at`` defaults to now). Checked against the record so far
         (:func:`~kiosk.conference.validation.check_event`, with the invitee's ``expect_state`` if given);
-        InvalidInput, ConferenceClosed or StaleState and nothing written if it does not fit."""
-        now = self._now()
+        InvalidInput, ConferenceClosed or StaleState and nothing written if it does not fit. An event dated by the
+        kiosk's clock is never dated before the record's last one (:mod:`kiosk.conference.dating`)."""
         with self._lock:
             conference, invitees, events = self._snapshot(conference_id)
+            now, behind_s = dating.date_new_event(self._now(), events)  # never before the record's last event
             kind, at, details = check_event(conference, invitees, events, kind, invitee_id,
                                             at if at is not None else now, details, now=now, settings=self.settings,
                                             expect_state=expect_state,
                                             fold=self._fold(conference_id, invitees, events))
+            if behind_s is not None:
+                details = {**details, dating.CLOCK_BEHIND: behind_s}
             row = {"conference_id": conference_id, "invitee_id": invitee_id, "kind": kind.value, "at": _ts(at),
                    "details": json.dumps(details, sort_keys=True, ensure_ascii=False), "recorded_at": _ts(now)}
             with self._write(keep_loaded=True, one_statement=True) as conn:

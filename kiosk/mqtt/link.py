@@ -3,7 +3,8 @@
 :class:`MqttLink` subscribes to the controller's event bus and publishes (topics in
 :mod:`kiosk.mqtt.topics`, ``<prefix>/<room>/...``):
 
-- ``availability``: retained ``online`` on every connection; the will (retained, QoS 1)
+- ``availability``: retained ``online`` on every connection and again with every heartbeat
+  (so an ``offline`` planted by someone else does not stay); the will (retained, QoS 1)
   says ``offline`` when the kiosk dies, and a clean shutdown says it too;
 - ``state``: retained JSON (:func:`state_payload`) on every change, and again every
   ``[mqtt] heartbeat_s``;
@@ -35,6 +36,9 @@ reconnect_max_s)``. Each new connection re-subscribes and republishes availabili
 discovery, state and checks, so IT sees the current state as soon as the broker is
 back. Requests that are oversized, malformed or for unknown actions get an error reply;
 a flood beyond :data:`REQUEST_RATE` per second is dropped with a (rate-limited) log line.
+Retained requests are ignored (they would be acted on again at every reconnect). The link
+tells the broker its Maximum Packet Size (:data:`MAX_PACKET_BYTES`, MQTT 5), so larger
+messages never reach the process.
 
 The link speaks MQTT 5, so a broker that refuses a publish says so in its PUBACK (mosquitto 2.0:
 "Not authorized" when its ACL denies the topic; under MQTT 3.1.1 it acknowledges and drops it,
@@ -64,9 +68,9 @@ from datetime import datetime, timezone
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from kiosk.events import (ButtonHeld, ButtonPressed, ChecksFinished, ChecksStarted, CountdownStarted,
-                          IdentifyRequested, QualityChanged, ReadinessChanged, SessionEnded, SessionStarted,
-                          StateChanged)
+from kiosk.events import (ButtonHeld, ButtonPressed, ChecksFinished, ChecksStarted, ClockStepped, CountdownStarted,
+                          IdentifyRequested, PinLockout, QualityChanged, ReadinessChanged, SessionEnded,
+                          SessionStarted, StateChanged)
 from kiosk.mqtt import discovery, topics
 from kiosk.mqtt.topics import RoomTopics
 
@@ -74,8 +78,11 @@ log = logging.getLogger("kiosk.mqtt")
 
 #: Version of the ``state`` and ``checks/<name>`` payloads.
 SCHEMA = 1
-#: Larger request payloads are refused.
+#: Larger request payloads are refused (answered with an error; the payload is not kept).
 MAX_REQUEST_BYTES = 4096
+#: The largest MQTT packet the kiosk accepts (MQTT 5 Maximum Packet Size, sent when connecting): the broker
+#: drops anything larger instead of sending it, so a 100 MB "request" never reaches the process.
+MAX_PACKET_BYTES = 64 * 1024
 #: Requests per second accepted (token bucket refill rate) and the burst allowed.
 REQUEST_RATE = 10.0
 REQUEST_BURST = 10
@@ -94,11 +101,11 @@ FLAP_DELAY_S = 10.0
 
 #: The bus events published on ``event``.
 PUBLISHED_EVENTS = (ButtonPressed, ButtonHeld, ChecksStarted, ChecksFinished, ReadinessChanged, CountdownStarted,
-                    SessionStarted, SessionEnded, StateChanged, IdentifyRequested)
+                    SessionStarted, SessionEnded, StateChanged, IdentifyRequested, PinLockout, ClockStepped)
 
 
 #: Bus events that change nothing in the ``state`` payload (no state message for them alone).
-STATELESS_EVENTS = (ButtonPressed, ButtonHeld, ChecksStarted, IdentifyRequested)
+STATELESS_EVENTS = (ButtonPressed, ButtonHeld, ChecksStarted, IdentifyRequested, PinLockout, ClockStepped)
 
 
 # -- payloads: pure functions -------------------------------------------------------------
@@ -211,6 +218,10 @@ def event_payload(event, alerts: AlertPairs) -> dict | None:
         out.update(old=event.old, new=event.new, reason=event.reason)
     elif isinstance(event, IdentifyRequested):
         out["seconds"] = event.seconds
+    elif isinstance(event, PinLockout):  # which scope and how long: never the PIN or the address
+        out.update(scope=event.scope, wait_s=round(event.wait_s, 3))
+    elif isinstance(event, ClockStepped):
+        out["step_s"] = round(event.step_s, 3)
     elif not isinstance(event, PUBLISHED_EVENTS):
         return None
     return out
@@ -310,7 +321,7 @@ class MqttLink:
         self._cond = threading.Condition()
         self._events: deque = deque(maxlen=EVENT_BACKLOG)
         self._requests: deque = deque(maxlen=REQUEST_BURST * 2)
-        self._want_state = self._want_checks = self._want_discovery = False
+        self._want_state = self._want_checks = self._want_discovery = self._want_online = False
         self._connected = False
         self._stopping = False
         self._worker: threading.Thread | None = None
@@ -368,8 +379,13 @@ class MqttLink:
         self._unsubscribe = self.controller.bus.subscribe(self._on_bus)
         self._worker = threading.Thread(target=self._run, name="mqtt-publisher", daemon=True)
         self._worker.start()
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        connect = Properties(PacketTypes.CONNECT)
+        connect.MaximumPacketSize = MAX_PACKET_BYTES
         try:
-            client.connect_async(s.host, s.port, s.keepalive, clean_start=True)
+            client.connect_async(s.host, s.port, s.keepalive, clean_start=True, properties=connect)
         except ValueError as exc:
             log.error("MQTT not started: %s", exc)
             self.stop()
@@ -567,8 +583,14 @@ class MqttLink:
                 return
             if parsed.room != self.cfg.room.id or parsed.kind != topics.REQUEST:
                 return
+            if msg.retain:  # left on the broker by someone: acting on it at every reconnect would repeat it
+                log.info("MQTT: ignored a retained request %s (requests are never retained)", parsed.name)
+                return
+            size = len(msg.payload)
+            # An oversized payload is not kept, only its size (the error reply says it): no lasting memory.
+            payload = bytes(msg.payload) if size <= MAX_REQUEST_BYTES else size
             with self._cond:
-                self._requests.append((parsed.name, bytes(msg.payload)))
+                self._requests.append((parsed.name, payload))
                 self._cond.notify_all()
         except Exception:  # a bad message must never stop paho's thread
             log.exception("MQTT: failed to handle an incoming message")
@@ -609,7 +631,7 @@ class MqttLink:
                 while not self._stopping and not self._has_work():
                     remaining = next_beat - time.monotonic()
                     if remaining <= 0:
-                        self._want_state = True
+                        self._want_state = self._want_online = True
                         break
                     self._cond.wait(remaining)
                 if self._stopping:
@@ -618,7 +640,8 @@ class MqttLink:
                 requests = list(self._requests)
                 self._requests.clear()
                 want_state, want_checks, want_discovery = self._want_state, self._want_checks, self._want_discovery
-                self._want_state = self._want_checks = self._want_discovery = False
+                want_online = self._want_online
+                self._want_state = self._want_checks = self._want_discovery = self._want_online = False
                 events, quality = [], None
                 if connected:
                     events = list(self._events)
@@ -635,6 +658,8 @@ class MqttLink:
                 if connected:
                     if want_discovery:
                         self._publish_discovery()
+                    if want_online:  # with the heartbeat: a retained "offline" planted by someone does not stay
+                        self._publish(self.topics.availability, topics.ONLINE, retain=True)
                     if want_state:  # first: what most readers wait for
                         self.publish_state()
                     for event in events:
@@ -709,11 +734,13 @@ class MqttLink:
 
     # -- requests (publisher thread) --------------------------------------------------------
 
-    def _handle_request(self, action: str, raw: bytes) -> None:
+    def _handle_request(self, action: str, raw: bytes | int) -> None:
+        """Answer one request; ``raw`` is its payload, or only its size when it was too large to keep."""
         transaction = None
         try:
-            if len(raw) > MAX_REQUEST_BYTES:
-                raise RequestError(f"payload too large ({len(raw)} bytes; the limit is {MAX_REQUEST_BYTES})")
+            if isinstance(raw, int) or len(raw) > MAX_REQUEST_BYTES:
+                size = raw if isinstance(raw, int) else len(raw)
+                raise RequestError(f"payload too large ({size} bytes; the limit is {MAX_REQUEST_BYTES})")
             try:
                 text = raw.decode("utf-8")
                 body = json.loads(text) if text.strip() else {}

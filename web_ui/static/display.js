@@ -326,6 +326,8 @@
         ? "/api/state?since=" + current.revision + "&timeout=" + LONG_POLL_S
         : "/api/state";
       try {
+        var asked = performance.now();
+        var before = current && current.revision;
         var state = await fetchState(url);
         if (state.version && body.getAttribute("data-version") !== state.version) {
           window.location.reload(); // the kiosk was upgraded: load the new page and script
@@ -336,6 +338,11 @@
         receivedAt = performance.now();
         setConnected(true);
         render(state);
+        // A long-poll answered at once with nothing new: the kiosk is busy with other displays; ask again
+        // in a second rather than at once.
+        if (url !== "/api/state" && state.revision === before && performance.now() - asked < 1000) {
+          await sleep(1000);
+        }
       } catch (err) {
         setConnected(false);
         await sleep(BACKOFF_MS[Math.min(failures, BACKOFF_MS.length - 1)]);
