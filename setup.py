@@ -16,7 +16,8 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["kiosk", "kiosk.*", "web_ui", "web_ui.*"]),
     include_package_data=True,
-    package_data={"web_ui": ["templates/*.html", "static/*"]},
+    package_data={"web_ui": ["templates/*.html", "static/*"],
+                  "kiosk.quality": ["templates/*.html", "static/*"]},
     # Compatible ranges: picamera2 is deliberately absent (apt's python3-picamera2 on the Pi,
     # seen through a venv made with --system-site-packages, imported lazily).
     install_requires=[
@@ -45,6 +46,7 @@ setup(
             "radon>=6.0,<7",
             "PyYAML>=6.0,<7",
             "jsonschema>=4.18,<5",
+            "radon>=6.0,<7",
         ],
     },
     entry_points={"console_scripts": ["kiosk=kiosk.cli:main"]},

@@ -9,7 +9,9 @@ was due, so a server falling behind shows in the figures instead of slowing the 
 (coordinated omission). The chair API's load: 19 tablets and scripts reading the conference
 (``GET /api/conferences/N``) and the chair tapping camera off/on (``POST .../events`` with an
 Idempotency-Key and expect_state, fsync and all). Baseline: the same 20 clients on ``GET /api/state``.
-Target: the chair API's p99 <= 50 ms at 20 requests a second.
+Target: the chair API's p99 <= 50 ms at 20 requests a second. The two loads alternate in 3 rounds of 10 s
+and the p99 quoted is the median of the rounds' p99s: on a 2-core machine shared with other work one stall
+of the machine is a round's p99 on its own.
 
 Then the rate is raised (each client sending 2, 4, 8... requests a second; the chair still taps once a
 second, as fast as a person taps) until the p99 passes 50 ms, for the chair API and for /api/state; the
@@ -35,8 +37,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_web import Site  # noqa: E402
 
 CLIENTS = 20
-SECONDS = 15.0          # at one request a second per client
-STEP_SECONDS = 5.0      # each step of the rising rate
+SECONDS = 10.0          # each of the ROUNDS at one request a second per client
+ROUNDS = 3              # the two loads alternate, so that other work on the machine falls on both alike
+STEP_SECONDS = 3.0      # each of the ROUNDS of a step of the rising rate
 RATES = (1, 2, 4, 8, 16, 32, 64)  # requests a second per client
 TARGET_MS = 50.0
 
@@ -102,11 +105,16 @@ def _open_loop(site: Site, chair: bool, rate: float, seconds: float) -> list[flo
     return latencies
 
 
+def _p99(site: Site, chair: bool, rate: float, seconds: float) -> float:
+    """The median over ROUNDS of the p99 of ``seconds`` of load (one hiccup of the machine moves one round)."""
+    return float(np.median([np.percentile(_open_loop(site, chair, rate, seconds), 99) for _ in range(ROUNDS)]))
+
+
 def _knee(site: Site, chair: bool) -> tuple[float | None, list[tuple[float, float]]]:
     """The total rate (requests a second) at which the p99 first passes the target, and each step's p99."""
     steps = []
     for rate in RATES:
-        p99 = float(np.percentile(_open_loop(site, chair, rate, STEP_SECONDS), 99))
+        p99 = _p99(site, chair, rate, STEP_SECONDS)
         total = rate * CLIENTS if not chair else rate * (CLIENTS - 1) + 1
         steps.append((total, p99))
         if p99 > TARGET_MS:
@@ -117,14 +125,19 @@ def _knee(site: Site, chair: bool) -> tuple[float | None, list[tuple[float, floa
 def run() -> list[dict]:
     site = Site()
     try:
-        state = _open_loop(site, False, 1, SECONDS)
-        chair = _open_loop(site, True, 1, SECONDS)
+        state, chair, state_p99s, chair_p99s = [], [], [], []
+        for _ in range(ROUNDS):
+            for latencies, p99s, is_chair in ((state, state_p99s, False), (chair, chair_p99s, True)):
+                run = _open_loop(site, is_chair, 1, SECONDS)
+                latencies += run
+                p99s.append(float(np.percentile(run, 99)))
         state_knee, state_steps = _knee(site, False)
         chair_knee, chair_steps = _knee(site, True)
     finally:
         site.close()
-    s_med, s99 = float(np.median(state)), float(np.percentile(state, 99))
-    c_med, c99 = float(np.median(chair)), float(np.percentile(chair, 99))
+    # p99: the median of the rounds' p99s (each round 200 requests); the median: of all of them.
+    s_med, s99 = float(np.median(state)), float(np.median(state_p99s))
+    c_med, c99 = float(np.median(chair)), float(np.median(chair_p99s))
     rows = [
         {"name": "GET /api/state, 20 clients x 1 req/s, open loop", "median_ms": s_med, "p99_ms": s99,
          "baseline": "-", "baseline_median_ms": None, "ratio": None, "target": "-"},
@@ -136,6 +149,8 @@ def run() -> list[dict]:
          "baseline_median_ms": state_knee,
          "ratio": chair_knee / state_knee if chair_knee and state_knee else None, "target": "-"},
     ]
+    print(f"p99 of each round at 20 req/s: /api/state {[round(p) for p in state_p99s]} ms, chair API "
+          f"{[round(p) for p in chair_p99s]} ms", file=sys.stderr)
     print("p99 by total rate: /api/state " + ", ".join(f"{r}/s {p:.0f} ms" for r, p in state_steps)
           + "; chair API " + ", ".join(f"{r}/s {p:.0f} ms" for r, p in chair_steps), file=sys.stderr)
     return rows

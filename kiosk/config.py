@@ -137,9 +137,9 @@ class CameraConfig:
     flat_fraction: float = _opt(0.9, "Share of the picture within a few grey levels of one colour from which the "
                                      "frame counts as one flat colour: no picture (a capture device's \"no signal\" "
                                      "screen, a corrupted decode).", min=0.0, max=1.0)
-    lost_fraction: float = _opt(0.2, "Share of the picture lost at its end (from some point to the last row, rows "
-                                     "repeating exactly: a flat band or block, the last row smeared down) from "
-                                     "which the picture counts as damaged.",
+    lost_fraction: float = _opt(0.2, "Height share of the picture's largest lost band (full rows each "
+                                     "repeating the row above exactly: a flat band or block at the top, middle or "
+                                     "end, a row smeared down) from which the picture counts as damaged.",
                                 min=0.0, max=1.0)
     fps: float = _opt(30.0, "Frame rate the camera should deliver (the opencv backend asks for it).",
                       min=1.0, max=240.0)

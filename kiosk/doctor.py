@@ -536,8 +536,9 @@ def check_calendar(ctx: _Context) -> Finding:
     except calendar_ics.CalendarError as exc:
         return Finding("calendar", FAIL, f"{source.describe()}: {exc.reason}",
                        "Export the room's calendar again as iCalendar (.ics)")
-    detail = (f"{source.describe()} ({source.kind}, {len(data) // 1024} KB in {took:.0f} ms): {parsed.events} "
-              f"events, {len(parsed.bookings)} bookings today and tomorrow")
+    events, bookings = parsed.events, len(parsed.bookings)
+    detail = (f"{source.describe()} ({source.kind}, {len(data) // 1024} KB in {took:.0f} ms): {events} "
+              f"event{'' if events == 1 else 's'}, {bookings} booking{'' if bookings == 1 else 's'} today and tomorrow")
     if parsed.skipped:
         return Finding("calendar", WARN, f"{detail}; {parsed.skipped} skipped: {'; '.join(parsed.reasons)}",
                        "The skipped events are left out of the room's bookings; the others are used")

@@ -279,25 +279,34 @@ def parse_broker(text: str, default_port: int = 1883) -> tuple[str, int]:
     return host, port
 
 
+def broker_client(*, username: str | None = None, password: str | None = None, tls_ca: str | None = None,
+                  client_id: str = ""):
+    """A paho MQTT client (callback API 2) for IT's commands, logging in with ``username`` and
+    ``password`` when given and over TLS checked against ``tls_ca`` when given (OSError for a
+    missing or unreadable certificate)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+    if username:
+        client.username_pw_set(username, password)
+    if tls_ca:
+        client.tls_set(ca_certs=tls_ca)
+    return client
+
+
 class FleetClient:
     """Feeds a :class:`Fleet` from a broker (paho network thread); read it under :attr:`lock`."""
 
     def __init__(self, fleet: Fleet, host: str, port: int, *, username: str | None = None,
                  password: str | None = None, tls_ca: str | None = None, client_id: str = ""):
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
-
         self.fleet, self.host, self.port = fleet, host, port
         self.lock = threading.Lock()
         self.connected = threading.Event()
         self.subscribed = threading.Event()
         self.refused: str | None = None
         self.last_message = time.monotonic()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
-        if username:
-            self.client.username_pw_set(username, password)
-        if tls_ca:
-            self.client.tls_set(ca_certs=tls_ca)
+        self.client = broker_client(username=username, password=password, tls_ca=tls_ca, client_id=client_id)
         self.client.reconnect_delay_set(0.5, 10)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda *a: self.connected.clear()

@@ -113,39 +113,46 @@ def flat(n: int, colour: tuple[int, int, int], width: int = 1280, height: int = 
 
 
 def lost_band(frames: list[np.ndarray], start: float = 0.5, value: tuple[int, int, int] = (128, 128, 128),
-              every: int = 1) -> list[np.ndarray]:
-    """Every ``every``-th frame with the rows from ``start`` (a share of the height) down lost:
-    one flat colour, as a USB camera short of bandwidth delivers them."""
+              every: int = 1, end: float = 1.0) -> list[np.ndarray]:
+    """Every ``every``-th frame with the rows from ``start`` to ``end`` (shares of the height)
+    lost: one flat colour, as a USB camera short of bandwidth delivers them (at the top when
+    the frame's start is lost, in the middle when the camera catches up again)."""
     out = []
     for i, f in enumerate(frames):
         f = f.copy()
         if i % every == every - 1:
-            f[int(start * f.shape[0]):] = value
+            f[int(start * f.shape[0]):int(end * f.shape[0])] = value
         out.append(f)
     return out
 
 
-def lost_block(frames: list[np.ndarray], start: float = 0.55) -> list[np.ndarray]:
+def lost_block(frames: list[np.ndarray], start: float = 0.55, end: float = 1.0) -> list[np.ndarray]:
     """A decode that broke off: from a point ``start`` of the way through the frame (in the order
-    it is sent, row by row, in 16x16 blocks) to its end, flat green (a corrupted MJPEG frame)."""
+    it is sent, row by row, in 16x16 blocks) to its end, flat green (a corrupted MJPEG frame).
+    With ``end`` before the frame's end the decode picks up again there (at a restart marker),
+    part-way along a row of blocks: a lost block in the middle of the picture."""
     out = []
     for f in frames:
         f = f.copy()
         height, width = f.shape[:2]
         row = int(start * height) // 16 * 16
+        last = height if end >= 1.0 else int(end * height) // 16 * 16
         f[row:row + 16, width // 2 // 16 * 16:] = (0, 135, 0)
-        f[row + 16:] = (0, 135, 0)
+        f[row + 16:last] = (0, 135, 0)
+        if last < height:
+            f[last:last + 16, :width // 3 // 16 * 16] = (0, 135, 0)
         out.append(f)
     return out
 
 
-def smeared(frames: list[np.ndarray], start: float = 0.6) -> list[np.ndarray]:
-    """The last good row repeated down to the bottom: another way a partly lost frame looks."""
+def smeared(frames: list[np.ndarray], start: float = 0.6, end: float = 1.0) -> list[np.ndarray]:
+    """The last good row repeated down to ``end`` (the bottom unless given): another way a partly
+    lost frame looks."""
     out = []
     for f in frames:
         f = f.copy()
         row = int(start * f.shape[0])
-        f[row:] = f[row - 1]
+        f[row:int(end * f.shape[0])] = f[row - 1]
         out.append(f)
     return out
 
@@ -208,3 +215,33 @@ def blank_wall(n: int, width: int = 1280, height: int = 720, seed: int = 0) -> l
     rng = np.random.default_rng(seed)
     wall = np.full((height, width, 3), (175, 185, 195), np.uint8)
     return [cv2.add(wall, rng.normal(0, 1.5, wall.shape).astype(np.int16), dtype=cv2.CV_8U) for _ in range(n)]
+
+
+def plain_ceiling(frames: list[np.ndarray], end: float = 0.4, seed: int = 0) -> list[np.ndarray]:
+    """A plain, evenly painted ceiling across the top of the picture, down to ``end``: one colour,
+    darker towards the corners (the lens's vignetting and the light's fall-off), sensor noise on top."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for f in frames:
+        f = f.copy()
+        height, width = f.shape[:2]
+        rows = int(end * height)
+        y, x = np.mgrid[0:rows, 0:width].astype(np.float32)
+        # Brightness falls off with the distance from the picture's centre: 15% darker at a corner.
+        fall = 1.0 - 0.15 * (((x - width / 2) / (width / 2)) ** 2 + ((y - height / 2) / (height / 2)) ** 2) / 2
+        ceiling = np.dstack([fall * level for level in (200, 205, 210)])
+        f[:rows] = np.clip(ceiling + rng.normal(0, 1.5, ceiling.shape), 0, 255).astype(np.uint8)
+        out.append(f)
+    return out
+
+
+def letterboxed(frames: list[np.ndarray], bar: float = 0.12) -> list[np.ndarray]:
+    """Black bars across the top and bottom, as a capture device shows a wider picture."""
+    out = []
+    for f in frames:
+        f = f.copy()
+        rows = int(bar * f.shape[0])
+        f[:rows] = 0
+        f[f.shape[0] - rows:] = 0
+        out.append(f)
+    return out

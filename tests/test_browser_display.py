@@ -83,7 +83,7 @@ def test_browser_display_counts_down_to_the_start(live_server, room, tab):
     label = page.text_content("#countdown")
     assert re.fullmatch(r"0[45]:\d\d", label), label
     assert page.text_content("#start-time") == f"Start time {start_at:%H:%M}"
-    assert page.text_content("#countdown-message") == f"Conference starts at {start_at:%H:%M}"
+    assert page.is_hidden("#countdown-message")  # the start time is said once, in the header
     assert page.locator("#checks > li").count() == 5
     assert page.locator('#checks > li[data-status="pass"]').count() == 5
     assert page.is_visible("#expectations") and page.is_hidden("#problems") and page.is_hidden("#connection")
@@ -125,6 +125,35 @@ def test_browser_display_flips_to_not_ready_within_a_second_of_unplugging(live_s
     page.wait_for_selector('body[data-ready="true"][data-state="ready"]', timeout=3000)
     assert page.is_hidden("#problems")
 
+
+def _start_time_said(page) -> list[str]:
+    """The visible elements that say when the conference starts."""
+    return [sel for sel in ("#start-time", "#countdown-message", "#countdown-caption", "#state")
+            if page.is_visible(sel) and re.search(r"Start time|starts at", page.text_content(sel))]
+
+
+def test_browser_display_not_ready_countdown_says_the_start_time_once(live_server, room, tab):
+    start_at = start_countdown(room, 10)
+    page = tab.page
+    page.goto(live_server.url + "/display")
+    page.wait_for_selector('body[data-state="countdown"]', timeout=5000)
+    live_server.post_json("/simulator/display", {"connected": False})
+    page.wait_for_selector('body[data-state="not_ready"][data-phase="waiting"]', timeout=3000)
+    assert page.text_content("#countdown-caption") == "Conference starts in"
+    assert re.fullmatch(r"(10:00|0\d:\d\d)", page.text_content("#countdown"))
+    assert _start_time_said(page) == ["#start-time"]
+    assert page.text_content("#start-time") == f"Start time {start_at:%H:%M}"
+    screenshot(page, "display-not-ready-countdown.png")
+
+
+def test_browser_display_start_on_another_day_is_said_once_with_its_day(live_server, room, tab):
+    start_at = start_countdown(room, 26 * 60)
+    page = tab.page
+    page.goto(live_server.url + "/display")
+    page.wait_for_selector('body[data-state="countdown"][data-phase="waiting"]', timeout=5000)
+    assert _start_time_said(page) == ["#countdown-message"]
+    assert page.text_content("#countdown-message") == \
+        f"Conference starts at {start_at:%H:%M} on {start_at:%A} {start_at.day} {start_at:%B}"
 
 def test_browser_display_asks_attendees_to_join_in_the_last_minutes(live_server, room, tab):
     start_countdown(room, 2)  # inside the 3-minute joining window

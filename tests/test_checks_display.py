@@ -142,3 +142,16 @@ def test_display_missing_edid_only_warns_when_edid_is_not_required(tmp_path):
     root = make_drm_tree(tmp_path / "drm", [connector("HDMI-A-1", edid_bytes=b"")])
     result = check_display(DrmDisplay(root), DisplayConfig(sysfs_root=str(root), require_edid=False))
     assert result.status is Status.WARN and result.reason == NO_EDID
+
+
+def test_display_analysis_functions_stay_under_complexity_20():
+    # The team's limit; analyse_connectors once grew to 21 branches in one function.
+    from pathlib import Path
+
+    from radon.complexity import cc_visit
+
+    import kiosk.checks.display as module
+
+    blocks = cc_visit(Path(module.__file__).read_text(encoding="utf-8"))
+    assert {b.name for b in blocks} >= {"analyse_connectors", "check_display"}
+    assert [(b.name, b.complexity) for b in blocks if b.complexity > 20] == []

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from kiosk.checks.network import analyse_reachability, check_network, probe
+from kiosk.checks.network import (CABLE_ACTION, NAME_ACTION, REFUSED_ACTION, analyse_reachability, check_network,
+                                  probe)
 from kiosk.checks.result import Status
 from kiosk.config import NetworkConfig
 
@@ -42,7 +43,7 @@ def test_network_reachable_host_passes_with_latency(listening_port):
 def test_network_closed_port_fails_naming_it(closed_port):
     result = check_network(NetworkConfig(hosts=[f"127.0.0.1:{closed_port}"], timeout_s=1.0))
     assert result.status is Status.FAIL
-    assert result.reason == f"127.0.0.1:{closed_port} did not answer (connection refused)"
+    assert result.reason == f"127.0.0.1:{closed_port} did not answer (connection refused). {REFUSED_ACTION}"
     assert result.metrics == {"hosts": 1, "reachable": 0, "max_latency_ms": None}
 
 
@@ -56,7 +57,7 @@ def test_network_mix_fails_naming_only_the_unreachable(listening_port, closed_po
     up, down = f"127.0.0.1:{listening_port}", f"localhost:{closed_port}"
     result = check_network(NetworkConfig(hosts=[up, down], timeout_s=1.0))
     assert result.status is Status.FAIL
-    assert result.reason == f"{down} did not answer (connection refused)"
+    assert result.reason == f"{down} did not answer (connection refused) (1 of 2 answered). {REFUSED_ACTION}"
     assert result.metrics["hosts"] == 2 and result.metrics["reachable"] == 1
     assert result.metrics["max_latency_ms"] is not None
 
@@ -84,15 +85,22 @@ def test_network_hosts_are_probed_concurrently_within_the_timeout(monkeypatch):
     result = check_network(NetworkConfig(hosts=["a.example:1", "b.example:2", "c.example:3"], timeout_s=0.2))
     assert time.monotonic() - started < 1.5
     assert result.reason == ("a.example:1 did not answer (timed out); b.example:2 did not answer (timed out); "
-                             "c.example:3 did not answer (timed out)")
+                             f"c.example:3 did not answer (timed out) (0 of 3 answered). {CABLE_ACTION}")
 
 
 @pytest.mark.parametrize("results, status, reason", [
     ({"broker.local:1883": (True, 2.26, None), "video.example:443": (True, 40.04, None)}, Status.PASS,
      "2 network hosts answered (slowest 40 ms)"),
     ({"broker.local:1883": (False, None, "connection refused")}, Status.FAIL,
-     "broker.local:1883 did not answer (connection refused)"),
-    ({"broker.local:1883": (False, None, None)}, Status.FAIL, "broker.local:1883 did not answer (no reason given)"),
+     f"broker.local:1883 did not answer (connection refused). {REFUSED_ACTION}"),
+    ({"broker.local:1883": (False, None, None)}, Status.FAIL,
+     f"broker.local:1883 did not answer (no reason given). {CABLE_ACTION}"),
+    ({"broker.local:1883": (False, None, "unknown host name"), "video.example:443": (False, None, "unknown host name")},
+     Status.FAIL, "broker.local:1883 did not answer (unknown host name); video.example:443 did not answer (unknown "
+     f"host name) (0 of 2 answered). {NAME_ACTION}"),
+    ({"broker.local:1883": (False, None, "connection refused"), "video.example:443": (False, None, "timed out")},
+     Status.FAIL, "broker.local:1883 did not answer (connection refused); video.example:443 did not answer (timed "
+     f"out) (0 of 2 answered). {CABLE_ACTION}"),
     ({}, Status.PASS, "No network hosts configured; check skipped"),
 ])
 def test_network_analyse_table(results, status, reason):
@@ -109,3 +117,10 @@ def test_network_reason_keeps_config_order(closed_port):
     hosts = [f"127.0.0.1:{closed_port}", f"localhost:{closed_port}"]
     result = check_network(NetworkConfig(hosts=hosts, timeout_s=1.0))
     assert [part.split(" ")[0] for part in result.reason.split("; ")] == hosts
+
+
+@pytest.mark.parametrize("action", [REFUSED_ACTION, NAME_ACTION, CABLE_ACTION])
+def test_network_reason_says_what_staff_should_do_in_plain_words(action):
+    assert "tell IT" in action and action.endswith(".")
+    assert action is REFUSED_ACTION or "network cable is plugged in" in action
+    assert not any(jargon in action for jargon in ("DNS", "TCP", "ECONN", "socket error"))

@@ -669,3 +669,13 @@ def test_conference_store_fold_by_event_is_the_fold_of_the_whole_log(tmp_path_fa
                                                                   c.starts_at("Europe/London"), s.settings))
             assert folded.changes == replayed.changes and folded.inquorate_periods == replayed.inquorate_periods
             assert folded.quorate_at_start == replayed.quorate_at_start
+
+
+def test_conference_store_never_gives_a_purged_conferences_id_again(store):
+    """Purging the newest conference and creating another must not reuse its id (nor break the next purge)."""
+    first = store.create_conference("initial", "2026-11-24", "10:00", "CP-2026-0001")
+    store.purge(first.id)
+    second = store.create_conference("initial", "2026-11-25", "10:00", "CP-2026-0002")
+    assert second.id > first.id
+    store.purge(second.id)
+    assert [s["conference_id"] for s in store.summaries()] == [first.id, second.id]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import subprocess
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -427,6 +428,17 @@ def test_doctor_calendar_file_with_a_skipped_event_warns(pi, tmp_path):
     assert found.status == WARN and "2 events" in found.detail and "1 skipped: event 2: DTSTART" in found.detail
     assert "Smith" not in found.detail
 
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_doctor_calendar_counts_read_in_the_singular_or_plural(pi, tmp_path, count):
+    tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y%m%d")
+    events = "".join(f"BEGIN:VEVENT\r\nUID:{i}@x\r\nDTSTART:{tomorrow}T1{i}0000Z\r\nDTEND:{tomorrow}T1{i}3000Z\r\n"
+                     f"SUMMARY:Conference\r\nEND:VEVENT\r\n" for i in range(count))
+    path = write(tmp_path / "room.ics", f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\n{events}END:VCALENDAR\r\n")
+    cfg = Config().replace("mqtt", enabled=False).replace("schedule", ics=str(path), timezone="UTC")
+    found = by_name(gather(cfg, root=pi, run=healthy_runner()))["calendar"]
+    words = "1 event, 1 booking today" if count == 1 else "2 events, 2 bookings today"
+    assert found.status == OK and words in found.detail, found.detail
 
 def test_doctor_calendar_none_missing_and_broken(pi, tmp_path):
     cfg = Config().replace("mqtt", enabled=False)

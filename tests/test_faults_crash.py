@@ -82,15 +82,16 @@ class Writer(threading.Thread):
 
 
 def _stored_event_ids(client, conference_id: int) -> list[int]:
-    """Every event id of the conference's whole log (the view carries only the latest entries: page through)."""
-    ids, page, pages = [], 1, 1
-    while page <= pages:
-        reply = client.get(f"/api/conferences/{conference_id}/events?page={page}&per_page=50")
+    """Every event id of the conference's whole log, oldest first (the view carries only the latest)."""
+    ids, page = [], 1
+    while True:
+        reply = client.get(f"/api/conferences/{conference_id}/events?page={page}&per_page=500")
         assert reply.status == 200, reply.text
-        body = reply.json()
-        ids += [e["id"] for e in body["events"]]
-        page, pages = page + 1, body["pages"]
-    return ids
+        answer = reply.json()
+        ids += [e["id"] for e in answer["events"]]
+        if page >= answer["pages"]:
+            return ids[::-1]
+        page += 1
 
 
 def test_faults_crash_kill_9_while_saving_attendance_loses_no_acknowledged_save(tmp_path):

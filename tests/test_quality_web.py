@@ -165,6 +165,18 @@ def test_quality_web_page_loads_no_script_and_draws_its_charts_inline(env):
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
 
 
+def test_quality_web_page_style_is_the_one_in_the_report_file(env):
+    # One style sheet (kiosk/quality/static) for the page and for the file of `kiosk quality --html`.
+    from kiosk.quality.html import STATIC
+
+    html = env.client.get("/chair/quality").get_data(as_text=True)
+    href = re.search(r'<link rel="stylesheet" href="([^"]+)"', html).group(1)
+    response = env.client.get(href)
+    assert response.status_code == 200 and response.mimetype == "text/css"
+    assert response.get_data(as_text=True) == (STATIC / "quality.css").read_text(encoding="utf-8")
+    response.close()
+
+
 def test_quality_web_without_a_quality_service_is_a_503(tmp_path, cold_room):
     from chair_web import make_chair
 

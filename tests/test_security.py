@@ -451,3 +451,18 @@ def test_security_kiosk_run_warns_about_a_world_writable_config(tmp_path):
     with kiosk:
         pass
     assert f"Unsafe permissions: {kiosk.config} can be changed by any user" in kiosk.log()
+
+
+def test_security_kiosk_unlock_says_when_it_cannot_write(tmp_path):
+    import subprocess
+    import sys
+
+    from kiosk_process import ROOT
+
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the state directory should be")
+    config = tmp_path / "kiosk.toml"
+    config.write_text(f'[storage]\nstate_dir = "{blocked}"\n')
+    done = subprocess.run([sys.executable, "-m", "kiosk", "unlock", "--config", str(config)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 1 and "kiosk unlock: cannot write" in done.stderr

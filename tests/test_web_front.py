@@ -363,3 +363,26 @@ def test_front_200mb_chunked_body_refused_in_memory(kiosk):
     assert elapsed < 2.0
     assert _dir_bytes(kiosk.tmpdir) + _dir_bytes(kiosk.state_dir) - before < 5 * MiB
     assert kiosk.http().get("/api/state").status == 200
+
+
+def test_front_admission_keeps_room_for_new_devices(tmp_path):
+    """Per address, in all, and the last places only for addresses that hold few (no sockets needed)."""
+    from web_ui.front import Front, FrontLimits
+
+    front = Front(HOST, 0, str(tmp_path / "none.sock"),
+                  FrontLimits(per_address=5, total=12, reserve=4, reserve_below=2))
+    try:
+        assert all(front._admit("10.0.0.1") for _ in range(5))
+        assert not front._admit("10.0.0.1")  # its 5
+        assert all(front._admit("10.0.0.2") for _ in range(3))  # 8 open: the reserve starts
+        assert not front._admit("10.0.0.2")  # holds 3, not fewer than 2
+        assert front._admit("10.0.0.3") and front._admit("10.0.0.3")  # a new device gets in
+        assert not front._admit("10.0.0.3")
+        assert front._admit("10.0.0.4") and front._admit("10.0.0.4")  # 12: full
+        assert not front._admit("10.0.0.5")
+        front._release("10.0.0.1")
+        assert front._admit("127.0.0.1")  # the kiosk's own address counts only towards the total
+        front._release("127.0.0.1")
+        assert front._admit("127.0.0.1") and not front._admit("127.0.0.1")  # full again: the total holds
+    finally:
+        front.close()

@@ -12,16 +12,16 @@ Sign-in is :mod:`web_ui.auth`'s guard: every path under ``/chair`` needs the cha
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from flask import Blueprint, abort, current_app, render_template, request
 
 from kiosk import __version__
 from kiosk.conference.errors import StorageError
-from kiosk.quality import figures, report as report_mod
+from kiosk.quality import figures, html as report_html, report as report_mod
 from web_ui import auth, get_controller
 
-bp = Blueprint("quality", __name__, url_prefix="/chair")
+# The report's content and style are shared with `kiosk quality --html` (kiosk.quality.html).
+bp = Blueprint("quality", __name__, url_prefix="/chair", template_folder=str(report_html.TEMPLATES),
+               static_folder=str(report_html.STATIC), static_url_path="/quality-static")
 
 EXTENSION = "kiosk.quality"
 
@@ -79,12 +79,3 @@ def csv():
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return _no_store(response)
 
-
-def standalone_html(rep: dict) -> str:
-    """The report as one HTML file with its style inside (``kiosk quality --html``): no app, no server."""
-    from flask import Flask
-
-    app = Flask(__name__)
-    css = (Path(__file__).parent / "static" / "quality.css").read_text(encoding="utf-8")
-    with app.app_context():
-        return render_template("quality_file.html", report=rep, css=css, version=__version__)

@@ -26,11 +26,10 @@ SMALL_WIDTH = 160
 #: A pixel of the scaled-down frame within this many grey levels of the frame's median counts as
 #: part of one flat colour.
 FLAT_TOLERANCE = 10
-#: Lost parts are sought in a grid of this many tiles across (and as many down as keep them square).
-LOST_TILES = 32
-#: A tile whose rows repeat the row above in all but this share of pixels is lost: a camera's
-#: sensor noise alone changes far more (a lost band is one flat value, or the last row repeated).
-LOST_CHANGED = 0.02
+#: A lost part repeats the row above exactly over the full width for at least this many rows. Coarse
+#: MJPEG repeats rows exactly inside its 8- and 16-row blocks, but sensor noise and the light's
+#: gradients change some block at every block edge; a lost band repeats across all of them.
+LOST_MIN_ROWS = 24
 #: Grey levels this close to 0 or 255 are clipped (crushed shadows, blown highlights): flat for
 #: want of range, so never taken for a lost part.
 CLIPPED_MARGIN = 12
@@ -68,7 +67,7 @@ def analyse_frames(frames: list[np.ndarray], cfg: CameraConfig, fps: float | Non
                                       "on.", **metrics)
         warnings.append(f"Camera picture is too dark ({brightness}): turn the lights on")
     if metrics["lost_fraction"] >= cfg.lost_fraction:
-        return CheckResult.failed(f"Camera picture is damaged (its last {100 * metrics['lost_fraction']:.0f}% is "
+        return CheckResult.failed(f"Camera picture is damaged ({100 * metrics['lost_fraction']:.0f}% of it is "
                                   "lost): plug the camera straight into the kiosk, not a hub, and check its cable.",
                                   **metrics)
     if metrics["focus"] < cfg.min_focus:
@@ -155,32 +154,33 @@ def _is_colour(colour: tuple[float, float, float], cfg: CameraConfig) -> bool:
 
 
 def _lost_fraction(grey: np.ndarray) -> float:
-    """The share of the frame lost at its end: from some point on, in the order a frame is sent
-    (row by row), every tile's rows repeat the row above exactly (one flat value, or the last
-    good row smeared down), as when a USB camera runs short of bandwidth or a decode breaks off.
+    """The share of the frame in its longest lost band: full rows, each an exact repeat of the
+    row above (one flat value, or the last good row smeared down), anywhere in the frame (its
+    top, middle or end), as when a USB camera runs short of bandwidth or a decode breaks off.
 
-    Only that tail counts: a flat wall or ceiling, flattened further by JPEG compression,
-    is flat too, but the picture goes on after it.
+    A photographed wall or ceiling, however plain and however coarse the MJPEG, never repeats
+    exactly over LOST_MIN_ROWS full rows: sensor noise, vignetting and the light's gradients
+    change it somewhere across the width. Rows clipped to black or white (crushed shadows,
+    blown highlights) are flat for want of range, so never taken for a lost part.
     """
-    height, width = grey.shape
+    height = grey.shape[0]
     if height < 2:
         return 0.0
-    # Every other row against the one above it is enough (a lost part repeats in every row, sensor
-    # noise changes every row) and halves the work. Whole tiles only, so OpenCV averages them on
-    # its fast path (a sliver at the edges is left out).
-    pairs = height // 2
-    across = min(LOST_TILES, width)
-    down = max(1, min(pairs, round(across * height / width)))
-    rows, cols = pairs // down * down, width // across * across
-    below = grey[1:2 * rows:2, :cols]
-    # 255 where a pixel repeats the one above at a level with room to vary: crushed shadows and blown
-    # highlights are flat for want of range, not lost.
-    repeated = cv2.bitwise_and(cv2.compare(below, grey[0:2 * rows:2, :cols], cv2.CMP_EQ),
-                               cv2.inRange(below, CLIPPED_MARGIN, 255 - CLIPPED_MARGIN))
-    alive = cv2.resize(repeated, (across, down), interpolation=cv2.INTER_AREA).ravel() <= 255 * (1 - LOST_CHANGED)
-    last_alive = np.flatnonzero(alive)
-    tail = alive.size - 1 - (last_alive[-1] if last_alive.size else -1)
-    return tail / alive.size
+    # The largest change between each row and the one above it: 0 for an exact repeat.
+    change = cv2.reduce(cv2.absdiff(grey[1:], grey[:-1]), 1, cv2.REDUCE_MAX).ravel()
+    repeated = np.concatenate(([False], change == 0, [False]))
+    edges = np.flatnonzero(np.diff(repeated.view(np.int8)))
+    longest = 0
+    for first, end in zip(edges[::2], edges[1::2]):  # runs of repeated rows: [first, end) in row numbers
+        if end - first >= LOST_MIN_ROWS and end - first > longest and _unclipped(grey[first]):
+            longest = end - first
+    return longest / height
+
+
+def _unclipped(row: np.ndarray) -> bool:
+    """True when a row has some level with room to vary (not all crushed black or blown white)."""
+    low, high = int(row.min()), int(row.max())
+    return high >= CLIPPED_MARGIN and low <= 255 - CLIPPED_MARGIN
 
 
 def _saturated_fraction(grey: np.ndarray) -> float:

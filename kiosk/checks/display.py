@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 from kiosk.checks.result import CheckResult
 from kiosk.config import DisplayConfig
@@ -29,40 +30,6 @@ def _metrics(physical: list[Connector], chosen: Connector | None) -> dict:
     }
 
 
-def _candidates(physical: list[Connector], cfg: DisplayConfig) -> tuple[list[Connector], str | None]:
-    """The connectors to judge (``cfg.connector``, or all), or the reason there are none."""
-    if not physical:
-        return [], "No display output found: the display driver lists no connectors"
-    if not cfg.connector:
-        return physical, None
-    candidates = [c for c in physical if c.name == cfg.connector]
-    if not candidates:
-        present = ", ".join(c.name for c in physical)
-        return [], (f"Display connector {cfg.connector} not found (this device has {present}): "
-                    "check [display] connector")
-    return candidates, None
-
-
-def _judge_screen(chosen: Connector, cfg: DisplayConfig, note: str | None, metrics: dict) -> CheckResult:
-    """A connected screen: pass when it identifies itself (EDID); otherwise fail (``require_edid``) or warn."""
-    if not chosen.edid:
-        if cfg.require_edid:
-            # With the output forced on (video=...D on the kernel command line) the connector
-            # reads "connected" with no screen at all: a missing EDID is then the only sign.
-            reason = (f"No screen answering on {chosen.name} (no EDID): is the screen plugged in and "
-                      "switched on? Check the HDMI cable")
-            return CheckResult.failed(_with_note(reason, note), **metrics)
-        reason = "Screen connected but not identifying itself (no EDID): check the HDMI cable"
-        return CheckResult.warned(_with_note(reason, note), **metrics)
-    info = chosen.edid_info()
-    if info is None:
-        reason = "Screen connected but its identification (EDID) is unreadable: check the HDMI cable"
-        return CheckResult.warned(_with_note(reason, note), **metrics)
-    details = [d for d in (info["name"], chosen.preferred_mode) if d]
-    reason = f"Screen connected on {chosen.name}" + (f" ({', '.join(details)})" if details else "")
-    return CheckResult.passed(_with_note(reason, note), **metrics)
-
-
 def analyse_connectors(connectors: list[Connector], cfg: DisplayConfig, note: str | None = None) -> CheckResult:
     """Judge the connectors: fail without a connected screen; without EDID fail (``require_edid``) or warn.
 
@@ -71,17 +38,47 @@ def analyse_connectors(connectors: list[Connector], cfg: DisplayConfig, note: st
     """
     # Writeback connectors are the GPU writing into memory, never a screen.
     physical = [c for c in connectors if not c.name.startswith("Writeback")]
-    candidates, missing = _candidates(physical, cfg)
-    if missing:
-        return CheckResult.failed(_with_note(missing, note), **_metrics(physical, None))
+    connected, problem = _connected(physical, cfg)
+    if problem:
+        return CheckResult.failed(_with_note(problem, note), **_metrics(physical, None))
+    # With several screens, judge one that identifies itself.
+    chosen = next((c for c in connected if c.edid), connected[0])
+    verdict, reason = _judge_screen(chosen, cfg)
+    return verdict(_with_note(reason, note), **_metrics(physical, chosen))
+
+
+def _connected(physical: list[Connector], cfg: DisplayConfig) -> tuple[list[Connector], str | None]:
+    """The connected connectors among those to check, or (``[]``, why there is none)."""
+    if not physical:
+        return [], "No display output found: the display driver lists no connectors"
+    candidates = physical
+    if cfg.connector:
+        candidates = [c for c in physical if c.name == cfg.connector]
+        if not candidates:
+            present = ", ".join(c.name for c in physical)
+            return [], (f"Display connector {cfg.connector} not found (this device has {present}): "
+                        "check [display] connector")
     connected = [c for c in candidates if c.connected]
     if not connected:
         names = " or ".join(c.name for c in candidates)
-        reason = f"Screen not detected on {names}: is it switched on and the HDMI cable plugged in?"
-        return CheckResult.failed(_with_note(reason, note), **_metrics(physical, None))
-    # With several screens, judge one that identifies itself.
-    chosen = next((c for c in connected if c.edid), connected[0])
-    return _judge_screen(chosen, cfg, note, _metrics(physical, chosen))
+        return [], f"Screen not detected on {names}: is it switched on and the HDMI cable plugged in?"
+    return connected, None
+
+
+def _judge_screen(chosen: Connector, cfg: DisplayConfig) -> tuple[Callable[..., CheckResult], str]:
+    """How a connected screen identifies itself: (CheckResult.passed, warned or failed, the reason)."""
+    if not chosen.edid:
+        if cfg.require_edid:
+            # With the output forced on (video=...D on the kernel command line) the connector
+            # reads "connected" with no screen at all: a missing EDID is then the only sign.
+            return CheckResult.failed, (f"No screen answering on {chosen.name} (no EDID): is the screen plugged in "
+                                        "and switched on? Check the HDMI cable")
+        return CheckResult.warned, "Screen connected but not identifying itself (no EDID): check the HDMI cable"
+    info = chosen.edid_info()
+    if info is None:
+        return CheckResult.warned, "Screen connected but its identification (EDID) is unreadable: check the HDMI cable"
+    details = [d for d in (info["name"], chosen.preferred_mode) if d]
+    return CheckResult.passed, f"Screen connected on {chosen.name}" + (f" ({', '.join(details)})" if details else "")
 
 
 def check_display(display: Display, cfg: DisplayConfig) -> CheckResult:

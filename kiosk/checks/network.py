@@ -37,8 +37,27 @@ def probe(host: str, port: int, timeout: float) -> Probe:
     return True, (time.perf_counter() - start) * 1000.0, None
 
 
+#: What staff should do, by what the failed probes have in common.
+REFUSED_ACTION = ("The network works but the service there is not running: tell IT which one did not answer, "
+                  "then check again.")
+NAME_ACTION = ("The kiosk cannot look up the name: check the kiosk's network cable is plugged in at both ends; "
+               "if it is, tell IT which host did not answer.")
+CABLE_ACTION = ("Check the kiosk's network cable is plugged in at both ends (its socket light on), then check "
+                "again; if it still fails, tell IT which host did not answer.")
+
+
+def _action(errors: list[str | None]) -> str:
+    """What staff should do when the probes failed with ``errors``."""
+    if all(err == "connection refused" for err in errors):
+        return REFUSED_ACTION  # something answered at that address, so the cable and route are fine
+    if all(err == "unknown host name" for err in errors):
+        return NAME_ACTION
+    return CABLE_ACTION
+
+
 def analyse_reachability(results: dict[str, Probe]) -> CheckResult:
-    """Fail naming every ``host:port`` that did not answer; pass with the slowest latency otherwise."""
+    """Fail naming every ``host:port`` that did not answer and saying what staff should do;
+    pass with the slowest latency otherwise."""
     latencies = [ms for ok, ms, _ in results.values() if ok and ms is not None]
     metrics = {
         "hosts": len(results),
@@ -47,9 +66,11 @@ def analyse_reachability(results: dict[str, Probe]) -> CheckResult:
     }
     if not results:
         return CheckResult.passed("No network hosts configured; check skipped", **metrics)
-    failed = [f"{hp} did not answer ({err or 'no reason given'})" for hp, (ok, _, err) in results.items() if not ok]
+    failed = {hp: err for hp, (ok, _, err) in results.items() if not ok}
     if failed:
-        return CheckResult.failed("; ".join(failed), **metrics)
+        hosts = "; ".join(f"{hp} did not answer ({err or 'no reason given'})" for hp, err in failed.items())
+        answered = f" ({metrics['reachable']} of {metrics['hosts']} answered)" if len(results) > 1 else ""
+        return CheckResult.failed(f"{hosts}{answered}. {_action(list(failed.values()))}", **metrics)
     slowest = f" (slowest {metrics['max_latency_ms']:.0f} ms)" if latencies else ""
     noun = "host" if len(results) == 1 else "hosts"
     return CheckResult.passed(f"{len(results)} network {noun} answered{slowest}", **metrics)

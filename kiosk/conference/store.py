@@ -348,8 +348,12 @@ class ConferenceStore:
                               strategy_date=strategy_date, previous_icpc_date=previous_icpc_date)
         with self._write() as conn:
             cur = conn.execute(
-                "INSERT INTO conference (type, date, start_time, case_ref, strategy_date, previous_icpc_date, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", self._conference_values(f) + (_ts(self._now()),))
+                # A purged conference's id is never given again: a tablet still showing its address, an
+                # Idempotency-Key or the quality facts must not land on another family's conference.
+                "INSERT INTO conference (id, type, date, start_time, case_ref, strategy_date, previous_icpc_date, "
+                "created_at) VALUES ((SELECT 1 + MAX(COALESCE((SELECT MAX(id) FROM conference), 0), "
+                "COALESCE((SELECT MAX(conference_id) FROM conference_summary), 0))), ?, ?, ?, ?, ?, ?, ?)",
+                self._conference_values(f) + (_ts(self._now()),))
             self._touch_case(conn, f["case_ref"], cur.lastrowid)
             return self._get_conference(conn, cur.lastrowid)
 

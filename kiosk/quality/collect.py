@@ -20,9 +20,10 @@ import threading
 import time
 from datetime import date
 
-from kiosk.fleet import QUIET_S, parse_broker
+from kiosk.fleet import QUIET_S, broker_client, parse_broker
 from kiosk.mqtt import topics
 from kiosk.quality import figures, report as report_mod
+from kiosk.quality.html import standalone_html
 
 EXIT_OK, EXIT_NO_FIGURES, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
@@ -80,19 +81,12 @@ class _Client:
     """Feeds a :class:`Collection` from a broker (paho's network thread); read it under :attr:`lock`."""
 
     def __init__(self, collection: Collection, host: str, port: int, *, username=None, password=None, tls_ca=None):
-        import paho.mqtt.client as mqtt
-        from paho.mqtt.enums import CallbackAPIVersion
-
         self.collection, self.host, self.port = collection, host, port
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
         self.refused: str | None = None
         self.last_message = time.monotonic()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
-        if username:
-            self.client.username_pw_set(username, password)
-        if tls_ca:
-            self.client.tls_set(ca_certs=tls_ca)
+        self.client = broker_client(username=username, password=password, tls_ca=tls_ca)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
@@ -167,8 +161,6 @@ def run(broker: str = "localhost", prefix: str = topics.DEFAULT_PREFIX, month: s
         rooms = collection.rooms(month)
         rep = collection.report(month)
     if html:
-        from web_ui.quality import standalone_html
-
         try:
             with open(html, "w", encoding="utf-8") as f:
                 f.write(standalone_html(rep))

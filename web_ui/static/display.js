@@ -136,9 +136,12 @@
     setText(el["countdown-caption"], caption);
     show(el["countdown-caption"], caption !== "");
     // In the joining window the message is the joining banner, shown on its own; and a
-    // message that repeats the heading ("Conference in progress") is left out.
+    // message that repeats the heading ("Conference in progress") or the header's start
+    // time ("Conference starts at 17:06") is left out. One that adds the day of a start on
+    // another day is kept, and the header's start time steps aside (render).
     var message = phase === "joining" ? "" : state.countdown.message || "";
     if (message === el.state.textContent) message = "";
+    if (message === "Conference starts at " + startTime(state.start_at)) message = "";
     setText(el["countdown-message"], message);
     show(el["countdown-message"], message !== "");
   }
@@ -272,11 +275,11 @@
     setText(el["state-hint"], hint);
     show(el["state-hint"], hint !== "");
 
-    var start = startTime(state.start_at);
-    setText(el["start-time"], start ? "Start time " + start : "");
-    show(el["start-time"], !!start);
-
     renderCountdown(state);
+    var start = startTime(state.start_at);
+    var startInMessage = phase === "waiting" && !el["countdown-message"].hidden;
+    setText(el["start-time"], start ? "Start time " + start : "");
+    show(el["start-time"], !!start && !startInMessage);
     show(el.joining, phase === "joining" && (state.state === "countdown" || state.state === "ready"));
     setText(el.free, phase === "free" ? state.countdown.message || "" : "");
     // "Free today" is news when the room is idle or ready, not while something needs fixing.
