@@ -3,7 +3,6 @@ chair's view and its cache, and retention (purges leave nothing of the conferenc
 
 from __future__ import annotations
 
-import gc
 import json
 import secrets
 import threading
@@ -13,15 +12,16 @@ from datetime import datetime, timezone
 import pytest
 
 from chair_web import CSV, DAY, MONDAY, Clock
+from held import strings_holding
 from kiosk.conference.errors import InvalidInput, NotFound
 from kiosk.conference.service import ACTIONS, ChairService
 from kiosk.events import AttendanceCounted, ConferencePurged, RoomRequest, StartTimeSet
 from kiosk.service import connect_room
-from web import cold_room, fast_config  # noqa: F401  (fixture)
+from web import fast_config
 
 
 @pytest.fixture
-def service(tmp_path, cold_room):  # noqa: F811
+def service(tmp_path, cold_room):
     cfg = fast_config().replace("storage", state_dir=str(tmp_path / "state"))
     s = ChairService(cfg, cold_room.bus, now=Clock())
     connect_room(cold_room)
@@ -42,7 +42,7 @@ def _attendance(room):
     return room.public_state()["attendance"]
 
 
-def test_conference_service_gives_the_room_counts_after_every_change(service, cold_room):  # noqa: F811
+def test_conference_service_gives_the_room_counts_after_every_change(service, cold_room):
     cid, p = _conference(service)
     assert _attendance(cold_room) is None  # nothing recorded yet
     service.record_action(cid, p["Sam Social"], "arrived_in_person")
@@ -57,20 +57,20 @@ def test_conference_service_gives_the_room_counts_after_every_change(service, co
     assert _attendance(cold_room) == {"in_person": 1, "virtual": 2, "quorate": True}
 
 
-def test_conference_service_revision_moves_so_the_display_and_mqtt_hear_of_it(service, cold_room):  # noqa: F811
+def test_conference_service_revision_moves_so_the_display_and_mqtt_hear_of_it(service, cold_room):
     cid, p = _conference(service)
     before = cold_room.version
     service.record_action(cid, p["Sam Social"], "arrived_in_person")
     assert cold_room.version > before
 
 
-def test_conference_service_another_days_events_do_not_reach_the_room(service, cold_room):  # noqa: F811
+def test_conference_service_another_days_events_do_not_reach_the_room(service, cold_room):
     cid, p = _conference(service, date="2026-11-16")
     service.record_action(cid, p["Sam Social"], "arrived_in_person")
     assert _attendance(cold_room) is None
 
 
-def test_conference_service_sets_todays_start_and_clears_it_when_moved(service, cold_room):  # noqa: F811
+def test_conference_service_sets_todays_start_and_clears_it_when_moved(service, cold_room):
     c = service.create_conference(type="initial", date=DAY, start_time="10:00", case_ref="CP-1")
     assert cold_room.start_at() == datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
     assert cold_room.start_source() == "chair"
@@ -78,7 +78,7 @@ def test_conference_service_sets_todays_start_and_clears_it_when_moved(service, 
     assert cold_room.start_source() is None
 
 
-def test_conference_service_announces_the_next_start_on_the_day(service, cold_room):  # noqa: F811
+def test_conference_service_announces_the_next_start_on_the_day(service, cold_room):
     service._now.now = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)  # saved the day before
     service.create_conference(type="review", date=DAY, start_time="14:00", case_ref="CP-2")
     assert cold_room.start_source() is None
@@ -90,7 +90,7 @@ def test_conference_service_announces_the_next_start_on_the_day(service, cold_ro
     assert cold_room.start_source() is None  # announced once, not forced back
 
 
-def test_conference_service_end_resets_the_room(service, cold_room):  # noqa: F811
+def test_conference_service_end_resets_the_room(service, cold_room):
     cid, p = _conference(service)
     service.record_action(cid, p["Sam Social"], "arrived_in_person")
     service.end_conference(cid)
@@ -98,7 +98,7 @@ def test_conference_service_end_resets_the_room(service, cold_room):  # noqa: F8
     assert cold_room.start_source() is None
 
 
-def test_conference_service_purge_resets_the_room_and_keeps_counts(service, cold_room):  # noqa: F811
+def test_conference_service_purge_resets_the_room_and_keeps_counts(service, cold_room):
     cid, p = _conference(service)
     service.record_action(cid, p["Sam Social"], "arrived_in_person")
     summary = service.purge_conference(cid)
@@ -108,7 +108,7 @@ def test_conference_service_purge_resets_the_room_and_keeps_counts(service, cold
         service.view(cid)
 
 
-def test_conference_service_purges_on_start_and_then_every_minute(tmp_path, cold_room):  # noqa: F811
+def test_conference_service_purges_on_start_and_then_every_minute(tmp_path, cold_room):
     cfg = fast_config().replace("storage", state_dir=str(tmp_path / "state"))
     clock = Clock()
     first = ChairService(cfg, None, now=clock)
@@ -244,24 +244,6 @@ def test_conference_service_view_json_is_the_view_encoded_once_per_computation(s
     assert after == service.view(cid) and "present" in {person["state"] for person in after["people"]}
     assert views() == 2 and rows() == 6  # only the row of the person tapped is encoded again
 
-def _strings_holding(marker: int) -> list[str]:
-    """Every str held by a live container (dicts, lists, tuples, sets: so also every object's attributes)
-    that contains ``marker``'s digits, after a full collection."""
-    gc.collect()
-    objects = gc.get_objects()
-    needle = str(marker)
-    found = []
-    for obj in objects:
-        if isinstance(obj, dict):
-            items = [*obj.keys(), *obj.values()]
-        elif isinstance(obj, (list, tuple, set, frozenset)) and obj is not found:
-            items = obj
-        else:
-            continue
-        found += [x for x in items if type(x) is str and x is not needle and needle in x]
-    return found
-
-
 def _named_conference(service, marker: int) -> int:
     """A conference whose invitees' names (and case reference) carry ``marker``; only its id is returned,
     so that no name outlives this call in the test itself."""
@@ -280,11 +262,11 @@ def test_conference_service_purge_leaves_no_name_in_memory(service):
     cid = _named_conference(service, marker)
     service.view(cid), service.view_json(cid), service.log_page(cid), service.record(cid), service.record_csv(cid)
     service.list_conferences()
-    assert _strings_holding(marker)  # the check sees names while the record is there
+    assert strings_holding(marker)  # the check sees names while the record is there
     purged = []
     service.bus.subscribe(purged.append, ConferencePurged)
     service.purge_conference(cid)
-    assert _strings_holding(marker) == []
+    assert strings_holding(marker) == []
     assert [e.conference_id for e in purged] == [cid]
 
 
@@ -296,7 +278,7 @@ def test_conference_service_retention_purge_leaves_no_name_in_memory(service):
     service.view(cid)
     service._now.advance(days=service.settings.retention_days + 1)
     assert service.purge_due() == [cid]
-    assert _strings_holding(marker) == []
+    assert strings_holding(marker) == []
 
 
 def test_conference_service_a_view_computed_across_a_purge_is_not_kept(service, monkeypatch):
@@ -316,7 +298,7 @@ def test_conference_service_a_view_computed_across_a_purge_is_not_kept(service, 
     service.view(cid)  # computed from the record read before the purge
     monkeypatch.undo()
     assert len(service.views) == 0
-    assert _strings_holding(marker) == []
+    assert strings_holding(marker) == []
 
 
 def test_conference_service_tells_the_room_only_through_the_bus(tmp_path):

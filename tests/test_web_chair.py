@@ -11,11 +11,10 @@ import secrets
 
 import pytest
 
-from chair_web import CSV, DAY, NAMES, chair, signed_in  # noqa: F401  (fixtures)
+from chair_web import CSV, DAY, NAMES
+from held import strings_holding
 from kiosk.conference.errors import StorageError, StorageFull
-from test_conference_service import _strings_holding
 from test_web_display import inventory
-from web import cold_room  # noqa: F401  (fixture)
 
 
 def _setup(chair, **fields):
@@ -642,12 +641,12 @@ def test_web_chair_purge_leaves_no_page_or_name_in_memory(signed_in):
     marker = secrets.randbits(60) | 1 << 60  # unique digits: no other string in the process holds them
     cid = _marked_meeting(signed_in, marker)
     renderings = signed_in.app.extensions["chair_renderings"][0]
-    assert any(key[1] == cid for key in renderings) and _strings_holding(marker)
+    assert any(key[1] == cid for key in renderings) and strings_holding(marker)
     status = signed_in.client.post(f"/chair/conferences/{cid}/purge",
                                    data={"csrf_token": signed_in.token, "confirm": "yes"}).status_code
     assert status == 303
     assert not any(key[1] == cid for key in renderings)
-    assert _strings_holding(marker) == []
+    assert strings_holding(marker) == []
 
 
 def test_web_chair_retention_purge_leaves_no_page_or_name_in_memory(signed_in):
@@ -657,7 +656,7 @@ def test_web_chair_retention_purge_leaves_no_page_or_name_in_memory(signed_in):
     signed_in.now.advance(days=8)
     signed_in.service.housekeeping()
     assert not any(key[1] == cid for key in signed_in.app.extensions["chair_renderings"][0])
-    assert _strings_holding(marker) == []
+    assert strings_holding(marker) == []
 
 # -- errors ------------------------------------------------------------------------------------
 
@@ -699,7 +698,7 @@ def test_web_chair_strange_input_is_a_4xx_not_a_500(signed_in, method, path, bod
     assert "error" in response.get_json()
 
 
-def test_web_chair_without_a_conference_record_the_page_says_so(cold_room):  # noqa: F811
+def test_web_chair_without_a_conference_record_the_page_says_so(cold_room):
     from web_ui import create_app
 
     app = create_app(cold_room, {"TESTING": True})
@@ -868,7 +867,7 @@ def test_web_chair_the_list_of_conferences_is_paginated(signed_in):
     assert signed_in.client.get("/chair?page=0").status_code == 400
 
 
-def test_web_chair_page_d5_a_late_new_date_needs_its_reason_and_shows_in_the_banner(tmp_path, cold_room):  # noqa: F811
+def test_web_chair_page_d5_a_late_new_date_needs_its_reason_and_shows_in_the_banner(tmp_path, cold_room):
     from datetime import datetime, timezone
 
     from chair_web import make_chair
