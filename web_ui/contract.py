@@ -120,7 +120,7 @@ class Request(BaseModel):
 
     def changes(self) -> dict:
         """The fields the client sent, as the record's rules cleaned them."""
-        return {name: getattr(self, name) for name in self.model_fields if name in self.model_fields_set}
+        return {name: getattr(self, name) for name in type(self).model_fields if name in self.model_fields_set}
 
 
 class Patch(Request):
