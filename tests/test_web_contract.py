@@ -110,7 +110,8 @@ def test_web_contract_schemas_are_in_openapi_3_0s_dialect():
 def test_web_contract_every_model_is_in_the_document_and_every_body_is_a_model():
     doc = openapi.document()
     schemas = doc["components"]["schemas"]
-    declared = {m.__name__ for m in _models(contract.Request) if m is not contract.Patch}
+    queries = {contract.Query, *_models(contract.Query)}
+    declared = {m.__name__ for m in _models(contract.Request) if m is not contract.Patch and m not in queries}
     declared |= {m.__name__ for m in _models(contract.Answer) if m is not contract.Page}
     assert declared <= set(schemas)
     bodies = {media["schema"]["$ref"].rsplit("/", 1)[1] for item in doc["paths"].values() for op in item.values()
@@ -124,6 +125,26 @@ def test_web_contract_field_names_are_the_models_for_the_forms_and_the_csv():
                                                                                  "previous_icpc_date")
     assert INVITEE_FIELDS == tuple(contract.InviteePatch.model_fields) == csv_import.COLUMNS
     assert contract.InviteeInput.required_names() == csv_import.REQUIRED
+
+
+@pytest.mark.parametrize("model, args, message", [
+    (contract.PageQuery, {"page": "-1"}, "page must be a whole number, 0 or more"),
+    (contract.PageQuery, {"page": "2", "per_page": "1e3"}, "per_page must be a whole number, 0 or more"),
+    (contract.SinceQuery, {"since": "7", "timeout": "nan"}, "timeout must be a number of seconds, 0 or more"),
+])
+def test_web_contract_query_strings_are_checked_by_their_models(model, args, message):
+    with pytest.raises(InvalidInput) as refused:
+        validated(model, args)
+    assert str(refused.value) == message
+    assert validated(contract.PageQuery, {"page": "0", "other": "x"}).page == 0  # others are ignored
+
+
+def test_web_contract_query_parameters_come_from_the_models():
+    [item] = [openapi.PATHS["/api/conferences/{conference_id}"]["get"]]
+    params = {p["name"]: p for p in item["parameters"] if p["in"] == "query"}
+    assert params["since"]["schema"] == {"type": "integer", "minimum": 0} and params["since"]["description"]
+    assert params["timeout"]["schema"] == {"type": "number", "minimum": 0}
+    assert [p["name"] for p in contract.PageQuery.parameters()] == ["page", "per_page"]
 
 
 def test_web_contract_one_hhmm_rule():

@@ -30,7 +30,6 @@ revision passes ``R``, then answers (unchanged after the wait).
 from __future__ import annotations
 
 import json
-import math
 import time
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
@@ -163,23 +162,19 @@ def openapi():
 
 # -- conferences ---------------------------------------------------------------------
 
-def _whole(name: str, default: int | None) -> int | None:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        abort(400, f"{name} must be a whole number, 0 or more")
-    return int(raw)
+def query(model: type[contract.Query]):
+    """The request's query string as ``model``; 400 naming the first bad parameter."""
+    return validated(model, request.args.to_dict())
 
 
 @bp.get("/api/conferences")
 def list_conferences():
     """Every stored conference, soonest first; ``?page=N&per_page=M`` for one page of them."""
     chair = service()
-    page, per_page = _whole("page", None), _whole("per_page", None)
-    if page is None and per_page is None:
+    paging = query(contract.PageQuery)
+    if paging.page is None and paging.per_page is None:
         return jsonify(conferences=chair.list_conferences())
-    return jsonify(chair.conference_page(page or 1, per_page or 50))
+    return jsonify(chair.conference_page(paging.page or 1, paging.per_page or 50))
 
 
 @bp.post("/api/conferences")
@@ -191,18 +186,10 @@ def create_conference():
     return _created(chair.view(conference.id), url_for("api.get_conference", conference_id=conference.id))
 
 
-def _timeout() -> float:
+def _timeout(asked: float | None) -> float:
+    """The long-poll's wait: ``asked``, or the default, and never more than the most."""
     cfg = current_app.config
-    raw = request.args.get("timeout")
-    if raw is None:
-        return float(cfg["LONG_POLL_DEFAULT_S"])
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        abort(400, "timeout must be a number of seconds, 0 or more")
-    return min(value, float(cfg["LONG_POLL_MAX_S"]))
+    return min(float(cfg["LONG_POLL_DEFAULT_S"]) if asked is None else asked, float(cfg["LONG_POLL_MAX_S"]))
 
 
 def _wait_for_change(chair, conference_id: int, since: int, timeout: float) -> None:
@@ -231,11 +218,11 @@ def get_conference(conference_id: int):
     answers at once.
     """
     chair = service()
-    since = _whole("since", None)
-    if since is not None:
-        timeout = _timeout()
-        if since <= chair.revision(conference_id):
-            _wait_for_change(chair, conference_id, since, timeout)
+    asked = query(contract.SinceQuery)
+    if asked.since is not None:
+        timeout = _timeout(asked.timeout)
+        if asked.since <= chair.revision(conference_id):
+            _wait_for_change(chair, conference_id, asked.since, timeout)
     response = Response(chair.view_json(conference_id), mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -345,7 +332,9 @@ def record_event(conference_id: int):
 @bp.get("/api/conferences/<id:conference_id>/events")
 def list_events(conference_id: int):
     """One page of the whole log, newest first (``?page=1&per_page=50``)."""
-    return jsonify(service().log_page(conference_id, _whole("page", 1), _whole("per_page", 50)))
+    paging = query(contract.PageQuery)
+    page = 1 if paging.page is None else paging.page
+    return jsonify(service().log_page(conference_id, page, 50 if paging.per_page is None else paging.per_page))
 
 
 @bp.post("/api/conferences/<id:conference_id>/events/<id:event_id>/correction")

@@ -17,6 +17,7 @@ are): their fields are never required, and ``None`` is their default only so tha
 from __future__ import annotations
 
 import datetime as dt
+import math
 from datetime import date, time
 from typing import Annotated, Any, Callable, Literal
 
@@ -229,6 +230,56 @@ class PurgeInput(Request):
 
 class Empty(Request):
     """No fields (the body may also be left out)."""
+
+
+# -- query strings ----------------------------------------------------------------------------------------------
+
+def _whole_number(name: str) -> Callable[[Any], int]:
+    def check(raw) -> int:
+        if not (isinstance(raw, str) and raw.isascii() and raw.isdigit()) or len(raw) > 18:
+            raise InvalidInput(f"{name} must be a whole number, 0 or more")
+        return int(raw)
+    return check
+
+
+def _seconds(raw) -> float:
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise InvalidInput("timeout must be a number of seconds, 0 or more")
+    return value
+
+
+class Query(Request):
+    """A query string's parameters (others are ignored); each documented as an optional query parameter."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    @classmethod
+    def parameters(cls) -> tuple[dict, ...]:
+        """The OpenAPI parameters of this query string."""
+        schema = cls.model_json_schema(schema_generator=_Schemas)
+        out = []
+        for name, prop in schema["properties"].items():
+            described = prop.pop("description", None)
+            out.append({"name": name, "in": "query", "required": False, "schema": openapi30(prop),
+                        **({"description": described} if described else {})})
+        return tuple(out)
+
+
+class PageQuery(Query):
+    page: Annotated[int | None, *_ruled(_whole_number("page"), {"type": "integer", "minimum": 1})] = None
+    per_page: Annotated[int | None, *_ruled(_whole_number("per_page"),
+                                            {"type": "integer", "minimum": 1, "maximum": 500})] = None
+
+
+class SinceQuery(Query):
+    since: Annotated[int | None, *_ruled(_whole_number("since"), {"type": "integer", "minimum": 0})] = Field(
+        None, description="Wait until the view's revision passes this.")
+    timeout: Annotated[float | None, *_ruled(_seconds, {"type": "number", "minimum": 0})] = Field(
+        None, description="Seconds to wait with since (default 25, at most 30).")
 
 
 REQUESTS = (ConferenceInput, ConferencePatch, InviteeInput, InviteePatch, LoginRequest, CsvImport, EventInput,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 
 from kiosk import __version__
-from web_ui.contract import REF_TEMPLATE, component_schemas
+from web_ui.contract import REF_TEMPLATE, PageQuery, SinceQuery, component_schemas
 
 
 def _ref(name: str) -> dict:
@@ -48,9 +48,7 @@ IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
                                   "answer verbatim and records nothing."}
 REPLAYED = {"required": False, "schema": {"type": "string", "enum": ["true"]},
             "description": "The first answer to this Idempotency-Key, given again: nothing new was recorded."}
-PAGE = ({"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
-        {"name": "per_page", "in": "query", "required": False,
-         "schema": {"type": "integer", "minimum": 1, "maximum": 500}})
+PAGE = PageQuery.parameters()
 
 CONFERENCE_ID = {"name": "conference_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 INVITEE_ID = {"name": "invitee_id", "in": "path", "required": True, "schema": {"type": "integer"}}
@@ -92,10 +90,7 @@ def _json_body(name: str) -> dict:
 EMPTY_BODY = _json_body("Empty")
 VIEW = _json(_ref("ConferenceView"), "The conference as the chair's page shows it.")
 C = (CONFERENCE_ID,)
-SINCE = ({"name": "since", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0},
-          "description": "Wait until the view's revision passes this."},
-         {"name": "timeout", "in": "query", "required": False, "schema": {"type": "number", "minimum": 0},
-          "description": "Seconds to wait with since (default 25, at most 30)."})
+SINCE = SinceQuery.parameters()
 CI = (CONFERENCE_ID, INVITEE_ID)
 
 PATHS = {
