@@ -107,7 +107,7 @@ def _details_schema() -> dict:
 class Request(BaseModel):
     """A request body: known fields only, JSON types as they are (strict)."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(strict=True, extra="forbid")
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
@@ -290,8 +290,6 @@ REQUESTS = (ConferenceInput, ConferencePatch, InviteeInput, InviteePatch, LoginR
 
 class Answer(BaseModel):
     """A response body, as the service builds it (described here, never required field by field)."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
 
 
 class Problem(Answer):
