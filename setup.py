@@ -44,6 +44,7 @@ setup(
             "playwright>=1.40,<2",
             "hypothesis>=6.100,<7",
             "schemathesis>=4.0,<5",
+            "radon>=6.0,<7",
             "PyYAML>=6.0,<7",
             "jsonschema>=4.18,<5",
             "radon>=6.0,<7",

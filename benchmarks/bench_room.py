@@ -1,4 +1,4 @@
-"""The room's own figures: a whole check cycle, ``kiosk check`` start-up, button press -> light.
+"""The room's own figures: a whole check cycle and ``kiosk check`` start-up.
 
 Run: .venv/bin/python benchmarks/bench_room.py
 
@@ -7,7 +7,8 @@ Run: .venv/bin/python benchmarks/bench_room.py
   Target: cycle <= capture window + 200 ms (checks run in parallel, not in sequence).
 - ``kiosk check`` start to result, excluding the capture window, beside a bare
   ``python -c pass`` measured in the same run. Target <= 1.5 s.
-- Button press -> status light change through gpiozero's mock pins. Target p99 <= 5 ms.
+
+Button press -> light and -> MQTT, driven at the pin, are in bench_press.py.
 """
 
 from __future__ import annotations
@@ -73,52 +74,9 @@ def bench_startup(repeats: int = 8) -> list[dict]:
              "baseline": "python -c pass", "baseline_median_ms": b, "ratio": median / b, "target": "<= 1500 ms"}]
 
 
-def bench_button(repeats: int = 300) -> list[dict]:
-    from kiosk.controller import RoomController
-    from kiosk.factory import build_hardware
-    from kiosk.lights import Lights
-    from kiosk.pins import mock_factory
-
-    cfg = Config().replace("checks", interval_s=0).replace("camera", frames=2, frame_interval_s=0.0)
-    cfg = cfg.replace("schedule", ended_s=3600).replace("button", debounce_ms=0).replace("microphone", capture_s=0.1)
-    factory = mock_factory()
-    controller = RoomController(cfg, build_hardware(cfg, simulate=True),
-                                lights=Lights(cfg.lights, pin_factory=factory), pin_factory=factory)
-    controller.start(initial_check=False)
-    button = factory.pin(17)
-    leds = [factory.pin(n) for n in (22, 27, 24)]
-    latencies, baseline = [], []
-    try:
-        for _ in range(repeats):
-            before = tuple(p.state for p in leds)
-            t0 = time.perf_counter()
-            button.drive_low()
-            after = tuple(p.state for p in leds)
-            latencies.append((time.perf_counter() - t0) * 1000)
-            assert after != before, f"light did not change in state {controller.machine.state.value}"
-            button.drive_high()
-            # A bare pin edge with no handler attached, for scale.
-            t0 = time.perf_counter()
-            factory.pin(5).drive_low()
-            factory.pin(5).drive_high()
-            baseline.append((time.perf_counter() - t0) * 1000 / 2)
-            if controller.machine.state.value == "checking":
-                deadline = time.monotonic() + 5
-                while controller.machine.state.value == "checking" and time.monotonic() < deadline:
-                    time.sleep(0.002)
-    finally:
-        controller.stop()
-        factory.close()
-    median, p99 = _stats(latencies)
-    b = _stats(baseline)[0]
-    return [{"name": "button press -> light change", "median_ms": median, "p99_ms": p99,
-             "baseline": "bare mock pin edge", "baseline_median_ms": b, "ratio": median / b if b else None,
-             "target": "p99 <= 5 ms"}]
-
-
 def run() -> list[dict]:
     """Every figure of this script (see the module docstring)."""
-    return bench_cycle() + bench_startup() + bench_button()
+    return bench_cycle() + bench_startup()
 
 
 if __name__ == "__main__":

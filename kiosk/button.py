@@ -42,9 +42,10 @@ class Debouncer:
 class StartButton:
     """Calls ``on_press`` for a debounced press and ``on_hold`` after a hold of ``hold_s``.
 
-    The hold is timed here (a thread waits ``hold_s`` after each real press, then asks the
-    pin whether it is still down), so it behaves the same on mock pins and on the
-    header, and bounce on release cannot leave a phantom hold behind.
+    The hold is timed here (one ``button-hold`` thread waits until ``hold_s`` after the
+    latest real press, then asks the pin whether it is still down), so it behaves the same
+    on mock pins and on the header, and bounce on release cannot leave a phantom hold
+    behind. The pin's thread only calls ``on_press``: it starts no thread per press.
     """
 
     def __init__(self, cfg, on_press: Callable[[], None], on_hold: Callable[[], None], pin_factory=None,
@@ -55,8 +56,12 @@ class StartButton:
         self._on_press, self._on_hold = on_press, on_hold
         self._debounce = Debouncer(cfg.debounce_ms / 1000.0, clock)
         self._presses = 0  # which press a hold timer belongs to
+        self._latest = (0, 0.0)  # (press number, time.monotonic() of it), replaced whole by the pin's thread
         self._closed = threading.Event()
+        self._pressed = threading.Event()  # wakes the hold timer
         self._button = Button(cfg.pin, pull_up=True, pin_factory=pin_factory)
+        self._timer = threading.Thread(target=self._time_holds, name="button-hold", daemon=True)
+        self._timer.start()
         self._button.when_pressed = self._pressed_edge
         self._button.when_released = self._debounce.edge
 
@@ -64,20 +69,25 @@ class StartButton:
         if not self._debounce.accept():
             return
         self._presses += 1
-        threading.Thread(target=self._time_hold, args=(self._presses,), name="button-hold", daemon=True).start()
+        self._latest = (self._presses, time.monotonic())
         try:
             self._on_press()
         except Exception:
             log.exception("Start button press handler failed")
+        self._pressed.set()
 
-    def _time_hold(self, press):
-        if self._closed.wait(self.hold_s):
-            return
-        if press == self._presses and self._button.is_pressed:
-            try:
-                self._on_hold()
-            except Exception:
-                log.exception("Start button hold handler failed")
+    def _time_holds(self):
+        while True:
+            self._pressed.wait()
+            self._pressed.clear()
+            press, at = self._latest
+            if self._closed.wait(max(0.0, at + self.hold_s - time.monotonic())):
+                return
+            if press == self._presses and self._button.is_pressed:
+                try:
+                    self._on_hold()
+                except Exception:
+                    log.exception("Start button hold handler failed")
 
     @property
     def is_pressed(self) -> bool:
@@ -87,4 +97,5 @@ class StartButton:
     def close(self) -> None:
         """Release the pin; safe to call twice."""
         self._closed.set()
+        self._pressed.set()
         self._button.close()

@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config", help="validate a config file, or list every key with its default")
     _add_config(p)
     p.add_argument("--defaults", action="store_true", help="print every key, its default and what it does")
+    p.add_argument("--markdown", action="store_true",
+                   help="with --defaults: as the Markdown tables of docs/configuration.md")
     p.set_defaults(func=cmd_config)
 
     p = sub.add_parser("doctor", help="what the kiosk sees of this Pi, each problem with a hint (for IT)")
@@ -153,6 +155,14 @@ def cmd_config(args) -> int:
     """``kiosk config``: validate the file (exit 2 naming the bad key) or list the defaults."""
     from kiosk import config
 
+    if args.markdown and not args.defaults:
+        print("kiosk: --markdown goes with --defaults", file=sys.stderr)
+        return EXIT_USAGE
+    if args.defaults and args.markdown:
+        from kiosk.config_doc import render
+
+        print(render(), end="")
+        return 0
     if args.defaults:
         section = None
         for name, key, default, doc in config.describe():

@@ -281,13 +281,12 @@ def _forced(ctx: _Context, connector: str) -> bool:
     return any(t.startswith(f"video={connector}:") and t.endswith(("D", "e")) for t in ctx.kernel_cmdline())
 
 
-def check_display(ctx: _Context) -> Finding:
+def _display_connected(ctx: _Context):
+    """The connected connectors that ``[display]`` names, or the Finding saying why there are none."""
     disp = ctx.cfg.display
-    if disp.backend not in ("auto", "drm"):
-        return Finding("display", OK, f"[display] backend = \"{disp.backend}\": DRM not read")
-    sysfs = ctx.path(disp.sysfs_root)
     try:
-        connectors = [c for c in DrmDisplay(sysfs).connectors() if not c.name.startswith("Writeback")]
+        connectors = [c for c in DrmDisplay(ctx.path(disp.sysfs_root)).connectors()
+                      if not c.name.startswith("Writeback")]
     except DeviceError as exc:
         return Finding("display", FAIL, str(exc),
                        "The KMS display driver is not loaded: dtoverlay=vc4-kms-v3d in /boot/firmware/config.txt")
@@ -305,12 +304,24 @@ def check_display(ctx: _Context) -> Finding:
         return Finding("display", FAIL, f"No screen connected ({names})",
                        "Check the HDMI cable (the port next to the USB-C power on a Pi 5 is HDMI0) and that the "
                        "screen is switched on; `cat /sys/class/drm/card*-HDMI-A-*/status` shows what the Pi sees")
-    parts = []
-    for c in connected:
-        info = c.edid_info()
-        who = " ".join(x for x in ((info or {}).get("name"), f"({info['manufacturer']})" if info else None) if x)
-        parts.append(f"{c.name}: {who or 'no EDID'}" + (f", {c.preferred_mode}" if c.preferred_mode else ""))
-    detail = "Screen connected on " + "; ".join(parts)
+    return connected
+
+
+def _screen_words(c) -> str:
+    """``HDMI-A-1: Room TV (SAM), 1920x1080`` (or ``no EDID``)."""
+    info = c.edid_info()
+    who = " ".join(x for x in ((info or {}).get("name"), f"({info['manufacturer']})" if info else None) if x)
+    return f"{c.name}: {who or 'no EDID'}" + (f", {c.preferred_mode}" if c.preferred_mode else "")
+
+
+def check_display(ctx: _Context) -> Finding:
+    disp = ctx.cfg.display
+    if disp.backend not in ("auto", "drm"):
+        return Finding("display", OK, f"[display] backend = \"{disp.backend}\": DRM not read")
+    connected = _display_connected(ctx)
+    if isinstance(connected, Finding):
+        return connected
+    detail = "Screen connected on " + "; ".join(_screen_words(c) for c in connected)
     if not any(c.edid for c in connected):
         if any(_forced(ctx, c.name) for c in connected):
             return Finding("display", FAIL, detail + " (forced on by video= in cmdline.txt, but no screen answers)",

@@ -74,7 +74,10 @@ class Hardware:
 
 
 def build_hardware(cfg: Config, simulate: bool = False, on_pi: bool | None = None) -> Hardware:
-    """Open every device backend named by ``cfg`` (or all simulated ones)."""
+    """Open every device backend named by ``cfg`` (or all simulated ones).
+
+    All or nothing: when one fails to open, those already open are closed and the error is raised.
+    """
     from kiosk.hardware.camera import open_camera
     from kiosk.hardware.clock import open_clock
     from kiosk.hardware.display import open_display
@@ -91,11 +94,15 @@ def build_hardware(cfg: Config, simulate: bool = False, on_pi: bool | None = Non
     elif autos:
         where = "on a Raspberry Pi" if on_pi else "not on a Raspberry Pi (no device tree model)"
         log.info("auto: %s, so %s", where, ", ".join(f"{d}={backends[d]}" for d in autos))
-    camera = open_camera(cfg.camera, backends["camera"])
-    microphone = open_microphone(cfg.microphone, backends["microphone"])
-    display = open_display(cfg.display, backends["display"])
-    clock = open_clock(cfg.clock, backends["clock"])
-    speaker = None
-    if cfg.speaker.enabled:
-        speaker = open_speaker(cfg.speaker, backends["speaker"], microphone=microphone)
-    return Hardware(camera, microphone, display, clock, speaker, backends)
+    opened = Hardware(None, None, None, None, None, backends)
+    try:  # all or nothing: a device that fails to open closes those opened before it (like CompositeDevice)
+        opened.camera = open_camera(cfg.camera, backends["camera"])
+        opened.microphone = open_microphone(cfg.microphone, backends["microphone"])
+        opened.display = open_display(cfg.display, backends["display"])
+        opened.clock = open_clock(cfg.clock, backends["clock"])
+        if cfg.speaker.enabled:
+            opened.speaker = open_speaker(cfg.speaker, backends["speaker"], microphone=opened.microphone)
+    except BaseException:
+        opened.close()
+        raise
+    return opened

@@ -93,8 +93,8 @@ class RoomCollector:
         """Every metric family of the room, read afresh (prometheus_client calls this on each scrape)."""
         c = self.controller
         room = c.cfg.room.id
-        public = c.public_state()
-        cycle = c.last_cycle
+        snapshot = c.snapshot  # one snapshot: the state and the cycle agree
+        public, cycle = snapshot.public, snapshot.cycle
 
         info = GaugeMetricFamily("kiosk_info", "The kiosk's room and software version.", labels=["room", "version"])
         info.add_metric([room, __version__], 1)

@@ -28,7 +28,6 @@ button presses, timers and check results into triggers.
 from __future__ import annotations
 
 import enum
-import threading
 
 from kiosk.events import EventBus, StateChanged
 
@@ -95,12 +94,15 @@ def next_state(state: State, trigger: Trigger, start_pending: bool = False) -> S
 
 
 class RoomMachine:
-    """Holds the room's state; :meth:`fire` applies a trigger and publishes the change."""
+    """Holds the room's state; :meth:`fire` applies a trigger and publishes the change.
+
+    Not thread-safe on its own: one thread owns it (the controller's loop, see
+    :mod:`kiosk.controller`). ``bus`` is anything with ``publish(event)``.
+    """
 
     def __init__(self, bus: EventBus, state: State = State.IDLE):
         self.bus = bus
         self._state = state
-        self._lock = threading.RLock()
 
     @property
     def state(self) -> State:
@@ -108,11 +110,10 @@ class RoomMachine:
 
     def fire(self, trigger: Trigger, start_pending: bool = False, reason: str | None = None) -> State | None:
         """Apply ``trigger``; return the new state, or None if it was ignored in this state."""
-        with self._lock:
-            old = self._state
-            new = next_state(old, trigger, start_pending)
-            if new is None or (new is old and trigger is not Trigger.HOLD):
-                return None
-            self._state = new
-            self.bus.publish(StateChanged(old.value, new.value, reason or _REASONS[trigger]))
-            return new
+        old = self._state
+        new = next_state(old, trigger, start_pending)
+        if new is None or (new is old and trigger is not Trigger.HOLD):
+            return None
+        self._state = new
+        self.bus.publish(StateChanged(old.value, new.value, reason or _REASONS[trigger]))
+        return new

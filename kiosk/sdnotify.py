@@ -91,16 +91,21 @@ class Notifier:
             return False
         # A value cannot span lines: the protocol is one assignment a line.
         message = "\n".join(f"{key}={' '.join(str(value).splitlines())}" for key, value in fields.items())
-        with self._lock:
-            try:
+        try:
+            with self._lock:  # guards the socket's opening and closing, not the send
                 if self._sock is None:
-                    self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-                self._sock.sendto(message.encode("utf-8", "replace"), self._target)
-            except OSError as exc:
-                if not self._warned:
-                    log.warning("Cannot notify systemd at %s: %s", self.address, exc.strerror or exc)
-                    self._warned = True
-                return False
+                    # Non-blocking: the room's loop feeds the watchdog and must never wait for systemd.
+                    self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC
+                                               | socket.SOCK_NONBLOCK)
+                sock = self._sock
+            sock.sendto(message.encode("utf-8", "replace"), self._target)
+        except OSError as exc:
+            with self._lock:
+                warn = not self._warned and self._sock is not None  # not closed meanwhile (shutting down)
+                self._warned = self._warned or warn
+            if warn:
+                log.warning("Cannot notify systemd at %s: %s", self.address, exc.strerror or exc)
+            return False
         return True
 
     def ready(self, status: str | None = None) -> bool:

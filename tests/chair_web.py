@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from kiosk.conference.service import ChairService
-from web import cold_room, fast_config  # noqa: F401  (cold_room is a fixture used below)
+from web import fast_config
 from web_ui import create_app
 
 PIN = "482915"
@@ -138,7 +138,7 @@ def make_chair(tmp_path, controller, *, pin: str | None = PIN, now: datetime = M
 
 
 @pytest.fixture
-def chair(tmp_path, cold_room):  # noqa: F811
+def chair(tmp_path, cold_room):
     """A signed-out client of the chair's app on an unstarted simulated room (PIN 482915)."""
     env = make_chair(tmp_path, cold_room)
     try:

@@ -6,6 +6,11 @@ import pytest
 
 from kiosk.config import Config
 
+#: Fixture modules, registered once for every test module (no imports of fixtures in the tests):
+#: ``web`` (room, app, client, cold_room, cold_app, cold_client, live_server), ``chair_web`` (chair,
+#: signed_in) and ``mqtt_broker`` (broker).
+pytest_plugins = ["web", "chair_web", "mqtt_broker"]
+
 
 @pytest.fixture
 def mock_factory():

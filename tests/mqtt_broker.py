@@ -8,7 +8,7 @@ same port, to test reconnection. ``make_pki`` makes a CA, a server certificate (
 optionally an expired one and a client certificate) with the ``openssl`` command;
 ``Broker(..., tls=pki, users={...}, acl="...")`` is the TLS + password + ACL variant.
 
-Import the fixtures into a test module with ``from mqtt_broker import broker``.
+The ``broker`` fixture is registered for every test module by ``pytest_plugins`` in ``conftest.py``.
 """
 
 from __future__ import annotations

@@ -182,6 +182,7 @@ def parse_checked(text: str, doc: dict | None = None) -> config.Config | None:
 
 # -- properties -----------------------------------------------------------------------------------
 
+@pytest.mark.proof
 @PROPERTY
 @given(st.text())
 @example("a = " + "[" * 3000 + "]" * 3000)
@@ -191,6 +192,7 @@ def test_bad_input_config_any_text_gives_a_config_or_a_config_error(text):
     parse_checked(text)
 
 
+@pytest.mark.proof
 @PROPERTY
 @given(tomlish)
 def test_bad_input_config_tomlish_text_gives_a_config_or_a_config_error(text):
@@ -201,6 +203,7 @@ def test_bad_input_config_tomlish_text_gives_a_config_or_a_config_error(text):
     parse_checked(text, doc)
 
 
+@pytest.mark.proof
 @PROPERTY
 @given(documents)
 @example({"checks": {"timeout_s": math.nan}})
@@ -217,6 +220,7 @@ def test_bad_input_config_any_document_gives_a_config_or_a_named_error(doc):
     parse_checked(text, doc)
 
 
+@pytest.mark.proof
 @PROPERTY
 @given(st.sampled_from([(s, k) for s in SECTIONS for k in KEYS[s]]), values)
 def test_bad_input_config_any_value_for_a_real_key_is_validated(where, value):
@@ -273,6 +277,7 @@ def test_bad_input_config_command_exits_2_without_traceback(tmp_path, content):
     assert_refused(run_config(path), path)
 
 
+@pytest.mark.proof
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(doc=documents)
 def test_bad_input_config_command_on_generated_bad_files(tmp_path_factory, doc):

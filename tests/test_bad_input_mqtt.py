@@ -21,7 +21,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from mqtt_broker import Subscriber, broker  # noqa: F401 - fixture
+from mqtt_broker import Subscriber
 
 from kiosk.config import Config
 from kiosk.controller import RoomController
@@ -189,6 +189,7 @@ def check_private(link: RecordingLink, replies, start_log: int, raw: bytes) -> N
 
 # -- properties -----------------------------------------------------------------------------------
 
+@pytest.mark.proof
 @PROPERTY
 @given(action=actions, raw=payloads)
 @example(action="state", raw=b'{"transaction": 1' + b"0" * 400 + b"}")
@@ -205,6 +206,7 @@ def test_bad_input_mqtt_requests_always_get_one_well_formed_reply(link, action, 
     check_private(link, replies, mark, raw)
 
 
+@pytest.mark.proof
 @PROPERTY
 @given(topic=st.one_of(
     st.binary(max_size=80),
@@ -258,7 +260,8 @@ def flood_payload(i: int) -> bytes:
     return kinds[i % len(kinds)]
 
 
-def test_bad_input_mqtt_request_flood_leaves_the_kiosk_responsive(broker, caplog):  # noqa: F811
+@pytest.mark.proof
+def test_bad_input_mqtt_request_flood_leaves_the_kiosk_responsive(broker, caplog):
     caplog.set_level(logging.INFO, logger="kiosk")
     cfg = (Config().replace("checks", interval_s=0).replace("microphone", capture_s=0.2)
            .replace("camera", frames=2, frame_interval_s=0.02, width=640, height=360)

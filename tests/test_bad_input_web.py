@@ -24,7 +24,7 @@ from chair_web import CSV, DAY, make_chair
 from kiosk.conference.service import ACTIONS
 from kiosk.conference.store import DB_FILENAME
 from kiosk_process import integrity_check
-from web import cold_room, serve  # noqa: F401  (cold_room is a fixture)
+from web import serve
 from web_ui import openapi
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,7 +126,7 @@ def shared(tmp_path_factory):
 
 
 @pytest.fixture
-def env(tmp_path, cold_room):  # noqa: F811
+def env(tmp_path, cold_room):
     """A chair of its own, for tests that sign out or lock out with wrong PINs."""
     chair = _env(tmp_path, cold_room)
     try:
@@ -141,6 +141,7 @@ def _cookie(env) -> str:
 
 # -- the API against its OpenAPI document (schemathesis) ------------------------------------------------------
 
+@pytest.mark.proof
 @pytest.mark.parametrize("path, method", OPERATIONS, ids=[f"{m} {p}" for p, m in OPERATIONS])
 def test_bad_input_web_api_answers_as_its_openapi_document_says(request, path, method):
     import schemathesis
@@ -204,6 +205,7 @@ def _url(rule: str, ids: dict) -> str:
             .replace("<id:invitee_id>", str(ids["invitee_id"])))
 
 
+@pytest.mark.proof
 def test_bad_input_web_every_chair_form_takes_anything_without_a_500(env):
     records = env.records
     routes = _form_routes(env.app)
@@ -272,6 +274,7 @@ def _json_routes(app):
     return sorted(out)
 
 
+@pytest.mark.proof
 def test_bad_input_web_every_json_endpoint_takes_anything_without_a_500(env):
     records = env.records
     routes = _json_routes(env.app)

@@ -16,7 +16,7 @@ import pytest
 
 from chair_web import PIN
 from kiosk.conference.service import ChairService
-from web import fast_config, room, serve  # noqa: F401  (fixture)
+from web import fast_config, serve
 from web_ui import create_app
 
 pytestmark = pytest.mark.browser
@@ -33,7 +33,7 @@ CSV = ("name,role,agency,direct_contact,expected_mode\n"
 
 
 @pytest.fixture
-def site(tmp_path, room):  # noqa: F811
+def site(tmp_path, room):
     """The app with a real ChairService (kiosk clock = the real clock) served by waitress."""
     cfg = fast_config().replace("storage", state_dir=str(tmp_path / "state"))
     service = ChairService(cfg, room).start()
@@ -535,7 +535,7 @@ def test_browser_chair_ending_and_removing_need_confirmation(browser, site):
 
 
 @pytest.fixture
-def short_sessions(tmp_path, room):  # noqa: F811
+def short_sessions(tmp_path, room):
     """``site`` with sessions that end after 16 s unused."""
     cfg = fast_config().replace("storage", state_dir=str(tmp_path / "state"))
     service = ChairService(cfg, room).start()

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from web import (app, live_server, room,  # noqa: F401  (fixtures)
-                 serve, start_room, stop_room, wait_for)
+from waiting import wait_for
+from web import serve, start_room, stop_room
 from web_ui import create_app
 
 pytestmark = pytest.mark.browser

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from test_browser_display import screenshot
-from web import fast_config, serve, start_room, stop_room, wait_for
+from web import fast_config, serve, start_room, stop_room
+from waiting import wait_for
 from web_ui import create_app
 
 pytestmark = pytest.mark.browser

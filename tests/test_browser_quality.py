@@ -9,7 +9,7 @@ import pytest
 
 import quality_script as qs
 from chair_web import PIN
-from web import cold_room, serve  # noqa: F401  (fixture)
+from web import serve
 
 pytestmark = pytest.mark.browser
 
@@ -17,7 +17,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
 @pytest.fixture
-def site(tmp_path, cold_room):  # noqa: F811
+def site(tmp_path, cold_room):
     env = qs.make_quality_chair(tmp_path, cold_room)
     qs.publish_checks(cold_room.bus)
     qs.run(env)

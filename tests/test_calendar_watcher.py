@@ -16,7 +16,8 @@ from calendar_server import CalendarServer
 from kiosk import calendar_ics
 from kiosk.calendar_watcher import CalendarWatcher
 from kiosk.config import Config
-from web import serve, start_room, stop_room, wait_for
+from web import serve, start_room, stop_room
+from waiting import wait_for
 from web_ui import create_app
 
 LONDON = ZoneInfo("Europe/London")

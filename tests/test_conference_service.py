@@ -13,11 +13,11 @@ import pytest
 from chair_web import CSV, DAY, MONDAY, PIN, Clock, Seconds
 from kiosk.conference.errors import InvalidInput, NotFound, PinLockedOut
 from kiosk.conference.service import ACTIONS, PAIRING_ALPHABET, ChairService, PinNotSet
-from web import cold_room, fast_config  # noqa: F401  (fixture)
+from web import fast_config
 
 
 @pytest.fixture
-def service(tmp_path, cold_room):  # noqa: F811
+def service(tmp_path, cold_room):
     cfg = fast_config().replace("storage", state_dir=str(tmp_path / "state"))
     s = ChairService(cfg, cold_room, now=Clock(), monotonic=Seconds())
     s.pins.save(PIN)
@@ -104,7 +104,7 @@ def test_conference_service_purge_resets_the_room_and_keeps_counts(service):
         service.view(cid)
 
 
-def test_conference_service_purges_on_start_and_then_every_minute(tmp_path, cold_room):  # noqa: F811
+def test_conference_service_purges_on_start_and_then_every_minute(tmp_path, cold_room):
     cfg = fast_config().replace("storage", state_dir=str(tmp_path / "state"))
     clock = Clock()
     first = ChairService(cfg, None, now=clock)

@@ -1,5 +1,6 @@
 """The room controller end to end on simulated hardware and mock pins (no web, no MQTT)."""
 
+import threading
 import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -222,3 +223,72 @@ def test_controller_moves_to_the_next_days_booking_at_midnight_without_a_new_rea
         assert controller.start_at() == tomorrow.start
     finally:
         controller.stop()
+
+
+# -- the room loop: one thread owns the state, readers take the snapshot ----------------------------
+
+def test_controller_inputs_are_handled_on_the_room_loop(room, mock_factory):
+    threads = []
+    room.bus.subscribe(lambda event: threads.append((event.kind, threading.current_thread().name)))
+    press(mock_factory)  # from the pin's thread
+    room.set_attendance(1, 2, False)  # from this thread
+    assert wait_for(lambda: room.machine.state.value == "ready")
+    assert {name for _, name in threads} == {"room-loop"}, threads
+    assert {"button_pressed", "attendance_changed", "check_finished"} <= {kind for kind, _ in threads}
+
+
+def test_controller_readers_never_wait_for_a_busy_loop(room):
+    before = room.public_state()
+    with room._lock:  # the loop is busy with a message (it holds the turn)
+        reader = threading.Thread(target=lambda: (room.public_state(), room.version, room.ready, room.start_at()))
+        reader.start()
+        reader.join(2)
+        assert not reader.is_alive(), "a reader waited for the loop"
+    assert room.public_state() == before
+
+
+def test_controller_the_pin_thread_only_posts_a_press(room, mock_factory):
+    pin = mock_factory.pin(BUTTON_PIN)
+    with room._lock:  # the loop cannot take the press yet
+        pin.drive_low()  # returns at once: the press waits in the inbox
+        pin.drive_high()
+        assert room.machine.state.value == "idle"
+    assert wait_for(lambda: room.machine.state.value in ("checking", "ready"))
+
+
+def test_controller_public_state_is_a_copy_of_the_snapshot(room):
+    state = room.public_state()
+    state["state"] = "in_session"
+    state.pop("ready")
+    fresh = room.public_state()
+    assert fresh["state"] == "idle" and "ready" in fresh
+    assert room.snapshot.public is not state
+
+
+def test_controller_revision_moves_with_each_change_and_long_polls_wake(room, clock):
+    since = room.version
+    room.set_start(clock.now + timedelta(hours=1), "chair")
+    assert room.version > since and room.public_state()["revision"] == room.version
+    assert room.wait_for_change(since, timeout=0) == room.version  # already past: no wait
+
+
+def test_controller_set_bookings_decides_the_calendar_start_on_the_loop(room, clock):
+    from kiosk.schedule import Booking
+
+    first = Booking(clock.now + timedelta(hours=1), clock.now + timedelta(hours=2), source="calendar")
+    later = Booking(clock.now + timedelta(hours=3), clock.now + timedelta(hours=4), source="calendar")
+    room.set_bookings([later, first], health={"events_skipped": 0})
+    assert room.start_at() == first.start and room.start_source() == "calendar"
+    assert room.calendar_health == {"events_skipped": 0}
+    clock.now = first.end + timedelta(minutes=1)  # the first booking is over: the next one counts
+    room.tick()
+    assert room.start_at() == later.start
+    room.set_bookings([])
+    assert room.start_at() is None and room.start_source() is None
+
+
+def test_controller_a_stopped_controller_still_takes_messages(cfg, clock):
+    controller = RoomController(cfg, build_hardware(cfg, simulate=True), now=clock).start(initial_check=False)
+    controller.stop()
+    controller.set_attendance(2, 3, True)  # handled in this thread: the loop is gone, nothing hangs
+    assert controller.public_state()["attendance"] == {"in_person": 2, "virtual": 3, "quorate": True}

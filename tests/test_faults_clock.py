@@ -22,6 +22,8 @@ from kiosk.factory import build_hardware
 from kiosk.mqtt.link import state_payload
 from waiting import wait_for
 
+pytestmark = pytest.mark.proof  # slow: see docs/testing.md (pytest -m 'not proof' leaves it out)
+
 LONDON = ZoneInfo("Europe/London")
 START = datetime(2026, 11, 23, 14, 0, tzinfo=LONDON)
 

@@ -26,6 +26,8 @@ import pytest
 
 from kiosk_process import KioskProcess, create_conference, integrity_check
 
+pytestmark = pytest.mark.proof  # slow: see docs/testing.md (pytest -m 'not proof' leaves it out)
+
 ROUNDS = 8
 #: The whole kill -9 test stops starting new rounds after this long (it still needs 3 rounds to pass).
 CRASH_TIME_LIMIT_S = 35.0

@@ -29,6 +29,8 @@ from kiosk.events import ChecksFinished, ChecksStarted, ReadinessChanged
 from kiosk.factory import build_hardware
 from waiting import wait_for
 
+pytestmark = pytest.mark.proof  # slow: see docs/testing.md (pytest -m 'not proof' leaves it out)
+
 #: Periodic re-checks this often, so a fault and its recovery are both seen without a press.
 INTERVAL_S = 0.25
 MIC = "roommic"

@@ -28,6 +28,8 @@ from kiosk.factory import build_hardware
 from kiosk.mqtt.link import MqttLink
 from waiting import wait_for
 
+pytestmark = pytest.mark.proof  # slow: see docs/testing.md (pytest -m 'not proof' leaves it out)
+
 STATE = "kiosk/suite-1/state"
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from mqtt_broker import broker, free_port  # noqa: F401 - fixture
+from mqtt_broker import free_port
 
 from kiosk import fleet
 from kiosk.fleet import Fleet, Row
@@ -185,7 +185,7 @@ def test_fleet_parse_broker_rejects(text):
 
 # -- the command against a real broker --------------------------------------------------------------
 
-def publish_rooms(broker, rooms):  # noqa: F811
+def publish_rooms(broker, rooms):
     """Publish retained availability and state for each (room, online, state payload)."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     client.connect(broker.host, broker.port)
@@ -207,7 +207,7 @@ def run_fleet(*args):
                           text=True, timeout=20)
 
 
-def test_fleet_once_shows_every_room(broker):  # noqa: F811
+def test_fleet_once_shows_every_room(broker):
     publish_rooms(broker, [
         ("suite-1", True, state("suite-1")),
         ("suite-2", True, state("suite-2", "not_ready", False, BROKEN_CAMERA)),
@@ -229,7 +229,7 @@ def test_fleet_once_shows_every_room(broker):  # noqa: F811
     assert result.stderr == ""
 
 
-def test_fleet_once_all_ready_exits_0(broker):  # noqa: F811
+def test_fleet_once_all_ready_exits_0(broker):
     publish_rooms(broker, [(f"room-{i}", True, state(f"room-{i}")) for i in range(3)])
     result = run_fleet("--once", "--broker", f"{broker.host}:{broker.port}")
     assert result.returncode == 0, result.stderr
@@ -242,7 +242,7 @@ def test_fleet_once_broker_unreachable_exits_3():
     assert "not reachable (connection refused)" in result.stderr
 
 
-def test_fleet_once_colours_offline_rooms_on_a_terminal(broker, monkeypatch):  # noqa: F811
+def test_fleet_once_colours_offline_rooms_on_a_terminal(broker, monkeypatch):
     class Terminal(io.StringIO):
         def isatty(self):
             return True
@@ -257,7 +257,7 @@ def test_fleet_once_colours_offline_rooms_on_a_terminal(broker, monkeypatch):  #
     assert "\x1b[" not in lines[3]
 
 
-def test_fleet_reads_a_real_kiosk(cfg, broker):  # noqa: F811
+def test_fleet_reads_a_real_kiosk(cfg, broker):
     """The view is built from what MqttLink publishes, not from test fixtures only."""
     from kiosk.controller import RoomController
     from kiosk.factory import build_hardware

@@ -1,9 +1,8 @@
-import time
-
 import pytest
 
 from kiosk.config import Config
 from kiosk.lights import PATTERNS, Lights
+from waiting import wait_for
 
 RED_PIN, GREEN_PIN, BLUE_PIN = 22, 27, 24
 
@@ -55,9 +54,11 @@ def test_lights_countdown_blinks_green(mock_factory):
         fast = mod.Pattern("countdown", ((mod.GREEN, 0.05), (mod.OFF, 0.05)))
         mod.PATTERNS["countdown"], saved = fast, mod.PATTERNS["countdown"]
         try:
-            mock_factory.pin(GREEN_PIN).clear_states()
+            green = mock_factory.pin(GREEN_PIN)
+            green.clear_states()
             lamp.show("countdown")
-            time.sleep(0.32)
+            # Two whole blinks (on, off, on, off) after the initial state.
+            assert wait_for(lambda: len(green.states) >= 5, timeout=5), green.states
             lamp.show("ready")
         finally:
             mod.PATTERNS["countdown"] = saved
@@ -70,7 +71,8 @@ def test_lights_countdown_blinks_green(mock_factory):
 
 def test_lights_checking_pulses_amber(lights, mock_factory):
     lights.show("checking")
-    time.sleep(0.7)
+    # Several brightness levels on red: a pulse, not a blink.
+    assert wait_for(lambda: len({s.state for s in mock_factory.pin(RED_PIN).states}) > 3, timeout=5)
     reds = {s.state for s in mock_factory.pin(RED_PIN).states}
     greens = {s.state for s in mock_factory.pin(GREEN_PIN).states}
     assert len(reds) > 3  # several brightness levels: a pulse, not a blink
@@ -104,7 +106,8 @@ def test_lights_buzzer_beeps(mock_factory):
     lamp = Lights(cfg, pin_factory=mock_factory)
     try:
         lamp.beep(2)
-        time.sleep(0.5)
-        assert [s.state for s in mock_factory.pin(18).states][:5] == [0, 1, 0, 1, 0]
+        buzzer = mock_factory.pin(18)
+        assert wait_for(lambda: len(buzzer.states) >= 5, timeout=5), buzzer.states
+        assert [s.state for s in buzzer.states][:5] == [0, 1, 0, 1, 0]
     finally:
         lamp.close()

@@ -18,9 +18,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from kiosk_process import KioskProcess, create_conference
 from mqtt_broker import Broker
+
+pytestmark = pytest.mark.proof  # slow: see docs/testing.md (pytest -m 'not proof' leaves it out)
 
 ROOT = Path(__file__).resolve().parent.parent
 DURATION_S = 8.0

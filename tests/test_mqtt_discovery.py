@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from mqtt_broker import Subscriber, broker  # noqa: F401 - fixture
+from mqtt_broker import Subscriber
 
 from kiosk import __version__
 from kiosk.config import Config
@@ -161,7 +161,7 @@ def test_discovery_check_names_without_labels(site):
     assert msgs["ha/binary_sensor/suite-4/check_clock/config"] is None
 
 
-def test_discovery_resent_when_home_assistant_comes_online(cfg, broker):  # noqa: F811
+def test_discovery_resent_when_home_assistant_comes_online(cfg, broker):
     from kiosk.controller import RoomController
     from kiosk.factory import build_hardware
     from kiosk.mqtt.link import MqttLink
@@ -187,7 +187,7 @@ def test_discovery_resent_when_home_assistant_comes_online(cfg, broker):  # noqa
         controller.stop()
 
 
-def test_discovery_off(cfg, broker):  # noqa: F811
+def test_discovery_off(cfg, broker):
     from kiosk.controller import RoomController
     from kiosk.factory import build_hardware
     from kiosk.mqtt.link import MqttLink

@@ -20,7 +20,7 @@ from kiosk.controller import RoomController
 from kiosk.factory import build_hardware
 from kiosk.mqtt.link import MqttLink
 from kiosk.quality import collect
-from mqtt_broker import Subscriber, broker  # noqa: F401  (fixture)
+from mqtt_broker import Subscriber
 from waiting import wait_for
 from web import fast_config
 
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 class Kiosk:
     """One room: a controller (not started), the chair's service and quality facts, the app, the MQTT link."""
 
-    def __init__(self, tmp_path: Path, broker, room_id: str, name: str, **mqtt):  # noqa: F811
+    def __init__(self, tmp_path: Path, broker, room_id: str, name: str, **mqtt):
         cfg = (fast_config().replace("room", id=room_id, name=name)
                .replace("mqtt", host=broker.host, port=broker.port, reconnect_min_s=0.1, reconnect_max_s=1.0,
                         discovery=False, **mqtt))
@@ -53,7 +53,7 @@ class Kiosk:
 
 
 @pytest.fixture
-def two_rooms(tmp_path, broker):  # noqa: F811
+def two_rooms(tmp_path, broker):
     rooms = []
     try:
         for room_id, name in (("suite-1", "Hybrid Suite 1"), ("suite-2", "Hybrid Suite 2")):
@@ -67,7 +67,7 @@ def two_rooms(tmp_path, broker):  # noqa: F811
             room.close()
 
 
-def _retained(broker, topic_filter="#", settle=0.5):  # noqa: F811
+def _retained(broker, topic_filter="#", settle=0.5):
     """Every retained message on the broker under ``topic_filter``: {topic: payload}."""
     sub = Subscriber(broker, topic_filter)
     try:
@@ -82,7 +82,7 @@ def _kiosk(*args) -> subprocess.CompletedProcess:
                           cwd=ROOT, timeout=60)
 
 
-def test_quality_collect_each_room_publishes_its_month_retained(two_rooms, broker):  # noqa: F811
+def test_quality_collect_each_room_publishes_its_month_retained(two_rooms, broker):
     topic = "kiosk/suite-1/quality/2026-11"
     assert wait_for(lambda: topic in _retained(broker, "kiosk/+/quality/+", settle=0.2), timeout=5)
     retained = _retained(broker, "kiosk/+/quality/+")
@@ -95,7 +95,7 @@ def test_quality_collect_each_room_publishes_its_month_retained(two_rooms, broke
     assert set(body) == {"schema", "room", "room_name", "month", "updated_at", "figures"}
 
 
-def test_quality_collect_combines_two_rooms_in_table_csv_and_html(two_rooms, broker, tmp_path):  # noqa: F811
+def test_quality_collect_combines_two_rooms_in_table_csv_and_html(two_rooms, broker, tmp_path):
     assert wait_for(lambda: len(_retained(broker, "kiosk/+/quality/+", settle=0.2)) == 2, timeout=5)
     where = f"{broker.host}:{broker.port}"
     table = _kiosk("--broker", where, "--month", "2026-11")
@@ -122,7 +122,7 @@ def test_quality_collect_combines_two_rooms_in_table_csv_and_html(two_rooms, bro
     assert '<td class="num" data-col="late">6 (50%)</td>' in html
 
 
-def test_quality_collect_exit_codes(two_rooms, broker, closed_port):  # noqa: F811
+def test_quality_collect_exit_codes(two_rooms, broker, closed_port):
     where = f"{broker.host}:{broker.port}"
     empty = _kiosk("--broker", where, "--month", "2025-01")
     assert empty.returncode == 1 and "no room" in empty.stderr
@@ -133,7 +133,7 @@ def test_quality_collect_exit_codes(two_rooms, broker, closed_port):  # noqa: F8
     assert away.returncode == 3 and "not reachable" in away.stderr
 
 
-def test_quality_collect_malformed_figures_are_named_and_skipped(two_rooms, broker):  # noqa: F811
+def test_quality_collect_malformed_figures_are_named_and_skipped(two_rooms, broker):
     import paho.mqtt.publish as publish
 
     publish.single("kiosk/suite-9/quality/2026-11", json.dumps({"month": "2026-11", "figures": {"conferences": -1}}),
@@ -145,7 +145,7 @@ def test_quality_collect_malformed_figures_are_named_and_skipped(two_rooms, brok
     assert "suite-9" not in out.getvalue().split("\n")[1]
 
 
-def test_quality_collect_no_name_or_case_reference_on_the_broker(two_rooms, broker):  # noqa: F811
+def test_quality_collect_no_name_or_case_reference_on_the_broker(two_rooms, broker):
     sub = Subscriber(broker, "#")  # everything the kiosks publish, retained or live, from here on
     try:
         assert sub.wait_for(lambda t, p: t.endswith("/quality/2026-11")) is not None
@@ -165,7 +165,7 @@ def test_quality_collect_no_name_or_case_reference_on_the_broker(two_rooms, brok
     assert json.loads(retained["kiosk/suite-2/quality/2026-11"])["figures"]["conferences"] == 2
 
 
-def test_quality_collect_figures_reasserted_when_the_broker_comes_back_empty(two_rooms, broker):  # noqa: F811
+def test_quality_collect_figures_reasserted_when_the_broker_comes_back_empty(two_rooms, broker):
     room = two_rooms[0]
     topic = "kiosk/suite-1/quality/2026-11"
     assert wait_for(lambda: topic in _retained(broker, "kiosk/+/quality/+", settle=0.2), timeout=5)

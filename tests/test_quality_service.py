@@ -11,11 +11,10 @@ from kiosk.checks.result import CheckResult
 from kiosk.checks.runner import Cycle
 from kiosk.events import ChecksFinished
 from waiting import wait_for
-from web import cold_room  # noqa: F401  (fixture)
 
 
-def test_quality_service_locked_file_never_holds_up_the_publisher_of_a_check_cycle(tmp_path, cold_room):  # noqa: F811
-    # The controller publishes ChecksFinished under its lock: the service queues the cycle and its own
+def test_quality_service_locked_file_never_holds_up_the_publisher_of_a_check_cycle(tmp_path, cold_room):
+    # The room's loop publishes ChecksFinished: the service queues the cycle and its own
     # thread saves it, so a slow disk or another writer never holds up the room.
     env = qs.make_quality_chair(tmp_path, cold_room)
     quality = env.extra["quality"]
@@ -39,7 +38,7 @@ def test_quality_service_locked_file_never_holds_up_the_publisher_of_a_check_cyc
         env.service.stop()
 
 
-def test_quality_service_conference_end_sees_the_cycles_published_before_it(tmp_path, cold_room):  # noqa: F811
+def test_quality_service_conference_end_sees_the_cycles_published_before_it(tmp_path, cold_room):
     env = qs.make_quality_chair(tmp_path, cold_room)
     try:
         qs.publish_checks(cold_room.bus)  # queued, not yet saved perhaps

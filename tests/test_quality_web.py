@@ -13,11 +13,10 @@ from html.parser import HTMLParser
 import pytest
 
 import quality_script as qs
-from web import cold_room  # noqa: F401  (fixture)
 
 
 @pytest.fixture
-def env(tmp_path, cold_room):  # noqa: F811
+def env(tmp_path, cold_room):
     """A signed-in chair with a QualityService, the room's checks published, conferences A and B recorded."""
     env = qs.make_quality_chair(tmp_path, cold_room)
     try:
@@ -177,7 +176,8 @@ def test_quality_web_page_style_is_the_one_in_the_report_file(env):
     assert response.get_data(as_text=True) == (STATIC / "quality.css").read_text(encoding="utf-8")
     response.close()
 
-def test_quality_web_without_a_quality_service_is_a_503(tmp_path, cold_room):  # noqa: F811
+
+def test_quality_web_without_a_quality_service_is_a_503(tmp_path, cold_room):
     from chair_web import make_chair
 
     env = make_chair(tmp_path, cold_room)
@@ -261,7 +261,7 @@ def test_quality_web_any_period_text_is_a_page_or_a_400(env):
     check()
 
 
-def test_quality_web_conferences_ended_before_the_service_started_are_caught_up(tmp_path, cold_room):  # noqa: F811
+def test_quality_web_conferences_ended_before_the_service_started_are_caught_up(tmp_path, cold_room):
     from kiosk.quality.service import QualityService
 
     env = qs.make_quality_chair(tmp_path, cold_room)

@@ -21,7 +21,6 @@ import pytest
 from chair_web import PIN, make_chair
 from kiosk_process import KioskProcess, today
 from mqtt_broker import Broker, Subscriber
-from web import cold_app, cold_room  # noqa: F401  (fixtures)
 
 # -- headers on every route -----------------------------------------------------------------------------------
 
@@ -60,7 +59,7 @@ def assert_cookies_safe(response, where: str) -> None:
 
 
 @pytest.fixture
-def site(tmp_path, cold_room):  # noqa: F811
+def site(tmp_path, cold_room):
     """The whole app (chair's page, API, display, simulator) with a conference that has people and events."""
     env = make_chair(tmp_path, cold_room)
     try:
@@ -140,6 +139,7 @@ def test_security_the_session_cookie_is_httponly_samesite_strict_wherever_it_is_
 
 # -- PIN brute force over real HTTP ---------------------------------------------------------------------------
 
+@pytest.mark.proof
 def test_security_pin_guessing_locks_the_device_then_everyone_out_over_http(tmp_path):
     with KioskProcess(tmp_path) as kiosk:
         # A TLS terminator on the kiosk itself may say the request came over HTTPS; nobody else may.
@@ -369,6 +369,7 @@ def run_conference(kiosk: KioskProcess, cookies: list[bytes]) -> int:
     return cid
 
 
+@pytest.mark.proof
 def test_security_no_personal_data_reaches_mqtt_logs_display_state_or_metrics(tmp_path):
     broker = Broker(tmp_path / "broker").start()
     everything = Subscriber(broker, "#")
@@ -421,7 +422,7 @@ def assert_hardened_reply(reply, where: str) -> None:
     (b"POST /api/login HTTP/1.1\r\nHost: kiosk\r\nContent-Length: lots\r\n\r\n", 400),
     (b"POST /api/login HTTP/1.1\r\nHost: kiosk\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
 ], ids=["header without a colon", "Content-Length not a number", "chunk size not a number"])
-def test_security_waitress_own_error_answers_carry_the_hardening_headers(cold_app, request_bytes, status):  # noqa: F811
+def test_security_waitress_own_error_answers_carry_the_hardening_headers(cold_app, request_bytes, status):
     """A request too malformed to reach the app is refused by waitress itself: with the same headers."""
     import socket
 

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from chair_web import PIN, chair  # noqa: F401 - fixture
-from web import cold_app, cold_room, wait_for  # noqa: F401 - fixtures
+from chair_web import PIN
+from waiting import wait_for
 from web_ui.admission import Admission, waiting
 
 
@@ -147,8 +147,17 @@ def test_a_request_taking_its_slot_back_goes_before_newcomers():
 
 
 def test_waiting_outside_admission_does_nothing():
+    """Outside a request that Admission let in, waiting() gives back no slot (not even another thread's)."""
+    recorder, results = Recorder(), {}
+    admission = Admission(recorder, slots=1)
+    busy = _request(admission, recorder, "busy", results)
+    assert wait_for(lambda: recorder.inside == ["busy"] and admission._free._free == 0)
     with waiting():
-        pass
+        assert admission._free._free == 0
+    assert admission._free._free == 0 and _queued(admission) == 0
+    recorder.leave["busy"].set()
+    busy.join(10)
+    assert results == {"busy": b"busy"} and admission._free._free == 1
 
 
 def test_slots_must_be_at_least_one():
@@ -156,7 +165,7 @@ def test_slots_must_be_at_least_one():
         Admission(Recorder(), slots=0)
 
 
-def test_open_displays_never_hold_up_other_requests(cold_app, cold_room):  # noqa: F811
+def test_open_displays_never_hold_up_other_requests(cold_app, cold_room):
     """More long-polls than slots, on the real server: a plain request still answers at once."""
     from web_ui.server import WebServer
 
@@ -187,7 +196,7 @@ def test_open_displays_never_hold_up_other_requests(cold_app, cold_room):  # noq
 
 
 @pytest.mark.parametrize("path", ["/api/login", "/chair/login"])
-def test_a_pin_being_checked_never_holds_up_other_requests(chair, path):  # noqa: F811
+def test_a_pin_being_checked_never_holds_up_other_requests(chair, path):
     """The PIN's slow hash (and guesses queued behind it) run with the slot given back."""
     import json
 
@@ -225,7 +234,7 @@ def test_a_pin_being_checked_never_holds_up_other_requests(chair, path):  # noqa
         server.close()
 
 
-def test_a_request_waiting_for_a_tap_gives_its_slot_back(chair):  # noqa: F811
+def test_a_request_waiting_for_a_tap_gives_its_slot_back(chair):
     """A tap held up by the disk keeps its own slot; the readers waiting for it do not keep theirs."""
     import http.client
     import json

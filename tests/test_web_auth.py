@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from werkzeug.routing import IntegerConverter
 
-from chair_web import PIN, chair, make_chair, signed_in  # noqa: F401  (fixtures)
-from web import cold_room  # noqa: F401  (fixture)
+from chair_web import PIN, make_chair
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -96,7 +95,7 @@ def test_web_auth_api_login_refuses_bad_and_cross_site_requests(chair, kwargs, s
     assert chair.client.get("/api/conferences").status_code == 401
 
 
-def test_web_auth_without_a_pin_says_how_to_set_one(tmp_path, cold_room):  # noqa: F811
+def test_web_auth_without_a_pin_says_how_to_set_one(tmp_path, cold_room):
     env = make_chair(tmp_path, cold_room, pin=None)
     try:
         page = env.client.get("/chair/login").get_data(as_text=True)
@@ -210,7 +209,7 @@ def test_web_auth_sign_in_starts_a_fresh_session(chair):
     assert chair.api("POST", "/api/conferences", {}, token=token_before).status_code == 400
 
 
-def test_web_auth_sessions_survive_a_restart_with_the_key_in_the_state_dir(tmp_path, cold_room):  # noqa: F811
+def test_web_auth_sessions_survive_a_restart_with_the_key_in_the_state_dir(tmp_path, cold_room):
     first = make_chair(tmp_path, cold_room)
     try:
         first.login()
@@ -254,7 +253,7 @@ def test_web_auth_cookie_is_secure_behind_a_local_tls_terminator(chair):
     assert "Secure" not in _set_cookie(direct)
 
 
-def test_web_auth_cookie_is_always_secure_when_configured(tmp_path, cold_room):  # noqa: F811
+def test_web_auth_cookie_is_always_secure_when_configured(tmp_path, cold_room):
     env = make_chair(tmp_path, cold_room, conference={"secure_cookies": True})   # [conference] secure_cookies
     try:
         assert "Secure" in _set_cookie(env.client.post("/api/login", json={"pin": PIN}))
@@ -262,7 +261,7 @@ def test_web_auth_cookie_is_always_secure_when_configured(tmp_path, cold_room): 
         env.service.stop()
 
 
-def test_web_auth_session_limits_come_from_the_config(tmp_path, cold_room):  # noqa: F811
+def test_web_auth_session_limits_come_from_the_config(tmp_path, cold_room):
     env = make_chair(tmp_path, cold_room, conference={"session_idle_min": 5, "session_max_hours": 0.5})
     try:
         body = env.client.post("/api/login", json={"pin": PIN}).get_json()
@@ -430,7 +429,7 @@ def _set_pin(tmp_path, text: str, *extra):
                           input=text, capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
 
 
-def test_web_auth_kiosk_set_pin_then_sign_in_works(tmp_path, cold_room):  # noqa: F811
+def test_web_auth_kiosk_set_pin_then_sign_in_works(tmp_path, cold_room):
     result = _set_pin(tmp_path, "592736\n", "--stdin")
     assert result.returncode == 0, result.stderr
     assert "Chair PIN saved" in result.stdout
@@ -485,7 +484,7 @@ def test_web_auth_the_default_session_clock_is_steady():
     assert isinstance(auth.DEFAULTS["CHAIR_CLOCK"], SteadyClock)
 
 
-def test_web_auth_sign_out_survives_a_restart(signed_in, cold_room):  # noqa: F811
+def test_web_auth_sign_out_survives_a_restart(signed_in, cold_room):
     """A signed-out cookie stays refused after the kiosk restarts (the app is built again on the same state)."""
     cookie = signed_in.client.get_cookie("kiosk_chair").value
     assert signed_in.api("POST", "/chair/logout").status_code in (302, 303)

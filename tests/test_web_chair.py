@@ -10,10 +10,9 @@ import re
 
 import pytest
 
-from chair_web import CSV, DAY, NAMES, chair, signed_in  # noqa: F401  (fixtures)
+from chair_web import CSV, DAY, NAMES
 from kiosk.conference.errors import StorageError, StorageFull
 from test_web_display import inventory
-from web import cold_room  # noqa: F401  (fixture)
 
 
 def _setup(chair, **fields):
@@ -660,7 +659,7 @@ def test_web_chair_strange_input_is_a_4xx_not_a_500(signed_in, method, path, bod
     assert "error" in response.get_json()
 
 
-def test_web_chair_without_a_conference_record_the_page_says_so(cold_room):  # noqa: F811
+def test_web_chair_without_a_conference_record_the_page_says_so(cold_room):
     from web_ui import create_app
 
     app = create_app(cold_room, {"TESTING": True})
@@ -829,7 +828,7 @@ def test_web_chair_the_list_of_conferences_is_paginated(signed_in):
     assert signed_in.client.get("/chair?page=0").status_code == 400
 
 
-def test_web_chair_page_d5_a_late_new_date_needs_its_reason_and_shows_in_the_banner(tmp_path, cold_room):  # noqa: F811
+def test_web_chair_page_d5_a_late_new_date_needs_its_reason_and_shows_in_the_banner(tmp_path, cold_room):
     from datetime import datetime, timezone
 
     from chair_web import make_chair

@@ -10,11 +10,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from chair_web import CSV, DAY, chair, make_chair, signed_in  # noqa: F401  (fixtures)
+from chair_web import CSV, DAY, make_chair
 from kiosk.conference.service import ChairService
 from kiosk.events import SessionStarted
 from waiting import wait_for
-from web import cold_room  # noqa: F401  (fixture)
 
 
 def _setup(chair, **fields):
@@ -105,7 +104,7 @@ def test_web_chair_api_a_bad_key_is_a_400(signed_in, key):
     assert _events(signed_in, cid) == []
 
 
-def test_web_chair_api_keys_survive_a_restart_and_expire_after_a_day(tmp_path, cold_room):  # noqa: F811
+def test_web_chair_api_keys_survive_a_restart_and_expire_after_a_day(tmp_path, cold_room):
     first = make_chair(tmp_path, cold_room)
     first.login()
     cid, p = _setup(first)
@@ -238,7 +237,7 @@ def test_web_chair_api_a_bad_since_or_timeout_is_a_400(signed_in, query):
     assert signed_in.client.get(f"/api/conferences/{cid}?{query}").status_code == 400
 
 
-def test_web_chair_api_a_long_poll_keeps_the_session_alive(tmp_path, cold_room):  # noqa: F811
+def test_web_chair_api_a_long_poll_keeps_the_session_alive(tmp_path, cold_room):
     chair = make_chair(tmp_path, cold_room, conference={"session_idle_min": 1.0})
     try:
         chair.login()
@@ -365,7 +364,7 @@ def test_web_chair_api_the_start_button_without_a_conference_today_records_nothi
 
 # -- D5, D6, D7 and double bookings ----------------------------------------------------------------------
 
-def test_web_chair_api_d5_a_new_date_after_ten_working_days_needs_a_reason(tmp_path, cold_room):  # noqa: F811
+def test_web_chair_api_d5_a_new_date_after_ten_working_days_needs_a_reason(tmp_path, cold_room):
     # Friday 19 March 2027: ten working days skip Good Friday and Easter Monday, so the limit is Tuesday 6 April.
     chair = make_chair(tmp_path, cold_room, now=datetime(2027, 3, 19, 10, 30, tzinfo=timezone.utc))
     try:
@@ -480,7 +479,7 @@ def test_web_chair_api_the_log_and_the_conferences_come_in_pages(signed_in):
     assert len(signed_in.client.get("/api/conferences").get_json()["conferences"]) == 4  # as before
 
 
-def test_web_chair_api_a_service_restarted_keeps_the_revision(tmp_path, cold_room):  # noqa: F811
+def test_web_chair_api_a_service_restarted_keeps_the_revision(tmp_path, cold_room):
     chair = make_chair(tmp_path, cold_room)
     chair.login()
     cid, _ = _setup(chair)

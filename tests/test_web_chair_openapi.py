@@ -7,8 +7,6 @@ import re
 
 import pytest
 
-from chair_web import chair  # noqa: F401  (fixture)
-from web import cold_room  # noqa: F401  (fixture)
 
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 #: Where a route needs the chair's session the document must say what happens without one.

@@ -10,7 +10,6 @@ from html.parser import HTMLParser
 
 import pytest
 
-from web import app, client, cold_app, cold_client, cold_room, room  # noqa: F401  (fixtures)
 from web_ui import SECURITY_HEADERS, auth, create_app
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "

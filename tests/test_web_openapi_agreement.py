@@ -10,8 +10,6 @@ from __future__ import annotations
 import pytest
 from jsonschema import Draft4Validator, FormatChecker
 
-from chair_web import chair, signed_in  # noqa: F401  (fixtures)
-from web import cold_room  # noqa: F401  (fixture)
 
 
 def plain_schema(node, schemas):
@@ -54,7 +52,7 @@ class Document:
 
 
 @pytest.fixture
-def doc(chair):  # noqa: F811
+def doc(chair):
     return Document(chair.client.get("/api/openapi.json").get_json())
 
 
@@ -65,21 +63,21 @@ def agree(doc, path, method, accepted: bool, status: int):
 
 @pytest.mark.parametrize("name, value", [("timeout", "-1"), ("timeout", "0"), ("timeout", "2.5"), ("since", "-1"),
                                          ("since", "0"), ("timeout", "soon")])
-def test_web_openapi_agreement_state_query(doc, chair, name, value):  # noqa: F811
+def test_web_openapi_agreement_state_query(doc, chair, name, value):
     response = chair.client.get(f"/api/state?{name}={value}")
     agree(doc, "/api/state", "get", doc.query_ok("/api/state", name, value), response.status_code)
 
 
 @pytest.mark.parametrize("body", [{}, {"pin": "482915", "code": "ABCD-1234"}, {"pin": "000000"}, {"code": "x"},
                                   {"pin": "482915", "extra": 1}])
-def test_web_openapi_agreement_login(doc, chair, body):  # noqa: F811
+def test_web_openapi_agreement_login(doc, chair, body):
     response = chair.new_client().post("/api/login", json=body)
     agree(doc, "/api/login", "post", doc.body_ok("/api/login", "post", body), response.status_code)
 
 
 @pytest.mark.parametrize("media, text", [("application/json", ""), ("text/csv", ""),
                                          ("application/json", "name,role\nPat Example,social worker\n")])
-def test_web_openapi_agreement_csv_import(doc, signed_in, media, text):  # noqa: F811
+def test_web_openapi_agreement_csv_import(doc, signed_in, media, text):
     cid = signed_in.conference()["conference"]["id"]
     path = f"/api/conferences/{cid}/invitees/csv"
     if media == "application/json":
@@ -94,14 +92,14 @@ def test_web_openapi_agreement_csv_import(doc, signed_in, media, text):  # noqa:
 
 
 @pytest.mark.parametrize("value", ["", "  ", None, "2026-10-01", "not a date", "2026-13-40"])
-def test_web_openapi_agreement_optional_dates(doc, signed_in, value):  # noqa: F811
+def test_web_openapi_agreement_optional_dates(doc, signed_in, value):
     body = {"type": "review", "date": "2026-11-30", "start_time": "12:00", "case_ref": "CP-2026-0007",
             "previous_icpc_date": value}
     response = signed_in.api("POST", "/api/conferences", body)
     agree(doc, "/api/conferences", "post", doc.body_ok("/api/conferences", "post", body), response.status_code)
 
 
-def test_web_openapi_agreement_correction_of_another_conferences_event_is_not_found(doc, signed_in):  # noqa: F811
+def test_web_openapi_agreement_correction_of_another_conferences_event_is_not_found(doc, signed_in):
     first = signed_in.conference()["conference"]["id"]
     second = signed_in.conference(case_ref="CP-2026-0999", start_time="11:00")["conference"]["id"]
     [person] = signed_in.invite_csv(second, "name,role\nSam Example,social worker\n")

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from kiosk.events import ChecksStarted
-from web import (app, client, cold_app, cold_client, cold_room, room,  # noqa: F401  (fixtures)
-                 unsimulated_controller, wait_for)
+from waiting import wait_for
+from web import unsimulated_controller
 from web_ui import create_app
 
 JSON = "application/json"

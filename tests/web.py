@@ -1,6 +1,7 @@
 """Fixtures for the web tests: a running room on simulated hardware, the app, a live server.
 
-Test modules import the fixtures they use (``from web import room, app, client``).
+Registered for every test module by ``pytest_plugins`` in ``conftest.py``: tests name the
+fixtures they use as arguments and import only the helpers (``from web import serve``).
 The room is the real controller on simulated devices and gpiozero's mock pins, so the
 pages are tested against the real state machine and check code, not a stand-in.
 """
@@ -21,7 +22,7 @@ from kiosk.controller import RoomController
 from kiosk.factory import build_hardware
 from kiosk.lights import Lights
 from web_ui import create_app
-from waiting import wait_for  # noqa: F401 - the web tests import it from here
+from waiting import wait_for
 
 #: Chromium as Debian ships it; Playwright cannot download browsers here.
 CHROMIUM = "/usr/bin/chromium"

@@ -20,12 +20,14 @@
 and answers ``request/<action>`` on ``response/<action>`` with ``{"status": "ok"|"error",
 "data", "error", "transaction"}`` (actions in :data:`~kiosk.mqtt.topics.ACTIONS`).
 
-Threads. The bus delivers in the controller's thread, so :meth:`MqttLink._on_bus` only
-notes the event and wakes the ``mqtt-publisher`` thread, which builds the payloads
-(reading :meth:`~kiosk.controller.RoomController.public_state`) and publishes; bursts
+Threads. The bus delivers on the room's loop (see :mod:`kiosk.controller`), so
+:meth:`MqttLink._on_bus` only notes the event and wakes the ``mqtt-publisher`` thread,
+which builds the payloads (reading the room's snapshot through
+:meth:`~kiosk.controller.RoomController.public_state`, no lock) and publishes; bursts
 of changes coalesce into one state message. paho's network thread (``loop_start``)
 only files requests for the publisher thread, which also runs them, so neither thread
-ever waits for the other or for the controller's lock while holding its own.
+ever waits for the other while holding its own lock; requests that change the room
+post a message to the room's loop and wait for it without holding a lock.
 
 Failure is never fatal. A broker that is missing, unreachable, refuses the login or
 fails the TLS handshake is one log line (repeats of the same problem are logged at

@@ -10,7 +10,7 @@ and each month's figures for the page and for MQTT.
   them at once; then ``QualityChanged(month)`` tells the MQTT link to publish the month.
 - ``ChecksFinished``: the cycle's outcomes (check name and status, never the reason) join
   the rolling check history, from which "was the room ready at the booked start" is
-  answered. The controller publishes it under its lock, so the cycle is only queued here;
+  answered. The room's loop publishes it (:mod:`kiosk.controller`), so the cycle is only queued here;
   the thread ``quality-checks`` (started by :meth:`QualityService.start`, the one writer of
   the history) saves it, and a slow or locked disk never holds up the room.
 
@@ -90,7 +90,7 @@ class QualityService:
         if isinstance(event, ConferenceEnded):
             self.conference_ended(event.conference_id)
         elif isinstance(event, ChecksFinished):
-            self._cycles.put(event.cycle)  # saved by the writer thread: the publisher holds the room's lock
+            self._cycles.put(event.cycle)  # saved by the writer thread: never a disk on the room's loop
 
     def _write_cycles(self) -> None:
         while (cycle := self._cycles.get()) is not None:
