@@ -306,7 +306,11 @@ class Front:
                 return False
             if body is not None:
                 if not body.done():
-                    return False  # the answer came before the whole body: where the next request starts is unknown
+                    # The answer came before the whole body (a 413 for a chunked one): where the next request
+                    # starts is unknown, so close, but linger so that the answer is not lost to a reset.
+                    body.cancel()
+                    await _linger(writer, reader)
+                    return False
                 keep = keep and body.result()
             return keep
         finally:
@@ -391,17 +395,27 @@ class Front:
         moment, so that the answer is not lost to a reset while a refused body is still arriving."""
         try:
             writer.write(data)
-            await asyncio.wait_for(writer.drain(), 2.0)
-            if writer.can_write_eof():
-                writer.write_eof()
+        except (ConnectionError, OSError):
+            return
+        await _linger(writer, reader)
 
-            async def drain_input(left=4 * 1024 * 1024):  # a little: the client reads our answer meanwhile
-                while left > 0 and (chunk := await reader.read(64 * 1024)):
-                    left -= len(chunk)
 
-            await asyncio.wait_for(drain_input(), 1.0)
-        except (ConnectionError, asyncio.TimeoutError, TimeoutError, OSError):
-            pass
+async def _linger(writer, reader) -> None:
+    """Send what was written, end our side, and read (and discard) what the client still sends for a moment
+    (at most 1 s and 4 MiB): closing with unread input makes the kernel send a reset, which can destroy an
+    answer the client has not read yet."""
+    try:
+        await asyncio.wait_for(writer.drain(), 2.0)
+        if writer.can_write_eof():
+            writer.write_eof()
+
+        async def drain_input(left=4 * 1024 * 1024):  # a little: the client reads our answer meanwhile
+            while left > 0 and (chunk := await reader.read(64 * 1024)):
+                left -= len(chunk)
+
+        await asyncio.wait_for(drain_input(), 1.0)
+    except (ConnectionError, asyncio.TimeoutError, TimeoutError, OSError):
+        pass
 
 
 async def _close(writer) -> None:
