@@ -27,6 +27,7 @@ setup(
         "paho-mqtt>=2.0,<3",
         "Flask>=3.0,<4",
         "Flask-WTF>=1.2,<2",
+        "pydantic>=2.5,<3",
         "waitress>=3.0,<4",
         "icalendar>=7.0,<8",
         "recurring-ical-events>=3.8,<4",

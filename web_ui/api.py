@@ -9,7 +9,7 @@ Without a session every route but ``login``, ``openapi.json`` and ``/api/state``
 answers 401 (see :mod:`web_ui.auth`).
 
 Bodies are JSON objects (``Content-Type: application/json``; 415 otherwise) with known
-fields only. Mistakes answer 400 ``{"error": "..."}`` (a CSV import also lists
+fields only, declared once as the models of :mod:`web_ui.contract`. Mistakes answer 400 ``{"error": "..."}`` (a CSV import also lists
 ``problems`` by row) and change nothing; an unknown conference, invitee or event 404;
 a change the record's state forbids 409; too many wrong PINs 429 with ``Retry-After``;
 no PIN set 503; full storage 507; other storage failures 503. Never a 500 on purpose.
@@ -30,22 +30,19 @@ revision passes ``R``, then answers (unchanged after the wait).
 from __future__ import annotations
 
 import json
-import math
 import time
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
 
 from kiosk.conference.errors import ConferenceError, StaleState
-from web_ui import admission, auth, idempotency
+from web_ui import admission, auth, contract, idempotency
 # Shared with the page (web_ui.chair), defined once.
-from web_ui.conference_http import (CONFERENCE_FIELDS, CONFERENCE_REQUIRED, INVITEE_FIELDS, INVITEE_REQUIRED,
-                                    csv_response, error_response)
+from web_ui.conference_http import csv_response, error_response, validated
 
 bp = Blueprint("api", __name__)
 # Every POST, PATCH and DELETE under /api/conferences may carry an Idempotency-Key.
 idempotency.protect(bp, "/api/conferences")
 
-EVENT_FIELDS = ("kind", "invitee_id", "details", "expect_state")
 #: How often a waiting long-poll looks up to see whether the server is stopping.
 WAIT_SLICE_S = 0.5
 
@@ -81,11 +78,11 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not allowed in JSON")
 
 
-def body(allowed, required=(), *, optional_body: bool = False) -> dict:
-    """The request's JSON object with only ``allowed`` fields and every ``required`` one; 400/415 otherwise."""
+def body(model: type[contract.Request], *, optional_body: bool = False):
+    """The request's JSON object as ``model`` (:mod:`web_ui.contract`); 400/415 otherwise."""
     raw = request.get_data(cache=True)
     if not raw.strip() and optional_body:
-        return {}
+        return validated(model, {})
     if request.mimetype != "application/json":
         abort(415, "send a JSON body with Content-Type: application/json")
     try:
@@ -99,21 +96,7 @@ def body(allowed, required=(), *, optional_body: bool = False) -> dict:
         abort(400, "the body is not valid JSON text: it escapes a lone surrogate (\\ud800-\\udfff)")
     if not isinstance(data, dict):
         abort(400, "the body must be a JSON object")
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        known = ", ".join(allowed) or "none"
-        abort(400, f"unknown field(s) {', '.join(map(repr, unknown))} (known: {known})")
-    missing = [f for f in required if data.get(f) is None]
-    if missing:
-        abort(400, f"missing field(s) {', '.join(map(repr, missing))}")
-    return data
-
-
-def _text(data: dict, field: str) -> str:
-    value = data.get(field)
-    if not isinstance(value, str):
-        abort(400, f"{field} must be text")
-    return value
+    return validated(model, data)
 
 
 def invitee_dict(invitee) -> dict:
@@ -148,18 +131,17 @@ def _event_and_view(chair, event, conference_id: int):
 def login():
     """``{"pin": "..."}`` or ``{"code": "..."}``: sign in; answers the session's CSRF token."""
     auth._check_origin()
-    data = body(("pin", "code"))
-    if ("pin" in data) == ("code" in data):
-        abort(400, "send either pin or code")
+    data = body(contract.LoginRequest)
+    by_pin = "pin" in data.model_fields_set
     service()  # 503 without the conference record
     access = auth.get_access()
     with admission.waiting():  # the slow hash, and guesses queued one at a time, must not hold up the room
-        if "pin" in data:
-            ok = access.check_pin(auth.client_key(), data["pin"])
+        if by_pin:
+            ok = access.check_pin(auth.client_key(), data.pin)
         else:
-            ok = access.check_pairing_code(auth.client_key(), data["code"])
+            ok = access.check_pairing_code(auth.client_key(), data.code)
     if not ok:
-        abort(401, "Wrong PIN" if "pin" in data else "Wrong or expired pairing code")
+        abort(401, "Wrong PIN" if by_pin else "Wrong or expired pairing code")
     token = auth.sign_in()
     return jsonify(csrf_token=token, idle_timeout_s=auth.idle_timeout_s())
 
@@ -181,46 +163,34 @@ def openapi():
 
 # -- conferences ---------------------------------------------------------------------
 
-def _whole(name: str, default: int | None) -> int | None:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        abort(400, f"{name} must be a whole number, 0 or more")
-    return int(raw)
+def query(model: type[contract.Query]):
+    """The request's query string as ``model``; 400 naming the first bad parameter."""
+    return validated(model, request.args.to_dict())
 
 
 @bp.get("/api/conferences")
 def list_conferences():
     """Every stored conference, soonest first; ``?page=N&per_page=M`` for one page of them."""
     chair = service()
-    page, per_page = _whole("page", None), _whole("per_page", None)
-    if page is None and per_page is None:
+    paging = query(contract.PageQuery)
+    if paging.page is None and paging.per_page is None:
         return jsonify(conferences=chair.list_conferences())
-    return jsonify(chair.conference_page(page or 1, per_page or 50))
+    return jsonify(chair.conference_page(paging.page or 1, paging.per_page or 50))
 
 
 @bp.post("/api/conferences")
 def create_conference():
     """A new conference; today's sets the room's countdown."""
-    data = body(CONFERENCE_FIELDS, CONFERENCE_REQUIRED)
+    data = body(contract.ConferenceInput)
     chair = service()
-    conference = chair.create_conference(**data)
+    conference = chair.create_conference(**data.changes())
     return _created(chair.view(conference.id), url_for("api.get_conference", conference_id=conference.id))
 
 
-def _timeout() -> float:
+def _timeout(asked: float | None) -> float:
+    """The long-poll's wait: ``asked``, or the default, and never more than the most."""
     cfg = current_app.config
-    raw = request.args.get("timeout")
-    if raw is None:
-        return float(cfg["LONG_POLL_DEFAULT_S"])
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        abort(400, "timeout must be a number of seconds, 0 or more")
-    return min(value, float(cfg["LONG_POLL_MAX_S"]))
+    return min(float(cfg["LONG_POLL_DEFAULT_S"]) if asked is None else asked, float(cfg["LONG_POLL_MAX_S"]))
 
 
 def _wait_for_change(chair, conference_id: int, since: int, timeout: float) -> None:
@@ -249,11 +219,11 @@ def get_conference(conference_id: int):
     answers at once.
     """
     chair = service()
-    since = _whole("since", None)
-    if since is not None:
-        timeout = _timeout()
-        if since <= chair.revision(conference_id):
-            _wait_for_change(chair, conference_id, since, timeout)
+    asked = query(contract.SinceQuery)
+    if asked.since is not None:
+        timeout = _timeout(asked.timeout)
+        if asked.since <= chair.revision(conference_id):
+            _wait_for_change(chair, conference_id, asked.since, timeout)
     response = Response(chair.view_json(conference_id), mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -262,18 +232,16 @@ def get_conference(conference_id: int):
 @bp.patch("/api/conferences/<id:conference_id>")
 def update_conference(conference_id: int):
     """Change some of the conference's fields."""
-    data = body(CONFERENCE_FIELDS)
-    if not data:
-        abort(400, "nothing to change: send one or more of " + ", ".join(CONFERENCE_FIELDS))
+    data = body(contract.ConferencePatch)
     chair = service()
-    chair.update_conference(conference_id, **data)
+    chair.update_conference(conference_id, **data.changes())
     return jsonify(chair.view(conference_id))
 
 
 @bp.post("/api/conferences/<id:conference_id>/end")
 def end_conference(conference_id: int):
     """The conference is over (the room's session ends; its counts go back to zero)."""
-    body((), optional_body=True)
+    body(contract.Empty, optional_body=True)
     chair = service()
     chair.end_conference(conference_id)
     return jsonify(chair.view(conference_id))
@@ -282,21 +250,16 @@ def end_conference(conference_id: int):
 @bp.post("/api/conferences/<id:conference_id>/reopen")
 def reopen_conference(conference_id: int):
     """Reopen an ended conference (``{"reason": "..."}`` optional); the end and the reopening stay in the log."""
-    data = body(("reason",), optional_body=True)
-    reason = data.get("reason")
-    if reason is not None and not isinstance(reason, str):
-        abort(400, "reason must be text")
+    data = body(contract.ReopenInput, optional_body=True)
     chair = service()
-    chair.reopen_conference(conference_id, reason)
+    chair.reopen_conference(conference_id, data.reason)
     return jsonify(chair.view(conference_id))
 
 
 @bp.post("/api/conferences/<id:conference_id>/purge")
 def purge_conference(conference_id: int):
     """``{"confirm": true}``: delete the conference's names and record now; answers the anonymous summary."""
-    data = body(("confirm",), ("confirm",))
-    if data["confirm"] is not True:
-        abort(400, "confirm must be true: purging deletes the names and the record for good")
+    body(contract.PurgeInput)  # confirm must be true
     summary = service().purge_conference(conference_id)
     return jsonify(purged=conference_id, summary=summary)
 
@@ -306,9 +269,9 @@ def purge_conference(conference_id: int):
 @bp.post("/api/conferences/<id:conference_id>/invitees")
 def add_invitee(conference_id: int):
     """Invite someone."""
-    data = body(INVITEE_FIELDS, INVITEE_REQUIRED)
+    data = body(contract.InviteeInput)
     chair = service()
-    invitee = chair.add_invitee(conference_id, **data)
+    invitee = chair.add_invitee(conference_id, **data.changes())
     return _created({"invitee": invitee_dict(invitee), "view": chair.view(conference_id)})
 
 
@@ -322,7 +285,7 @@ def import_csv(conference_id: int):
         except (UnicodeDecodeError, LookupError):
             abort(400, "the CSV is not UTF-8 text")
     else:
-        text = _text(body(("csv",), ("csv",)), "csv")
+        text = body(contract.CsvImport).csv
     chair = service()
     notes: list[str] = []
     added = chair.import_csv(conference_id, text, notes)
@@ -332,7 +295,7 @@ def import_csv(conference_id: int):
 @bp.post("/api/conferences/<id:conference_id>/invitees/copy-previous")
 def copy_previous(conference_id: int):
     """Copy the invitation list of the case's previous conference (people already listed are skipped)."""
-    body((), optional_body=True)
+    body(contract.Empty, optional_body=True)
     chair = service()
     added = chair.copy_previous(conference_id)
     return _created({"added": [invitee_dict(i) for i in added], "view": chair.view(conference_id)})
@@ -341,11 +304,9 @@ def copy_previous(conference_id: int):
 @bp.patch("/api/conferences/<id:conference_id>/invitees/<id:invitee_id>")
 def update_invitee(conference_id: int, invitee_id: int):
     """Change an invitee (only the name and e-mail once events refer to them: 409 otherwise)."""
-    data = body(INVITEE_FIELDS)
-    if not data:
-        abort(400, "nothing to change: send one or more of " + ", ".join(INVITEE_FIELDS))
+    data = body(contract.InviteePatch)
     chair = service()
-    invitee = chair.update_invitee(conference_id, invitee_id, **data)
+    invitee = chair.update_invitee(conference_id, invitee_id, **data.changes())
     return jsonify({"invitee": invitee_dict(invitee), "view": chair.view(conference_id)})
 
 
@@ -362,37 +323,27 @@ def remove_invitee(conference_id: int, invitee_id: int):
 @bp.post("/api/conferences/<id:conference_id>/events")
 def record_event(conference_id: int):
     """``{"kind": "...", "invitee_id": n, "details": {...}}``: record an event now (kiosk clock)."""
-    raw = request.get_json(silent=True)
-    if isinstance(raw, dict) and "at" in raw:
-        abort(400, "events are time-stamped by the kiosk's clock: do not send 'at'")
-    data = body(EVENT_FIELDS, ("kind",))
-    invitee_id = data.get("invitee_id")
-    if invitee_id is not None and (isinstance(invitee_id, bool) or not isinstance(invitee_id, int)):
-        abort(400, "invitee_id must be a whole number or null")
-    details = data.get("details")
-    details = {} if details is None else details
-    if not isinstance(details, dict):
-        abort(400, "details must be a JSON object")
-    expect_state = data.get("expect_state")
-    if expect_state is not None and not isinstance(expect_state, str):
-        abort(400, "expect_state must be text")
+    data = body(contract.EventInput)
     chair = service()
-    event = chair.record_event(conference_id, _text(data, "kind"), invitee_id, details, expect_state=expect_state)
+    event = chair.record_event(conference_id, data.kind, data.invitee_id, data.details or {},
+                               expect_state=data.expect_state)
     return _event_and_view(chair, event, conference_id)
 
 
 @bp.get("/api/conferences/<id:conference_id>/events")
 def list_events(conference_id: int):
     """One page of the whole log, newest first (``?page=1&per_page=50``)."""
-    return jsonify(service().log_page(conference_id, _whole("page", 1), _whole("per_page", 50)))
+    paging = query(contract.PageQuery)
+    page = 1 if paging.page is None else paging.page
+    return jsonify(service().log_page(conference_id, page, 50 if paging.per_page is None else paging.per_page))
 
 
 @bp.post("/api/conferences/<id:conference_id>/events/<id:event_id>/correction")
 def correct_event(conference_id: int, event_id: int):
     """``{"reason": "..."}``: void an event recorded in error (a new event; the log keeps both)."""
-    data = body(("reason",), ("reason",))
+    data = body(contract.CorrectionInput)
     chair = service()
-    event = chair.correct_event(conference_id, event_id, _text(data, "reason"))
+    event = chair.correct_event(conference_id, event_id, data.reason)
     return _event_and_view(chair, event, conference_id)
 
 

@@ -27,6 +27,7 @@ from flask_wtf.csrf import generate_csrf
 from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
 
 from kiosk import __version__
+from kiosk.conference import validation as rules
 from kiosk.conference.errors import ConferenceError, CsvImportError, PinLockedOut, StaleState
 from kiosk.conference.model import Agency, ConferenceType, Mode, Role
 from kiosk.conference.view import ACTIONS
@@ -57,7 +58,9 @@ UNDO_REASON = "Tapped in error (undone by the chair)"
 
 @bp.record_once
 def _template_globals(state) -> None:
-    state.app.jinja_env.globals.update(chair_actions=ACTIONS, live_log_rows=LIVE_LOG_ROWS)
+    # The forms' length limits are the record's own (kiosk.conference.validation), as the API's schemas are.
+    limits = {"case_ref": rules.CASE_REF_MAX, "name": rules.MAX_NAME, "email": rules.MAX_EMAIL, "text": rules.MAX_TEXT}
+    state.app.jinja_env.globals.update(chair_actions=ACTIONS, live_log_rows=LIVE_LOG_ROWS, limits=limits)
 
 
 # -- errors --------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """What the chair's page (:mod:`web_ui.chair`) and its JSON API (:mod:`web_ui.api`) share over HTTP.
 
-The record's errors as HTTP statuses and bodies, the ``<id:...>`` URL converter, the
-form and body field names of a conference and an invitee, and the record as a CSV
-download. One place for each, so the page and the API cannot drift apart.
+The record's errors as HTTP statuses and bodies, a JSON body checked against its model
+(:mod:`web_ui.contract`) with pydantic's errors as the API's messages, the ``<id:...>`` URL
+converter, the form and body field names of a conference and an invitee, and the record as
+a CSV download. One place for each, so the page and the API cannot drift apart.
 """
 
 from __future__ import annotations
@@ -10,17 +11,22 @@ from __future__ import annotations
 import math
 
 from flask import Response, current_app, jsonify
+from pydantic import ValidationError
 from werkzeug.exceptions import NotFound as NotFoundError
 from werkzeug.routing import IntegerConverter
 
 from kiosk.conference.errors import (ConferenceError, CsvImportError, InvalidInput, KeyReused, NotAllowed, NotFound,
                                      PinLockedOut, StorageError, StorageFull)
 from kiosk.conference.errors import PinNotSet
+from web_ui.contract import ConferenceInput, InviteeInput, Request
 
-CONFERENCE_FIELDS = ("type", "date", "start_time", "case_ref", "strategy_date", "previous_icpc_date")
-CONFERENCE_REQUIRED = ("type", "date", "start_time", "case_ref")
-INVITEE_FIELDS = ("name", "role", "agency", "direct_contact", "expected_mode", "email")
-INVITEE_REQUIRED = ("name", "role")
+CONFERENCE_FIELDS = ConferenceInput.field_names()
+CONFERENCE_REQUIRED = ConferenceInput.required_names()
+INVITEE_FIELDS = InviteeInput.field_names()
+INVITEE_REQUIRED = InviteeInput.required_names()
+#: pydantic's type errors (strict JSON types) as the API words them.
+TYPE_MESSAGES = {"string_type": "{field} must be text", "int_type": "{field} must be a whole number or null",
+                 "dict_type": "{field} must be a JSON object", "bool_type": "{field} must be true or false"}
 
 
 class IdConverter(IntegerConverter):
@@ -42,6 +48,43 @@ class IdConverter(IntegerConverter):
         if number > self.MAX_ID:
             raise NotFoundError("No such conference, invitee or event")
         return number
+
+
+def validated(model: type[Request], data: dict) -> Request:
+    """``data`` (a JSON object) as ``model``; InvalidInput with the API's message for the first mistake.
+
+    Unknown fields are named first, then missing ones (null counts as missing), then the first
+    field in the model's order that a rule refused, in that rule's own words.
+    """
+    required = model.required_names()
+    try:
+        return model.model_validate({k: v for k, v in data.items() if v is not None or k not in required})
+    except ValidationError as exc:
+        raise input_error(model, exc.errors()) from None
+
+
+def input_error(model: type[Request], errors: list[dict]) -> InvalidInput:
+    """The one message for pydantic's ``errors`` about a body of ``model``."""
+    whole = [e for e in errors if not e["loc"]]  # the model's own rules (e.g. pin or code)
+    unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
+    missing = [name for name in model.required_names() if any(e["loc"] == (name,) and e["type"] == "missing"
+                                                               for e in errors)]
+    if whole:
+        first = whole[0]
+    elif unknown:
+        return InvalidInput(f"unknown field(s) {', '.join(map(repr, unknown))} "
+                            f"(known: {', '.join(model.field_names()) or 'none'})")
+    elif missing:
+        return InvalidInput(f"missing field(s) {', '.join(map(repr, missing))}")
+    else:
+        order = model.field_names()
+        first = min(errors, key=lambda e: order.index(e["loc"][0]) if e["loc"][0] in order else len(order))
+    refused = first.get("ctx", {}).get("error")
+    if isinstance(refused, InvalidInput):
+        return refused
+    field = first["loc"][0] if first["loc"] else "the body"
+    return InvalidInput(TYPE_MESSAGES.get(first["type"], "{field}: {message}").format(field=field,
+                                                                                     message=first["msg"]))
 
 
 def error_status(exc: ConferenceError) -> int:

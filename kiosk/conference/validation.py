@@ -19,17 +19,25 @@ from kiosk.conference.settings import ConferenceSettings
 
 MAX_NAME = 200
 MAX_TEXT = 2000
+MAX_EMAIL = 254
 #: How far ahead of the kiosk's clock an event may be dated (the tablet and kiosk clocks differ a little).
 FUTURE_TOLERANCE = timedelta(minutes=1)
 
+#: The one HH:MM rule (24-hour, local; the hour may have one digit), for the record, the forms and the API schema.
+HHMM_PATTERN = r"([01]?[0-9]|2[0-3]):[0-5][0-9]"
+#: The one case reference rule: 1-40 letters, digits, - _ / . (and at least one digit, checked apart).
+CASE_REF_MAX = 40
 _CASE_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9/_.-]{0,39}")
 _EMAIL = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TRUE = {"yes", "y", "true", "t", "1"}
 _FALSE = {"no", "n", "false", "f", "0"}
+#: The words a yes/no field takes (in any case), beside true and false themselves.
+YES_NO_WORDS = frozenset(_TRUE | _FALSE)
 
 
-def _blank(value) -> bool:
+def blank(value) -> bool:
+    """None, or text of only spaces: what a form's empty field sends."""
     return value is None or (isinstance(value, str) and not value.strip())
 
 
@@ -60,10 +68,15 @@ def parse_time(value, what: str) -> time:
     """A naive ``time`` or HH:MM text (24-hour, local)."""
     if isinstance(value, time) and value.tzinfo is None:
         return value.replace(second=0, microsecond=0)
-    if isinstance(value, str) and re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", value.strip()):
+    if isinstance(value, str) and re.fullmatch(HHMM_PATTERN, value.strip()):
         hours, minutes = value.strip().split(":")
         return time(int(hours), int(minutes))
     raise InvalidInput(f"{what} must be a time written HH:MM (24-hour)")
+
+
+def parse_optional_date(value, what: str) -> date | None:
+    """Like :func:`parse_date`; blank (None, or empty text as a form's empty date field sends) is no date."""
+    return None if blank(value) else parse_date(value, what)
 
 
 def parse_choice(cls, value, what: str):
@@ -84,7 +97,7 @@ def utc(at: datetime, what: str = "the time") -> datetime:
 def check_case_ref(value) -> str:
     """A case reference: 1-40 letters, digits, - _ / . with at least one digit, so that it cannot be a name."""
     text = value.strip() if isinstance(value, str) else ""
-    if not _CASE_REF.fullmatch(text) or not re.search(r"\d", text):
+    if len(text) > CASE_REF_MAX or not _CASE_REF.fullmatch(text) or not re.search(r"\d", text):
         raise InvalidInput("the case reference must be the child's case number (e.g. CP-2026-0142: letters, "
                            "digits, - _ / . and at least one digit), never a name")
     return text
@@ -97,9 +110,8 @@ def conference_fields(*, type, date, start_time, case_ref, strategy_date=None, p
         "date": parse_date(date, "the conference date"),
         "start_time": parse_time(start_time, "the start time"),
         "case_ref": check_case_ref(case_ref),
-        "strategy_date": None if _blank(strategy_date) else parse_date(strategy_date, "the strategy discussion date"),
-        "previous_icpc_date": None if _blank(previous_icpc_date) else parse_date(previous_icpc_date,
-                                                                                 "the previous ICPC date"),
+        "strategy_date": parse_optional_date(strategy_date, "the strategy discussion date"),
+        "previous_icpc_date": parse_optional_date(previous_icpc_date, "the previous ICPC date"),
     }
     if out["strategy_date"] and out["strategy_date"] > out["date"]:
         raise InvalidInput("the strategy discussion must come before the conference")
@@ -119,15 +131,11 @@ def invitee_fields(*, name, role, agency=None, direct_contact=None, expected_mod
     blank only for someone it does not matter for: it decides whether a professional
     other than children's social care counts towards quorum.
     """
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidInput("the name is missing")
-    name = " ".join(name.split())
-    if len(name) > MAX_NAME or _CONTROL.search(name):
-        raise InvalidInput(f"the name must be plain text of at most {MAX_NAME} characters")
-    if _blank(role):
+    name = check_name(name)
+    if blank(role):
         raise InvalidInput("the role is missing")
     role = parse_choice(Role, role, "role")
-    if _blank(agency):
+    if blank(agency):
         agency = role.default_agency
         if agency is None:
             raise InvalidInput(f"the agency is needed for the role {role.label!r}")
@@ -135,22 +143,35 @@ def invitee_fields(*, name, role, agency=None, direct_contact=None, expected_mod
         agency = parse_choice(Agency, agency, "agency")
     if role.agency is not None and agency is not role.agency:
         raise InvalidInput(f"the role {role.label!r} belongs to {role.agency.label}, not {agency.label}")
-    if _blank(direct_contact):
+    if blank(direct_contact):
         if role.counts and agency.professional and agency is not Agency.CHILDRENS_SOCIAL_CARE:
             raise InvalidInput("direct contact must be yes or no: it decides whether this professional counts "
                                "towards quorum")
         direct_contact = agency is Agency.CHILDRENS_SOCIAL_CARE and role.counts
     else:
         direct_contact = parse_bool(direct_contact, "direct contact")
-    mode = role.default_mode if _blank(expected_mode) else parse_choice(Mode, expected_mode, "expected mode")
-    if _blank(email):
-        email = None
-    elif not isinstance(email, str) or len(email.strip()) > 254 or not _EMAIL.fullmatch(email.strip()):
-        raise InvalidInput("the e-mail address is not valid")
-    else:
-        email = email.strip()
+    mode = role.default_mode if blank(expected_mode) else parse_choice(Mode, expected_mode, "expected mode")
     return {"name": name, "role": role, "agency": agency, "direct_contact": direct_contact,
-            "expected_mode": mode, "email": email}
+            "expected_mode": mode, "email": check_email(email)}
+
+
+def check_name(value) -> str:
+    """A person's name: plain text of 1-MAX_NAME characters, runs of spaces made one."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("the name is missing")
+    name = " ".join(value.split())
+    if len(name) > MAX_NAME or _CONTROL.search(name):
+        raise InvalidInput(f"the name must be plain text of at most {MAX_NAME} characters")
+    return name
+
+
+def check_email(value) -> str | None:
+    """An e-mail address, or None when blank."""
+    if blank(value):
+        return None
+    if not isinstance(value, str) or len(value.strip()) > MAX_EMAIL or not _EMAIL.fullmatch(value.strip()):
+        raise InvalidInput("the e-mail address is not valid")
+    return value.strip()
 
 
 def _detail(kind: EventKind, key: str, tp, value):
@@ -183,7 +204,7 @@ def event_details(kind: EventKind, details: Mapping[str, Any] | None) -> dict:
     out = {}
     for key, (tp, required) in spec.items():
         value = details.get(key)
-        if _blank(value):
+        if blank(value):
             if required:
                 need = {"reason": "a reason", "agreed": "whether the chair agreed",
                         "emailed_chair": "whether they e-mailed the chair"}.get(key, key.replace("_", " "))
