@@ -231,6 +231,29 @@ def test_web_chair_api_since_behind_or_ahead_answers_at_once(signed_in):
         assert time.monotonic() - began < 5
 
 
+def test_web_chair_api_since_long_polls_share_the_per_address_cap(signed_in):
+    """The chair's long-polls count against the same caps as the display's: beyond them, an answer at once."""
+    cid, _ = _setup(signed_in)
+    signed_in.app.config.update(LONG_POLL_PER_ADDRESS=1, LONG_POLL_TOTAL=4)
+    revision = signed_in.client.get(f"/api/conferences/{cid}").get_json()["revision"]
+    other = signed_in.new_client()
+    signed_in.login(other)
+    holder = threading.Thread(target=lambda: other.get(f"/api/conferences/{cid}?since={revision}&timeout=5",
+                                                       environ_base={"REMOTE_ADDR": "10.0.0.7"}))
+    holder.start()
+    try:
+        assert wait_for(lambda: sum(signed_in.app.extensions["kiosk.long_polls"]._held.values()) == 1
+                        if "kiosk.long_polls" in signed_in.app.extensions else False, timeout=5)
+        began = time.monotonic()
+        answer = signed_in.client.get(f"/api/conferences/{cid}?since={revision}&timeout=5",
+                                      environ_base={"REMOTE_ADDR": "10.0.0.7"})
+        assert answer.status_code == 200 and answer.get_json()["revision"] == revision
+        assert time.monotonic() - began < 2  # that address already holds its one
+    finally:
+        signed_in.service.end_conference(cid)  # a change: the waiting long-poll answers
+        holder.join(10)
+
+
 @pytest.mark.parametrize("query", ["since=x", "since=-1", "since=1&timeout=nan", "since=1&timeout=-2"])
 def test_web_chair_api_a_bad_since_or_timeout_is_a_400(signed_in, query):
     cid, _ = _setup(signed_in)

@@ -41,7 +41,7 @@ DEFAULTS = {
     # Long-poll: how long GET /api/state?since=N waits by default, and at most.
     "LONG_POLL_DEFAULT_S": 25.0,
     "LONG_POLL_MAX_S": 30.0,
-    # Long-polls waiting at once, per client address and in all (web_ui.display.LongPolls): each holds a
+    # Long-polls waiting at once, per client address and in all (web_ui.longpoll.LongPolls): each holds a
     # worker thread of the 32, so the chair always has some left.
     "LONG_POLL_PER_ADDRESS": 4,
     "LONG_POLL_TOTAL": 16,

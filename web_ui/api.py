@@ -30,21 +30,17 @@ revision passes ``R``, then answers (unchanged after the wait).
 from __future__ import annotations
 
 import json
-import time
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
 
 from kiosk.conference.errors import ConferenceError, StaleState
-from web_ui import admission, auth, contract, idempotency
+from web_ui import admission, auth, contract, idempotency, longpoll
 # Shared with the page (web_ui.chair), defined once.
 from web_ui.conference_http import csv_response, error_response, validated
 
 bp = Blueprint("api", __name__)
 # Every POST, PATCH and DELETE under /api/conferences may carry an Idempotency-Key.
 idempotency.protect(bp, "/api/conferences")
-
-#: How often a waiting long-poll looks up to see whether the server is stopping.
-WAIT_SLICE_S = 0.5
 
 
 # -- errors --------------------------------------------------------------------------
@@ -193,23 +189,6 @@ def _timeout(asked: float | None) -> float:
     return min(float(cfg["LONG_POLL_DEFAULT_S"]) if asked is None else asked, float(cfg["LONG_POLL_MAX_S"]))
 
 
-def _wait_for_change(chair, conference_id: int, since: int, timeout: float) -> None:
-    """Wait for a revision after ``since``, in slices (a server stopping is not held up), with the request's
-    admission slot given back meanwhile (any number of open pages never hold up a tap)."""
-    stopping = current_app.extensions["kiosk_stopping"]
-    deadline = time.monotonic() + timeout
-    while not stopping.is_set():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return
-        wait = min(remaining, WAIT_SLICE_S)
-        began = time.monotonic()
-        with admission.waiting():
-            changed = chair.wait_for_revision(conference_id, since, wait) > since
-        if changed or time.monotonic() - began < wait / 2:
-            return  # changed, or woken with no change: the service is stopping; do not spin
-
-
 @bp.get("/api/conferences/<id:conference_id>")
 def get_conference(conference_id: int):
     """The chair's whole view of a conference: invitees, quorum, reports, timescales, warnings, events.
@@ -223,7 +202,8 @@ def get_conference(conference_id: int):
     if asked.since is not None:
         timeout = _timeout(asked.timeout)
         if asked.since <= chair.revision(conference_id):
-            _wait_for_change(chair, conference_id, asked.since, timeout)
+            longpoll.wait_for_revision(lambda since, s: chair.wait_for_revision(conference_id, since, s),
+                                       asked.since, timeout)
     response = Response(chair.view_json(conference_id), mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response

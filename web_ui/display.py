@@ -8,59 +8,13 @@ answers with the state, whose ``revision`` is the ``since`` to send next time.
 from __future__ import annotations
 
 import math
-import threading
-import time
-from collections import Counter
-from contextlib import contextmanager
 
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
 
 from kiosk import __version__
-from web_ui import admission, get_controller
+from web_ui import get_controller, longpoll
 
 bp = Blueprint("display", __name__)
-
-#: How often a waiting long-poll looks up from the controller to see if the server is stopping.
-WAIT_SLICE_S = 0.5
-
-
-class LongPolls:
-    """How many long-polls wait at once, per client address and in all.
-
-    Each waiting long-poll holds one of the web server's worker threads; without a cap, one
-    device opening dozens would leave none for the chair. Beyond the cap a long-poll
-    answers at once with the current state (a display then simply asks again).
-    """
-
-    def __init__(self, per_address: int, total: int):
-        self.per_address, self.total = per_address, total
-        self._held: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def slot(self, address: str):
-        """Yields True when this long-poll may wait, False when it must answer at once."""
-        with self._lock:
-            allowed = self._held[address] < self.per_address and sum(self._held.values()) < self.total
-            if allowed:
-                self._held[address] += 1
-        try:
-            yield allowed
-        finally:
-            if allowed:
-                with self._lock:
-                    self._held[address] -= 1
-                    if self._held[address] <= 0:
-                        del self._held[address]
-
-
-def _long_polls() -> LongPolls:
-    polls = current_app.extensions.get("kiosk.long_polls")
-    if polls is None:  # created on first use, from the app's config
-        cfg = current_app.config
-        polls = current_app.extensions.setdefault(
-            "kiosk.long_polls", LongPolls(int(cfg["LONG_POLL_PER_ADDRESS"]), int(cfg["LONG_POLL_TOTAL"])))
-    return polls
 
 
 @bp.get("/")
@@ -103,24 +57,6 @@ def _timeout() -> float:
     return min(value, float(cfg["LONG_POLL_MAX_S"]))
 
 
-def _wait(controller, since: int, timeout: float) -> None:
-    """Wait for a revision after ``since``, in slices so that a server shutdown is not held up."""
-    stopping = current_app.extensions["kiosk_stopping"]
-    deadline = time.monotonic() + timeout
-    while not stopping.is_set():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return
-        wait = min(remaining, WAIT_SLICE_S)
-        began = time.monotonic()
-        with admission.waiting():
-            changed = controller.wait_for_change(since, wait) > since
-        if changed:
-            return
-        if time.monotonic() - began < wait / 2:
-            return  # woken with no change: the controller is stopping; do not spin
-
-
 @bp.get("/api/state")
 def state():
     """The room's public state as JSON; with ``since=N``, waits for a revision after N.
@@ -137,9 +73,7 @@ def state():
     since = _since()
     timeout = _timeout()
     if since is not None and since <= controller.version:
-        with _long_polls().slot(request.remote_addr or "unknown") as allowed:
-            if allowed:
-                _wait(controller, since, timeout)
+        longpoll.wait_for_revision(controller.wait_for_change, since, timeout)
     response = jsonify(controller.public_state())
     response.headers["Cache-Control"] = "no-store"
     return response
