@@ -241,7 +241,8 @@ def test_faults_crash_disk_full_while_saving_is_a_clear_error_and_loses_nothing(
         assert integrity_check(kiosk.database) == "ok"
         assert kiosk.stop() == 0
         assert integrity_check(kiosk.database) == "ok"
-        assert "Traceback" not in kiosk.log()
+        log = kiosk.log()
+        assert "Traceback" not in log, log
     finally:
         kiosk.kill()
 

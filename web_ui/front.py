@@ -168,6 +168,7 @@ class Front:
         self.port = self._sock.getsockname()[1]
         self._per_address: Counter[str] = Counter()
         self._open = 0
+        self._writers: set[asyncio.StreamWriter] = set()  # open client connections (loop thread only)
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.AbstractServer | None = None
         self._ready = threading.Event()
@@ -199,7 +200,15 @@ class Front:
             self._loop.run_forever()
         finally:
             self._server.close()
+            # Drop every client connection first, so that each connection's task ends on its own (a cut
+            # connection): cancelling a task that asyncio's stream callback then asks for its exception
+            # logs a spurious traceback on Python 3.11. What is still running after a second is cancelled.
+            for writer in list(self._writers):
+                writer.transport.abort()
             tasks = asyncio.all_tasks(self._loop)
+            if tasks:
+                self._loop.run_until_complete(asyncio.wait(tasks, timeout=1.0))
+            tasks = [task for task in tasks if not task.done()]
             for task in tasks:
                 task.cancel()
             self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
@@ -241,6 +250,7 @@ class Front:
             writer.write(error_response(503, "too many connections from this device"))
             await _close(writer)
             return
+        self._writers.add(writer)
         try:
             await self._handle(reader, writer, address)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -248,6 +258,7 @@ class Front:
         except Exception:
             log.exception("The web front failed on a request")
         finally:
+            self._writers.discard(writer)
             self._release(address)
             await _close(writer)
 
@@ -304,14 +315,12 @@ class Front:
             except (asyncio.TimeoutError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
                     ValueError):
                 return False
-            if body is not None:
-                if not body.done():
-                    # The answer came before the whole body (a 413 for a chunked one): where the next request
-                    # starts is unknown, so close, but linger so that the answer is not lost to a reset.
-                    body.cancel()
-                    await _linger(writer, reader)
-                    return False
-                keep = keep and body.result()
+            if body is not None and not (body.done() and body.result()):
+                # The answer came before the whole body was passed on (a 413 for a chunked one): where the next
+                # request starts is unknown, so close, but linger so that the answer is not lost to a reset.
+                body.cancel()
+                await _linger(writer, reader)
+                return False
             return keep
         finally:
             if body is not None and not body.done():
@@ -402,14 +411,14 @@ class Front:
 
 async def _linger(writer, reader) -> None:
     """Send what was written, end our side, and read (and discard) what the client still sends for a moment
-    (at most 1 s and 4 MiB): closing with unread input makes the kernel send a reset, which can destroy an
+    (at most 1 s and 32 MiB): closing with unread input makes the kernel send a reset, which can destroy an
     answer the client has not read yet."""
     try:
         await asyncio.wait_for(writer.drain(), 2.0)
         if writer.can_write_eof():
             writer.write_eof()
 
-        async def drain_input(left=4 * 1024 * 1024):  # a little: the client reads our answer meanwhile
+        async def drain_input(left=32 * 1024 * 1024):  # the client reads our answer meanwhile
             while left > 0 and (chunk := await reader.read(64 * 1024)):
                 left -= len(chunk)
 
