@@ -339,7 +339,7 @@ def test_front_keeps_connections_alive_between_requests(kiosk):
 
 
 def test_front_200mb_chunked_body_refused_in_memory(kiosk):
-    """The same with chunked encoding: waitress decodes it in memory and refuses it past 1 MiB; nothing on disk."""
+    """The same with chunked encoding: the front counts the chunks and refuses past 1 MiB; nothing on disk."""
     before = _dir_bytes(kiosk.tmpdir) + _dir_bytes(kiosk.state_dir)
     sock = _raw(kiosk.port, b"POST /api/login HTTP/1.1\r\nHost: kiosk\r\nContent-Type: application/json\r\n"
                              b"Transfer-Encoding: chunked\r\n\r\n")
@@ -362,6 +362,39 @@ def test_front_200mb_chunked_body_refused_in_memory(kiosk):
     assert first.startswith(b"HTTP/1.1 413"), first[:100]
     assert elapsed < 2.0
     assert _dir_bytes(kiosk.tmpdir) + _dir_bytes(kiosk.state_dir) - before < 5 * MiB
+    assert kiosk.http().get("/api/state").status == 200
+
+
+def test_front_small_chunked_body_reaches_the_app(kiosk):
+    """A chunked body within the cap goes through whole: the app judges it (a wrong PIN: 401, not 400/413)."""
+    body = b'{"pin": "000001"}'
+    chunks = b"".join(b"%x;note=1\r\n%s\r\n" % (len(part), part) for part in (body[:5], body[5:])) + b"0\r\n\r\n"
+    sock = _raw(kiosk.port, b"POST /api/login HTTP/1.1\r\nHost: kiosk\r\nContent-Type: application/json\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n" + chunks)
+    answer = _read_all(sock)
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+
+
+def test_front_chunked_framing_past_its_own_cap_is_a_413(kiosk):
+    """Tiny chunks with long extensions keep the body small but the bytes many: those are capped too."""
+    sock = _raw(kiosk.port, b"POST /api/login HTTP/1.1\r\nHost: kiosk\r\nContent-Type: application/json\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n")
+    chunk = b"1;" + b"e" * 8000 + b"\r\nx\r\n"
+
+    def send_body():
+        try:
+            for _ in range(2000):  # about 16 MB of framing for 2,000 bytes of body
+                sock.sendall(chunk)
+        except OSError:
+            pass
+
+    sender = threading.Thread(target=send_body)
+    sender.start()
+    first = sock.recv(4096)
+    sender.join(10)
+    sock.close()
+    assert first.startswith(b"HTTP/1.1 413"), first[:100]
     assert kiosk.http().get("/api/state").status == 200
 
 

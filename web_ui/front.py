@@ -21,9 +21,9 @@ before anything reaches waitress:
   before a byte of the body is read, and the body is never written anywhere; a body must
   arrive within :attr:`~FrontLimits.body_timeout_s`;
 - **framing**: ``Transfer-Encoding`` with ``Content-Length`` (request smuggling) gets 400
-  and the connection is closed; a chunked body goes to waitress raw (at most twice the
-  body cap), which decodes it in memory and refuses more than the cap with 413, and the
-  connection closes after it; malformed request lines and headers get 400.
+  and the connection is closed; a chunked body goes to waitress as it came while the front
+  counts its chunks: past the cap the front answers 413 itself (waitress has seen no more than
+  the cap), and the connection closes after it; malformed request lines and headers get 400.
 
 A request that passes is sent to waitress over a unix socket in a private directory, one
 request per connection (``Connection: close``), with the client's address in
@@ -65,6 +65,8 @@ class FrontLimits:
     head_timeout_s: float = 5.0
     max_head_bytes: int = 16 * 1024
     max_body_bytes: int = 1024 * 1024
+    #: A chunked body's bytes as sent, framing and chunk extensions included, are capped too.
+    max_chunked_raw_bytes: int = 8 * 1024 * 1024
     body_timeout_s: float = 30.0
     #: A waiting long-poll answers within 30 s; this only ends an answer that never comes.
     response_timeout_s: float = 120.0
@@ -85,6 +87,8 @@ class Refused(Exception):
 
 #: ``Head.content_length`` of a chunked body: its length is known only at its end.
 CHUNKED = -1
+#: What :meth:`Front._copy_body` answers for a chunked body past the cap.
+TOO_LARGE = "too large"
 
 
 @dataclass
@@ -301,30 +305,38 @@ class Front:
                                                               head.target))
             return False
         body = None
+        relay = asyncio.ensure_future(asyncio.wait_for(self._relay_answer(up_reader, writer, head),
+                                                       self.limits.response_timeout_s))
         try:
             up_writer.write(self._upstream_head(head, address))
             if head.content_length:  # alongside the answer: a client may wait for "100 Continue" first
                 body = asyncio.ensure_future(self._copy_body(reader, up_writer, head.content_length))
                 if head.content_length == CHUNKED:
-                    # waitress decodes it, in memory, and refuses more than the cap with 413; the front only
-                    # bounds the raw bytes. Where it ends is waitress's to know: the connection closes after.
+                    # Where a chunked body ends is known only at its end: the connection closes after it.
                     head.keep_alive = False
+                await asyncio.wait({relay, body}, return_when=asyncio.FIRST_COMPLETED)
+                if not relay.done() and body.done() and body.result() is TOO_LARGE:
+                    # Refused before waitress has seen more than the cap (so it is still waiting for the rest).
+                    await self._answer(writer, reader, error_response(
+                        413, f"the request body is larger than {self.limits.max_body_bytes // 1024} KiB",
+                        head.target))
+                    return False
             try:
-                keep = await asyncio.wait_for(self._relay_answer(up_reader, writer, head),
-                                              self.limits.response_timeout_s)
+                keep = await relay
             except (asyncio.TimeoutError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
                     ValueError):
                 return False
-            if body is not None and not (body.done() and body.result()):
-                # The answer came before the whole body was passed on (a 413 for a chunked one): where the next
-                # request starts is unknown, so close, but linger so that the answer is not lost to a reset.
+            if body is not None and not (body.done() and body.result() is True):
+                # The answer came before the whole body was passed on: where the next request starts is
+                # unknown, so close, but linger so that the answer is not lost to a reset.
                 body.cancel()
                 await _linger(writer, reader)
                 return False
             return keep
         finally:
-            if body is not None and not body.done():
-                body.cancel()
+            for task in (relay, body):
+                if task is not None and not task.done():
+                    task.cancel()
             up_writer.transport.abort()
 
     def _upstream_head(self, head: Head, address: str) -> bytes:
@@ -336,11 +348,12 @@ class Front:
         lines.append(PEER_HEADER.encode() + b": " + address.encode("ascii", "replace"))
         return b"\r\n".join(lines) + b"\r\n\r\n"
 
-    async def _copy_body(self, reader, up_writer, length: int) -> bool:
-        """Copy a request body of ``length`` bytes (CHUNKED: raw, up to twice the body cap) to waitress;
-        True when all of it was copied in time."""
+    async def _copy_body(self, reader, up_writer, length: int):
+        """Copy a request body of ``length`` bytes (or a CHUNKED one) to waitress. True when all of it was
+        copied in time; :data:`TOO_LARGE` when a chunked body passes the cap (waitress has then seen no more
+        than the cap); False when it was cut or late."""
         async def copy() -> bool:
-            left = 2 * self.limits.max_body_bytes if length == CHUNKED else length
+            left = length
             while left > 0:
                 chunk = await reader.read(min(left, 64 * 1024))
                 if not chunk:
@@ -350,11 +363,43 @@ class Front:
                 await up_writer.drain()
             return True
 
+        async def copy_chunked():
+            # The framing is read here (sizes, then data) so that the cap counts the body itself; the bytes
+            # go to waitress as they came, and waitress decodes them.
+            total = raw = 0
+            while True:
+                line = await reader.readuntil(b"\r\n")
+                raw += len(line)
+                if raw > self.limits.max_chunked_raw_bytes:
+                    return TOO_LARGE
+                up_writer.write(line)
+                try:
+                    size = int(line.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    await up_writer.drain()
+                    return True  # bad framing: waitress answers 400
+                if size == 0:  # the last chunk, then any trailers up to an empty line
+                    while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
+                        raw += len(line)
+                        if raw > self.limits.max_chunked_raw_bytes:
+                            return TOO_LARGE
+                        up_writer.write(line)
+                    up_writer.write(line)
+                    await up_writer.drain()
+                    return True
+                total += size
+                raw += size + 2
+                if total > self.limits.max_body_bytes or raw > self.limits.max_chunked_raw_bytes:
+                    return TOO_LARGE
+                up_writer.write(await reader.readexactly(size + 2))
+                await up_writer.drain()
+
         try:
-            return await asyncio.wait_for(copy(), self.limits.body_timeout_s)
+            copying = copy_chunked() if length == CHUNKED else copy()
+            return await asyncio.wait_for(copying, self.limits.body_timeout_s)
         except (asyncio.TimeoutError, TimeoutError):
             up_writer.transport.abort()  # waitress sees a cut request and answers nothing; we then close
-        except ConnectionError:
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
         return False
 

@@ -51,10 +51,14 @@ class WebServer:
         # request, so behind the TLS terminator of docs/chair.md cookies would never be Secure and every client
         # would share the proxy's PIN lockout. The app trusts them from a loopback peer only
         # (web_ui.auth.LoopbackProxyFix) and ignores them from anyone else.
-        # inbuf_overflow above the front's body cap: a body is never spooled to a temporary file.
+        # inbuf_overflow above the front's body cap: a body is never spooled to a temporary file. The front judges
+        # every body's size (a chunked one by its chunks); waitress's own limit counts a chunked body's framing
+        # too, so it sits above all the front ever passes on, and waitress never refuses first (its refusal
+        # raced the front's copying of the body and could cut the answer).
         self.server = create_server(PeerFromFront(Admission(app, slots)), unix_socket=upstream,
                                     unix_socket_perms="600", threads=threads, map=self._map, ident="kiosk",
-                                    clear_untrusted_proxy_headers=False, max_request_body_size=limits.max_body_bytes,
+                                    clear_untrusted_proxy_headers=False,
+                                    max_request_body_size=limits.max_chunked_raw_bytes + 64 * 1024,
                                     inbuf_overflow=2 * limits.max_body_bytes, connection_limit=limits.total + 16)
         self.server.channel_class = _Channel
         self.thread = threading.Thread(target=self.server.run, name="web", daemon=True)
