@@ -57,9 +57,10 @@ class Kiosk:
         try:  # the conference record: a storage problem must not stop the room display and button
             from kiosk.conference.access import ChairAccess
             from kiosk.conference.service import ChairService
+            from web_ui.admission import waiting
 
             self.chair_access = ChairAccess.from_config(cfg, bus=self.controller.bus)
-            self.chair = ChairService(cfg, self.controller.bus)
+            self.chair = ChairService(cfg, self.controller.bus, waiting=waiting)
             connect_room(self.controller)
         except Exception as exc:
             log.error("The chair's page is unavailable (%s): the room display and button still work", exc)

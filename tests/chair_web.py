@@ -16,7 +16,7 @@ from kiosk.conference.access import ChairAccess
 from kiosk.conference.service import ChairService
 from kiosk.service import connect_room
 from web import fast_config
-from web_ui import create_app
+from web_ui import admission, create_app
 
 PIN = "482915"
 #: Monday 23 November 2026, 09:30 in London (GMT in November): the conference day in most tests.
@@ -133,7 +133,7 @@ def make_chair(tmp_path, controller, *, pin: str | None = PIN, now: datetime = M
     if conference:
         cfg = cfg.replace("conference", **conference)
     clock, seconds = Clock(now), Seconds()
-    service = ChairService(cfg, controller.bus, now=clock)
+    service = ChairService(cfg, controller.bus, now=clock, waiting=admission.waiting)
     connect_room(controller)
     access = ChairAccess.from_config(cfg, bus=controller.bus, monotonic=seconds)
     if pin:

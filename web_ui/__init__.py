@@ -108,7 +108,7 @@ def create_app(controller, test_config: dict | None = None, *, chair=None, acces
 
     from flask_wtf.csrf import CSRFError
 
-    from web_ui import admission, api, chair as chair_page
+    from web_ui import api, chair as chair_page
     from web_ui.conference_http import IdConverter
 
     if chair is not None and access is None:
@@ -117,7 +117,6 @@ def create_app(controller, test_config: dict | None = None, *, chair=None, acces
         access = ChairAccess.from_config(chair.cfg, bus=controller.bus)
     auth.init_app(app, chair, access)  # sign-in, sessions, CSRF
     if chair is not None:
-        chair.waiting = admission.waiting  # a request waiting for a tap gives its slot back to the room
         chair_page.forget_purged(app, chair.bus)  # a purged conference's renderings go with it
     app.url_map.converters["id"] = IdConverter
     app.register_blueprint(chair_page.bp)

@@ -81,11 +81,15 @@ class ChairService:
     ``bus`` (a :class:`kiosk.events.EventBus`, usually the room controller's; a private one
     without) carries what the room is told (counts, start time, end of session) and the
     room's start button. ``now`` is the kiosk's clock (aware; UTC by default), injectable
-    for tests. ``store`` defaults to the database in ``cfg.state_dir()``.
+    for tests. ``store`` defaults to the database in ``cfg.state_dir()``. ``waiting`` is entered around
+    a wait for another request's tap to be saved (milliseconds; longer if the disk stalls): the
+    composition root passes the web server's (:func:`web_ui.admission.waiting`), so that the waiting
+    request gives its place back meanwhile.
     """
 
     def __init__(self, cfg, bus: EventBus | None = None, *, store: ConferenceStore | None = None,
-                 now: Callable[[], datetime] | None = None):
+                 now: Callable[[], datetime] | None = None,
+                 waiting: Callable[[], ContextManager] = contextlib.nullcontext):
         self.cfg = cfg
         self.settings = cfg.conference
         self.tz = ZoneInfo(cfg.schedule.timezone)
@@ -96,9 +100,7 @@ class ChairService:
                                                            now=self._now)
         self._lock = threading.RLock()
         self.views = ViewCache()
-        #: Entered around a wait for another request's tap to be saved (milliseconds; longer if the disk
-        #: stalls). The web server sets it so that the waiting request gives its place back meanwhile.
-        self.waiting: Callable[[], ContextManager] = contextlib.nullcontext
+        self._waiting = waiting
         self._live_id: int | None = None
         self._announced: tuple[int, datetime] | None = None  # the start time we gave the room
         self._room_start_is_ours = False  # the room's start time is the chair's (from ScheduleChanged)
@@ -576,7 +578,7 @@ class ChairService:
     def _current_view(self, conference_id: int) -> tuple[CachedView, str]:
         """The view computed for this moment (computed now if none is) and the time it is for."""
         # A tap being saved: wait for it (milliseconds) rather than compete with it for the interpreter.
-        self.views.wait_for_tap(_TAP_IS_QUICK_S, _WAIT_FOR_TAP_S, self.waiting)
+        self.views.wait_for_tap(_TAP_IS_QUICK_S, _WAIT_FOR_TAP_S, self._waiting)
         now = self._now()
         computed = self.views.get(conference_id, self.store.revision(conference_id), now)
         if computed is None:
