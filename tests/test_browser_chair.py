@@ -34,21 +34,27 @@ CSV = ("name,role,agency,direct_contact,expected_mode\n"
        "Gil Green,GP,health,yes,virtual\n")
 
 
-@pytest.fixture
-def site(tmp_path, room):
-    """The app with a real ChairService (kiosk clock = the real clock) served by waitress."""
+def _served_chair(tmp_path, room, config: dict):
+    """The app with a real ChairService (kiosk clock = the real clock) served by waitress; yields
+    (server, service, room)."""
     cfg = fast_config().replace("storage", state_dir=str(tmp_path / "state"))
     service = ChairService(cfg, room.bus).start()
     connect_room(room)
     access = ChairAccess.from_config(cfg, bus=room.bus)
     access.pins.save(PIN)
-    app = create_app(room, {"TESTING": True}, chair=service, access=access)
+    app = create_app(room, {"TESTING": True, **config}, chair=service, access=access)
     server, close = serve(app)
     try:
         yield server, service, room
     finally:
         close()
         service.stop()
+
+
+@pytest.fixture
+def site(tmp_path, room):
+    """The chair's app served by waitress, with the default settings."""
+    yield from _served_chair(tmp_path, room, {})
 
 
 def _shot(page, name: str) -> None:
@@ -548,18 +554,7 @@ def test_browser_chair_ending_and_removing_need_confirmation(browser, site):
 @pytest.fixture
 def short_sessions(tmp_path, room):
     """``site`` with sessions that end after 16 s unused."""
-    cfg = fast_config().replace("storage", state_dir=str(tmp_path / "state"))
-    service = ChairService(cfg, room.bus).start()
-    connect_room(room)
-    access = ChairAccess.from_config(cfg, bus=room.bus)
-    access.pins.save(PIN)
-    app = create_app(room, {"TESTING": True, "CHAIR_IDLE_TIMEOUT_S": 16}, chair=service, access=access)
-    server, close = serve(app)
-    try:
-        yield server, service, room
-    finally:
-        close()
-        service.stop()
+    yield from _served_chair(tmp_path, room, {"CHAIR_IDLE_TIMEOUT_S": 16})
 
 
 def test_browser_chair_the_session_survives_while_the_conference_page_is_open(browser, short_sessions):

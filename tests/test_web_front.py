@@ -53,6 +53,28 @@ def _read_all(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
+def _first_answer_while_sending(sock: socket.socket, chunk: bytes, times: int) -> tuple[bytes, float, int]:
+    """Send ``chunk`` ``times`` over (as an attacker does, whatever the kiosk answers) while reading the first
+    bytes of the answer; returns them, the seconds they took and how many bytes were sent."""
+    started, sent = time.monotonic(), [0]
+
+    def send_body():
+        try:
+            for _ in range(times):
+                sock.sendall(chunk)
+                sent[0] += len(chunk)
+        except OSError:
+            pass
+
+    sender = threading.Thread(target=send_body)
+    sender.start()
+    first = sock.recv(4096)
+    elapsed = time.monotonic() - started
+    sender.join(10)
+    sock.close()
+    return first, elapsed, sent[0]
+
+
 def _timed_get(port: int, path: str, source: str, headers: dict | None = None) -> tuple[int, float, bytes]:
     started = time.monotonic()
     conn = http.client.HTTPConnection(HOST, port, timeout=10, source_address=(source, 0))
@@ -99,31 +121,14 @@ def test_front_200mb_body_refused_before_disk(kiosk):
     before = _dir_bytes(kiosk.tmpdir) + _dir_bytes(kiosk.state_dir)
     sock = _raw(kiosk.port, b"POST /api/login HTTP/1.1\r\nHost: kiosk\r\nContent-Type: application/json\r\n"
                              b"Content-Length: 200000000\r\n\r\n")
-    started = time.monotonic()
-    sent = [0]
-
-    def send_body():  # a client that sends its body regardless, as an attacker does
-        chunk = b"x" * MiB
-        try:
-            for _ in range(200):
-                sock.sendall(chunk)
-                sent[0] += len(chunk)
-        except OSError:
-            pass
-
-    sender = threading.Thread(target=send_body)
-    sender.start()
-    first = sock.recv(4096)
-    elapsed = time.monotonic() - started
-    sender.join(10)
-    sock.close()
+    first, elapsed, sent = _first_answer_while_sending(sock, b"x" * MiB, 200)
     assert first.startswith(b"HTTP/1.1 413"), first[:100]
     assert b'"error"' in first  # an API path answers in JSON
     assert elapsed < 2.0
     used = _dir_bytes(kiosk.tmpdir) + _dir_bytes(kiosk.state_dir) - before
     assert used < 5 * MiB, used
-    assert sent[0] < 200 * MiB  # the kiosk stopped taking it
-    print(f"200 MB body: 413 after {elapsed * 1000:.0f} ms, {used} bytes written, {sent[0] // MiB} MiB accepted")
+    assert sent < 200 * MiB  # the kiosk stopped taking it
+    print(f"200 MB body: 413 after {elapsed * 1000:.0f} ms, {used} bytes written, {sent // MiB} MiB accepted")
 
 
 def test_front_body_cap_leaves_smaller_bodies_to_the_app(kiosk):
@@ -343,22 +348,7 @@ def test_front_200mb_chunked_body_refused_in_memory(kiosk):
     before = _dir_bytes(kiosk.tmpdir) + _dir_bytes(kiosk.state_dir)
     sock = _raw(kiosk.port, b"POST /api/login HTTP/1.1\r\nHost: kiosk\r\nContent-Type: application/json\r\n"
                              b"Transfer-Encoding: chunked\r\n\r\n")
-    started = time.monotonic()
-
-    def send_body():
-        chunk = b"%x\r\n%s\r\n" % (MiB, b"x" * MiB)
-        try:
-            for _ in range(200):
-                sock.sendall(chunk)
-        except OSError:
-            pass
-
-    sender = threading.Thread(target=send_body)
-    sender.start()
-    first = sock.recv(4096)
-    elapsed = time.monotonic() - started
-    sender.join(10)
-    sock.close()
+    first, elapsed, _ = _first_answer_while_sending(sock, b"%x\r\n%s\r\n" % (MiB, b"x" * MiB), 200)
     assert first.startswith(b"HTTP/1.1 413"), first[:100]
     assert elapsed < 2.0
     assert _dir_bytes(kiosk.tmpdir) + _dir_bytes(kiosk.state_dir) - before < 5 * MiB
@@ -380,20 +370,8 @@ def test_front_chunked_framing_past_its_own_cap_is_a_413(kiosk):
     """Tiny chunks with long extensions keep the body small but the bytes many: those are capped too."""
     sock = _raw(kiosk.port, b"POST /api/login HTTP/1.1\r\nHost: kiosk\r\nContent-Type: application/json\r\n"
                              b"Transfer-Encoding: chunked\r\n\r\n")
-    chunk = b"1;" + b"e" * 8000 + b"\r\nx\r\n"
-
-    def send_body():
-        try:
-            for _ in range(2000):  # about 16 MB of framing for 2,000 bytes of body
-                sock.sendall(chunk)
-        except OSError:
-            pass
-
-    sender = threading.Thread(target=send_body)
-    sender.start()
-    first = sock.recv(4096)
-    sender.join(10)
-    sock.close()
+    # About 16 MB of framing for 2,000 bytes of body.
+    first, _, _ = _first_answer_while_sending(sock, b"1;" + b"e" * 8000 + b"\r\nx\r\n", 2000)
     assert first.startswith(b"HTTP/1.1 413"), first[:100]
     assert kiosk.http().get("/api/state").status == 200
 
