@@ -5,6 +5,8 @@
      +-- DeviceError (OSError)         a device could not be opened or read; a check turns it into `fail`
      |    +-- DeviceMissing            the device is not there at all
      +-- StateError (RuntimeError)     an action that the room's current state does not allow
+     +-- ContractError (AssertionError) an answer the code built is not what its contract declares (a bug;
+                                       checked in tests and debug only)
 
 Each subclass also inherits the matching builtin, so callers that only know Python's
 exceptions still catch them sensibly.
@@ -48,3 +50,7 @@ class DeviceMissing(DeviceError):
 
 class StateError(KioskError, RuntimeError):
     """The room's current state does not allow this action."""
+
+
+class ContractError(KioskError, AssertionError):
+    """An answer does not match the contract declared for it (a bug in the code, never the client's mistake)."""

@@ -128,6 +128,9 @@ def create_app(controller, test_config: dict | None = None, *, chair=None, acces
     quality_page.init_app(app, quality)  # the managers' report, behind the same sign-in
 
     app.after_request(_add_headers)
+    from web_ui import operation
+
+    app.after_request(operation.check_answer)  # tests and debug: every API answer as its contract declares
     app.register_error_handler(HTTPException, _handle_http_error)
     if trusted_hosts:
         app.wsgi_app = TrustedHosts(app.wsgi_app, trusted_hosts)

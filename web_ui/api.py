@@ -1,6 +1,8 @@
 """The chair's JSON API under ``/api/``: everything the chair's page does, for scripts and other clients.
 
-Described by the OpenAPI 3 document at ``GET /api/openapi.json`` (:mod:`web_ui.openapi`).
+Each view declares its contract once (:func:`web_ui.operation.declare`: its body, query and answer models
+from :mod:`web_ui.contract`, its status, whether it is public or writes); its checks at the edge and its entry in
+the OpenAPI 3 document at ``GET /api/openapi.json`` (:mod:`web_ui.openapi`) both come from that.
 
 Sign in with ``POST /api/login {"pin": "..."}`` (or ``{"code": "..."}``, a pairing
 code): the answer carries ``csrf_token`` and sets the session cookie. Send the cookie
@@ -34,13 +36,18 @@ import json
 from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
 
 from kiosk.conference.errors import ConferenceError, StaleState
-from web_ui import admission, auth, contract, idempotency, longpoll
-# Shared with the page (web_ui.chair), defined once.
-from web_ui.conference_http import csv_response, error_response, validated
+from web_ui import admission, auth, idempotency, longpoll
+from web_ui.conference_http import csv_response, error_response  # shared with the page (web_ui.chair)
+from web_ui.contract import (ConferenceInput, ConferenceList, ConferencePatch, ConferenceView, CorrectionInput,
+                             CsvImport, Empty, EventInput, EventResult, InviteeInput, InviteePatch, InviteeRemoved,
+                             InviteeResult, InviteesAdded, LoginRequest, LoginResponse, LogPage, PageQuery,
+                             PurgeInput, PurgeResult, QuorumResponse, Record, ReopenInput, SinceQuery, Status)
+from web_ui.operation import body, declare, query
 
 bp = Blueprint("api", __name__)
-# Every POST, PATCH and DELETE under /api/conferences may carry an Idempotency-Key.
-idempotency.protect(bp, "/api/conferences")
+# Every operation that writes (POST, PATCH and DELETE under /api/conferences) may carry an Idempotency-Key.
+idempotency.protect(bp)
+VIEW = "The conference as the chair's page shows it."
 
 
 # -- errors --------------------------------------------------------------------------
@@ -68,31 +75,6 @@ def service():
     if chair is None:
         abort(503, "The conference record is not available on this kiosk: ask IT to check its storage")
     return chair
-
-
-def _reject_constant(name):
-    raise ValueError(f"{name} is not allowed in JSON")
-
-
-def body(model: type[contract.Request], *, optional_body: bool = False):
-    """The request's JSON object as ``model`` (:mod:`web_ui.contract`); 400/415 otherwise."""
-    raw = request.get_data(cache=True)
-    if not raw.strip() and optional_body:
-        return validated(model, {})
-    if request.mimetype != "application/json":
-        abort(415, "send a JSON body with Content-Type: application/json")
-    try:
-        data = json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        abort(400, "the body is not valid JSON")
-    try:
-        # JSON may escape half a character ("\ud800"), which no UTF-8 text (nor the database) can hold.
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except (UnicodeEncodeError, RecursionError):
-        abort(400, "the body is not valid JSON text: it escapes a lone surrogate (\\ud800-\\udfff)")
-    if not isinstance(data, dict):
-        abort(400, "the body must be a JSON object")
-    return validated(model, data)
 
 
 def invitee_dict(invitee) -> dict:
@@ -124,10 +106,12 @@ def _event_and_view(chair, event, conference_id: int):
 # -- sign-in -------------------------------------------------------------------------
 
 @bp.post("/api/login")
+@declare("Sign in with the chair's PIN or a pairing code", answer=LoginResponse,
+         described="Signed in; the session cookie is set.", body=LoginRequest, public=True, refusals=(401, 429))
 def login():
     """``{"pin": "..."}`` or ``{"code": "..."}``: sign in; answers the session's CSRF token."""
     auth._check_origin()
-    data = body(contract.LoginRequest)
+    data = body()
     by_pin = "pin" in data.model_fields_set
     service()  # 503 without the conference record
     access = auth.get_access()
@@ -143,6 +127,7 @@ def login():
 
 
 @bp.post("/api/logout")
+@declare("Sign out (the session cookie is refused from then on)", answer=Status, described="Signed out.")
 def logout():
     """End the session now."""
     auth.sign_out()
@@ -150,46 +135,42 @@ def logout():
 
 
 @bp.get("/api/openapi.json")
+@declare("This document", answer={"type": "object"}, described="The OpenAPI document.", public=True)
 def openapi():
-    """The OpenAPI 3 description of this API."""
-    from web_ui.openapi import document
+    """The OpenAPI 3 description of this API (of the app's own routes)."""
+    from web_ui.openapi import served
 
-    return jsonify(document())
+    return jsonify(served(current_app))
 
 
 # -- conferences ---------------------------------------------------------------------
 
-def query(model: type[contract.Query]):
-    """The request's query string as ``model``; 400 naming the first bad parameter."""
-    return validated(model, request.args.to_dict())
-
-
 @bp.get("/api/conferences")
+@declare("Every stored conference, soonest first (?page=&per_page= for one page)", answer=ConferenceList,
+         described="The conferences.", query=PageQuery)
 def list_conferences():
     """Every stored conference, soonest first; ``?page=N&per_page=M`` for one page of them."""
     chair = service()
-    paging = query(contract.PageQuery)
+    paging = query()
     if paging.page is None and paging.per_page is None:
         return jsonify(conferences=chair.list_conferences())
     return jsonify(chair.conference_page(paging.page or 1, paging.per_page or 50))
 
 
 @bp.post("/api/conferences")
+@declare("Create a conference (today's sets the room's countdown)", answer=ConferenceView, described=VIEW,
+         status=201, headers=("Location",), body=ConferenceInput, writes=True)
 def create_conference():
     """A new conference; today's sets the room's countdown."""
-    data = body(contract.ConferenceInput)
+    data = body()
     chair = service()
     conference = chair.create_conference(**data.changes())
     return _created(chair.view(conference.id), url_for("api.get_conference", conference_id=conference.id))
 
 
-def _timeout(asked: float | None) -> float:
-    """The long-poll's wait: ``asked``, or the default, and never more than the most."""
-    cfg = current_app.config
-    return min(float(cfg["LONG_POLL_DEFAULT_S"]) if asked is None else asked, float(cfg["LONG_POLL_MAX_S"]))
-
-
 @bp.get("/api/conferences/<id:conference_id>")
+@declare("The chair's view of a conference; ?since=R waits until its revision passes R", answer=ConferenceView,
+         described=VIEW, query=SinceQuery)
 def get_conference(conference_id: int):
     """The chair's whole view of a conference: invitees, quorum, reports, timescales, warnings, events.
 
@@ -198,9 +179,9 @@ def get_conference(conference_id: int):
     answers at once.
     """
     chair = service()
-    asked = query(contract.SinceQuery)
+    asked = query()
     if asked.since is not None:
-        timeout = _timeout(asked.timeout)
+        timeout = longpoll.timeout(asked.timeout)
         if asked.since <= chair.revision(conference_id):
             longpoll.wait_for_revision(lambda since, s: chair.wait_for_revision(conference_id, since, s),
                                        asked.since, timeout)
@@ -210,36 +191,45 @@ def get_conference(conference_id: int):
 
 
 @bp.patch("/api/conferences/<id:conference_id>")
+@declare("Change the conference's details", answer=ConferenceView, described=VIEW, body=ConferencePatch,
+         writes=True)
 def update_conference(conference_id: int):
     """Change some of the conference's fields."""
-    data = body(contract.ConferencePatch)
+    data = body()
     chair = service()
     chair.update_conference(conference_id, **data.changes())
     return jsonify(chair.view(conference_id))
 
 
 @bp.post("/api/conferences/<id:conference_id>/end")
+@declare("End the conference (the room's session ends; its counts go back to zero). From then on only corrections "
+         "and reports received are recorded (409), until it is reopened", answer=ConferenceView, described=VIEW,
+         body=Empty, body_required=False, writes=True)
 def end_conference(conference_id: int):
     """The conference is over (the room's session ends; its counts go back to zero)."""
-    body(contract.Empty, optional_body=True)
+    body()
     chair = service()
     chair.end_conference(conference_id)
     return jsonify(chair.view(conference_id))
 
 
 @bp.post("/api/conferences/<id:conference_id>/reopen")
+@declare("Reopen an ended conference (the end and the reopening stay in the log)", answer=ConferenceView,
+         described=VIEW, body=ReopenInput, body_required=False, writes=True)
 def reopen_conference(conference_id: int):
     """Reopen an ended conference (``{"reason": "..."}`` optional); the end and the reopening stay in the log."""
-    data = body(contract.ReopenInput, optional_body=True)
+    data = body()
     chair = service()
     chair.reopen_conference(conference_id, data.reason)
     return jsonify(chair.view(conference_id))
 
 
 @bp.post("/api/conferences/<id:conference_id>/purge")
+@declare("Delete the conference's names and record now, keeping anonymous counts", answer=PurgeResult,
+         described="Purged.", body=PurgeInput, writes=True)
 def purge_conference(conference_id: int):
     """``{"confirm": true}``: delete the conference's names and record now; answers the anonymous summary."""
-    body(contract.PurgeInput)  # confirm must be true
+    body()  # confirm must be true
     summary = service().purge_conference(conference_id)
     return jsonify(purged=conference_id, summary=summary)
 
@@ -247,15 +237,18 @@ def purge_conference(conference_id: int):
 # -- invitees ------------------------------------------------------------------------
 
 @bp.post("/api/conferences/<id:conference_id>/invitees")
+@declare("Invite someone", answer=InviteeResult, described="Added.", status=201, body=InviteeInput, writes=True)
 def add_invitee(conference_id: int):
     """Invite someone."""
-    data = body(contract.InviteeInput)
+    data = body()
     chair = service()
     invitee = chair.add_invitee(conference_id, **data.changes())
     return _created({"invitee": invitee_dict(invitee), "view": chair.view(conference_id)})
 
 
 @bp.post("/api/conferences/<id:conference_id>/invitees/csv")
+@declare("Import an invitation list from CSV (all or nothing; bad rows listed in problems)", answer=InviteesAdded,
+         described="Imported.", status=201, body=CsvImport, also_text="text/csv", writes=True)
 def import_csv(conference_id: int):
     """A CSV invitation list: ``text/csv`` body, or JSON ``{"csv": "..."}``. All or nothing."""
     if request.mimetype in ("text/csv", "text/plain"):
@@ -265,7 +258,7 @@ def import_csv(conference_id: int):
         except (UnicodeDecodeError, LookupError):
             abort(400, "the CSV is not UTF-8 text")
     else:
-        text = body(contract.CsvImport).csv
+        text = body().csv
     chair = service()
     notes: list[str] = []
     added = chair.import_csv(conference_id, text, notes)
@@ -273,24 +266,31 @@ def import_csv(conference_id: int):
 
 
 @bp.post("/api/conferences/<id:conference_id>/invitees/copy-previous")
+@declare("Copy the invitation list of the case's previous conference", answer=InviteesAdded,
+         described="Copied (people already listed are skipped).", status=201, body=Empty, body_required=False,
+         writes=True)
 def copy_previous(conference_id: int):
     """Copy the invitation list of the case's previous conference (people already listed are skipped)."""
-    body(contract.Empty, optional_body=True)
+    body()
     chair = service()
     added = chair.copy_previous(conference_id)
     return _created({"added": [invitee_dict(i) for i in added], "view": chair.view(conference_id)})
 
 
 @bp.patch("/api/conferences/<id:conference_id>/invitees/<id:invitee_id>")
+@declare("Change an invitee (only name and e-mail once events refer to them)", answer=InviteeResult,
+         described="Changed.", body=InviteePatch, writes=True)
 def update_invitee(conference_id: int, invitee_id: int):
     """Change an invitee (only the name and e-mail once events refer to them: 409 otherwise)."""
-    data = body(contract.InviteePatch)
+    data = body()
     chair = service()
     invitee = chair.update_invitee(conference_id, invitee_id, **data.changes())
     return jsonify({"invitee": invitee_dict(invitee), "view": chair.view(conference_id)})
 
 
 @bp.delete("/api/conferences/<id:conference_id>/invitees/<id:invitee_id>")
+@declare("Take someone off the list (409 once events refer to them)", answer=InviteeRemoved, described="Removed.",
+         writes=True)
 def remove_invitee(conference_id: int, invitee_id: int):
     """Take someone off the list (409 once events refer to them: correct the events instead)."""
     chair = service()
@@ -301,9 +301,12 @@ def remove_invitee(conference_id: int, invitee_id: int):
 # -- events --------------------------------------------------------------------------
 
 @bp.post("/api/conferences/<id:conference_id>/events")
+@declare("Record an event now: arrival, apologies, departure, lost connection, report, decision...",
+         answer=EventResult, described="Recorded; the room's counts follow at once.", status=201, body=EventInput,
+         writes=True)
 def record_event(conference_id: int):
     """``{"kind": "...", "invitee_id": n, "details": {...}}``: record an event now (kiosk clock)."""
-    data = body(contract.EventInput)
+    data = body()
     chair = service()
     event = chair.record_event(conference_id, data.kind, data.invitee_id, data.details or {},
                                expect_state=data.expect_state)
@@ -311,23 +314,27 @@ def record_event(conference_id: int):
 
 
 @bp.get("/api/conferences/<id:conference_id>/events")
+@declare("One page of the whole log, newest first", answer=LogPage, described="The page.", query=PageQuery)
 def list_events(conference_id: int):
     """One page of the whole log, newest first (``?page=1&per_page=50``)."""
-    paging = query(contract.PageQuery)
+    paging = query()
     page = 1 if paging.page is None else paging.page
     return jsonify(service().log_page(conference_id, page, 50 if paging.per_page is None else paging.per_page))
 
 
 @bp.post("/api/conferences/<id:conference_id>/events/<id:event_id>/correction")
+@declare("Void an event recorded in error (a new event; the log keeps both)", answer=EventResult,
+         described="Correction recorded.", status=201, body=CorrectionInput, writes=True)
 def correct_event(conference_id: int, event_id: int):
     """``{"reason": "..."}``: void an event recorded in error (a new event; the log keeps both)."""
-    data = body(contract.CorrectionInput)
+    data = body()
     chair = service()
     event = chair.correct_event(conference_id, event_id, data.reason)
     return _event_and_view(chair, event, conference_id)
 
 
 @bp.get("/api/conferences/<id:conference_id>/quorum")
+@declare("Quorum now, with its reason, and when it was lost and regained", answer=QuorumResponse, described="Quorum.")
 def get_quorum(conference_id: int):
     """Quorum now with its reason, and when it was lost and regained."""
     view = service().view(conference_id)
@@ -337,12 +344,15 @@ def get_quorum(conference_id: int):
 # -- the record ----------------------------------------------------------------------
 
 @bp.get("/api/conferences/<id:conference_id>/record")
+@declare("The attendance record for the minutes", answer=Record, described="The record.")
 def get_record(conference_id: int):
     """The attendance record for the minutes."""
     return jsonify(service().record(conference_id))
 
 
 @bp.get("/api/conferences/<id:conference_id>/record.csv")
+@declare("The attendance record as a CSV attachment", answer={"type": "string"}, media="text/csv",
+         described="CSV (UTF-8 with a byte-order mark, for spreadsheets).")
 def get_record_csv(conference_id: int):
     """The attendance record as a CSV attachment."""
     return csv_response(service(), conference_id)

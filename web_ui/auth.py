@@ -3,9 +3,9 @@
 One ``before_request`` guard (:func:`guard`) decides for every request, deny by default:
 
 - **Sign-in.** Everything under ``/chair`` and ``/api/`` needs the chair's session,
-  except the sign-in routes and the endpoints in :data:`PUBLIC_ENDPOINTS`
-  (``/api/state`` for the room display, ``/api/openapi.json``, ``/api/login``) or
-  marked with :func:`public`. A route added later is private until someone says otherwise. An API
+  except the sign-in pages and the endpoints in :data:`PUBLIC_ENDPOINTS`, and the views
+  marked with :func:`public` (the API's declare theirs public in their contract, :mod:`web_ui.operation`:
+  ``/api/state`` for the room display, ``/api/openapi.json``, ``/api/login``). A route added later is private until someone says otherwise. An API
   call without a session gets 401 and ``{"error": ...}``, never data; a page redirects
   to the sign-in form.
 - **Sessions** are Flask's signed cookie (``HttpOnly``, ``SameSite=Strict``, and
@@ -77,7 +77,7 @@ DEFAULTS = {
 }
 
 #: Endpoints anyone may call (everything else under /api/ and /chair needs the chair's session).
-PUBLIC_ENDPOINTS = {"display.state", "api.login", "api.openapi", "chair.login", "chair.login_post", "static"}
+PUBLIC_ENDPOINTS = {"chair.login", "chair.login_post", "static"}
 #: Endpoints that need no CSRF token, each with its own defence (see the module docstring).
 CSRF_EXEMPT_ENDPOINTS = {"api.login"}
 CSRF_EXEMPT_BLUEPRINTS = {"simulator"}

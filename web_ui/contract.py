@@ -24,9 +24,12 @@ from typing import Annotated, Any, Callable, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, model_validator
 from pydantic.json_schema import GenerateJsonSchema
 
+from kiosk.checks.result import Status as CheckStatus
 from kiosk.conference import validation as rules
 from kiosk.conference.errors import InvalidInput
 from kiosk.conference.model import EVENT_DETAILS, Agency, ConferenceType, EventKind, Mode, Role
+from kiosk.room import State as RoomStateName
+from kiosk.schedule import PHASES
 
 # -- the record's rules as field types --------------------------------------------------------------------------
 
@@ -234,10 +237,10 @@ class Empty(Request):
 
 # -- query strings ----------------------------------------------------------------------------------------------
 
-def _whole_number(name: str) -> Callable[[Any], int]:
+def _whole_number(name: str, what: str = "a whole number, 0 or more") -> Callable[[Any], int]:
     def check(raw) -> int:
         if not (isinstance(raw, str) and raw.isascii() and raw.isdigit()) or len(raw) > 18:
-            raise InvalidInput(f"{name} must be a whole number, 0 or more")
+            raise InvalidInput(f"{name} must be {what}")
         return int(raw)
     return check
 
@@ -275,11 +278,24 @@ class PageQuery(Query):
                                             {"type": "integer", "minimum": 1, "maximum": 500})] = None
 
 
+Seconds = Annotated[float | None, *_ruled(_seconds, {"type": "number", "minimum": 0})]
+
+
 class SinceQuery(Query):
+    """A conference's long-poll (``GET /api/conferences/<id>?since=R``)."""
+
     since: Annotated[int | None, *_ruled(_whole_number("since"), {"type": "integer", "minimum": 0})] = Field(
         None, description="Wait until the view's revision passes this.")
-    timeout: Annotated[float | None, *_ruled(_seconds, {"type": "number", "minimum": 0})] = Field(
-        None, description="Seconds to wait with since (default 25, at most 30).")
+    timeout: Seconds = Field(None, description="Seconds to wait with since (default 25, at most 30).")
+
+
+class StateQuery(Query):
+    """The room display's long-poll (``GET /api/state?since=N``)."""
+
+    since: Annotated[int | None, *_ruled(_whole_number("since", "a revision number (a whole number, 0 or more)"),
+                                         {"type": "integer", "minimum": 0})] = Field(
+        None, description="Wait until the state's revision passes this.")
+    timeout: Seconds = Field(None, description="Seconds to wait (default 25); more than 30 waits 30.")
 
 
 REQUESTS = (ConferenceInput, ConferencePatch, InviteeInput, InviteePatch, LoginRequest, CsvImport, EventInput,
@@ -312,6 +328,59 @@ class LoginResponse(Answer):
 
 class Status(Answer):
     status: str = None
+
+
+class CheckSummary(Answer):
+    status: Literal[tuple(s.value for s in CheckStatus)] = None
+    reason: str = Field(None, description="The device's own words, for staff (never a name).")
+
+
+class Countdown(Answer):
+    phase: Literal[PHASES] = None
+    label: str = Field(None, description="The big text (empty when the room is free).")
+    message: str = None
+
+
+class Lights(Answer):
+    pattern: str = None
+    colour: str = Field(None, json_schema_extra={"pattern": "^#[0-9a-f]{6}$"})
+
+
+class Attendance(Answer):
+    """Counts only: never who."""
+
+    in_person: int = None
+    virtual: int = None
+    quorate: bool = None
+
+
+class CalendarHealth(Answer):
+    source: str = Field(None, description="file or url.")
+    last_good_at: dt.datetime | None = None
+    events_skipped: int = None
+    error: str | None = None
+    stale: bool = None
+
+
+class RoomState(Answer):
+    """The room's public state (``GET /api/state``; the MQTT state and /metrics say the same): no personal data."""
+
+    room: str = None
+    name: str = None
+    state: Literal[tuple(s.value for s in RoomStateName)] = None
+    ready: bool = None
+    checks: dict[str, CheckSummary] = Field(None, description="By check, in the order the display lists them.")
+    start_at: dt.datetime | None = None
+    start_source: str | None = Field(None, description="chair, command line or calendar.")
+    seconds_to_start: int | None = Field(None, description="Negative after the start; null when the room is free.")
+    countdown: Countdown = None
+    lights: Lights = None
+    checked_at: dt.datetime | None = None
+    attendance: Attendance | None = None
+    calendar: CalendarHealth | None = Field(None, description="The calendar's health; null without a calendar.")
+    version: str = None
+    revision: int = Field(None, description="Grows with every change a reader would see: send it as ?since= to "
+                                            "wait for the next.")
 
 
 HHMM = Annotated[str, WithJsonSchema(TIME)]
@@ -522,7 +591,7 @@ class PurgeResult(Answer):
     summary: dict[str, Any] = Field(None, description="The anonymous counts kept.")
 
 
-ANSWERS = (Error, LoginResponse, Status, ConferenceList, LogPage, Invitee, Event, QuorumResponse, ConferenceView,
+ANSWERS = (Error, LoginResponse, Status, RoomState, ConferenceList, LogPage, Invitee, Event, QuorumResponse, ConferenceView,
            InviteeResult, InviteesAdded, InviteeRemoved, EventResult, Record, PurgeResult)
 
 

@@ -7,12 +7,12 @@ answers with the state, whose ``revision`` is the ``since`` to send next time.
 
 from __future__ import annotations
 
-import math
-
-from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, url_for
 
 from kiosk import __version__
 from web_ui import get_controller, longpoll
+from web_ui.contract import RoomState, StateQuery
+from web_ui.operation import declare, query
 
 bp = Blueprint("display", __name__)
 
@@ -34,30 +34,9 @@ def display():
     return response
 
 
-def _since() -> int | None:
-    raw = request.args.get("since")
-    if raw is None:
-        return None
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        abort(400, "since must be a revision number (a whole number, 0 or more)")
-    return int(raw)
-
-
-def _timeout() -> float:
-    cfg = current_app.config
-    raw = request.args.get("timeout")
-    if raw is None:
-        return float(cfg["LONG_POLL_DEFAULT_S"])
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        abort(400, "timeout must be a number of seconds, 0 or more")
-    return min(value, float(cfg["LONG_POLL_MAX_S"]))
-
-
 @bp.get("/api/state")
+@declare("The room's public state for the room display (no personal data); ?since=N long-polls", answer=RoomState,
+         described="The room's state: counts only, never names.", query=StateQuery, public=True, record=False)
 def state():
     """The room's public state as JSON; with ``since=N``, waits for a revision after N.
 
@@ -70,10 +49,9 @@ def state():
     Answers 400 for a ``since`` or ``timeout`` that is not a number.
     """
     controller = get_controller()
-    since = _since()
-    timeout = _timeout()
-    if since is not None and since <= controller.version:
-        longpoll.wait_for_revision(controller.wait_for_change, since, timeout)
+    asked = query()
+    if asked.since is not None and asked.since <= controller.version:
+        longpoll.wait_for_revision(controller.wait_for_change, asked.since, longpoll.timeout(asked.timeout))
     response = jsonify(controller.public_state())
     response.headers["Cache-Control"] = "no-store"
     return response

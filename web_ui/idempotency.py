@@ -12,7 +12,8 @@ Keys are scoped to the session (its id; the client's address without one), so th
 client cannot read another's answer by sending the same key. Answers of 5xx (storage
 failures) are not kept: the retry should try again.
 
-:func:`protect` adds this to a blueprint, for the requests under a path prefix.
+:func:`protect` adds this to a blueprint: for the requests under a path prefix (the page's forms), or for the
+operations declared as writing (the API's, :mod:`web_ui.operation`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import threading
 from flask import Blueprint, Response, abort, current_app, g, request, session
 
 from kiosk.conference.errors import ConferenceError, KeyReused
-from web_ui import admission, auth
+from web_ui import admission, auth, operation
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 200
@@ -67,12 +68,20 @@ def _key() -> str | None:
     return key
 
 
-def protect(bp: Blueprint, prefix: str) -> None:
-    """Honour ``Idempotency-Key`` on the blueprint's POST, PATCH and DELETE requests under ``prefix``."""
+def _writes(prefix: str | None) -> bool:
+    if prefix is None:
+        declared = operation.current()
+        return declared is not None and declared.writes
+    return request.method in auth.STATE_CHANGING and request.path.startswith(prefix)
+
+
+def protect(bp: Blueprint, prefix: str | None = None) -> None:
+    """Honour ``Idempotency-Key`` on the blueprint's POST, PATCH and DELETE requests under ``prefix`` (the page's
+    forms), or without one on its operations that write (the API's: ``declare(..., writes=True)``)."""
 
     @bp.before_request
     def _replay_or_claim():
-        if request.method not in auth.STATE_CHANGING or not request.path.startswith(prefix):
+        if not _writes(prefix):
             return None
         key = _key()
         if key is None:

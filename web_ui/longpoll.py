@@ -57,6 +57,13 @@ def _long_polls() -> LongPolls:
     return polls
 
 
+def timeout(asked: float | None) -> float:
+    """How long a long-poll waits: ``asked`` (``?timeout=``), or ``LONG_POLL_DEFAULT_S``; never more than
+    ``LONG_POLL_MAX_S``."""
+    cfg = current_app.config
+    return min(float(cfg["LONG_POLL_DEFAULT_S"]) if asked is None else asked, float(cfg["LONG_POLL_MAX_S"]))
+
+
 def wait_for_revision(wait: Callable[[int, float], int], since: int, timeout: float) -> None:
     """Inside a request: wait until ``wait(since, seconds)`` returns a revision after ``since``, ``timeout``
     seconds pass or the server stops; at once when this client address (or everyone) already holds the

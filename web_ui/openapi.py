@@ -1,17 +1,25 @@
-"""The OpenAPI 3.0 description of the chair's JSON API (served at ``GET /api/openapi.json``).
+"""The OpenAPI 3.0 description of the chair's JSON API (served at ``GET /api/openapi.json``), generated.
 
-The bodies' schemas are generated from the models of :mod:`web_ui.contract` (the ones the
-routes validate with); the paths, parameters and answers are written here, beside the routes
-in :mod:`web_ui.api`. A test checks that every ``/api`` route of the app is described with
-its methods, so the two cannot drift apart.
+Its paths come from the app's own routes: each ``/api`` rule of the app's URL map, with the contract its
+view declares (:func:`web_ui.operation.declare`): the summary, the path ids (from the rule), the query's
+parameters, the body and the answer (their schemas generated from the models of :mod:`web_ui.contract`,
+the ones the routes validate with and their answers are checked against), the status, and the errors that
+follow from whether it is public, writes, or needs the conference record. A route under ``/api`` that
+declares nothing cannot be described: building the document raises.
 """
 
 from __future__ import annotations
 
 import copy
+import re
+
+from flask import Flask
+from pydantic import BaseModel
 
 from kiosk import __version__
-from web_ui.contract import REF_TEMPLATE, PageQuery, SinceQuery, component_schemas
+from web_ui.contract import ANSWERS, REF_TEMPLATE, REQUESTS, component_schemas
+from web_ui import operation
+from web_ui.operation import Operation
 
 
 def _ref(name: str) -> dict:
@@ -48,145 +56,100 @@ IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
                                   "answer verbatim and records nothing."}
 REPLAYED = {"required": False, "schema": {"type": "string", "enum": ["true"]},
             "description": "The first answer to this Idempotency-Key, given again: nothing new was recorded."}
-PAGE = PageQuery.parameters()
+#: The other statuses an operation may declare, by the response that describes each.
+REFUSALS = {401: "WrongPin", 429: "TooManyRequests"}
+#: A rule's variables, ``<converter:name>`` or ``<name>``, in order.
+_VARIABLE = re.compile(r"<(?:\w+(?:\([^)]*\))?:)?(\w+)>")
 
-CONFERENCE_ID = {"name": "conference_id", "in": "path", "required": True, "schema": {"type": "integer"}}
-INVITEE_ID = {"name": "invitee_id", "in": "path", "required": True, "schema": {"type": "integer"}}
-EVENT_ID = {"name": "event_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+
+def _schema(answer) -> dict:
+    if isinstance(answer, type) and issubclass(answer, BaseModel):
+        if answer not in ANSWERS:
+            raise LookupError(f"{answer.__name__} is not among web_ui.contract.ANSWERS (the document's schemas)")
+        return _ref(answer.__name__)
+    return answer
 
 
-def _op(summary: str, ok: dict, *, body: dict | None = None, status: str = "200", public: bool = False,
-        path_ids: tuple = (), writes: bool = False, not_found: bool = True, body_required: bool = True,
-        extra: tuple = ()) -> dict:
-    responses = {status: ok, "400": _error("BadRequest")}
-    if not public:
+def _answer(op: Operation) -> dict:
+    ok = {"description": op.described, "content": {op.media: {"schema": _schema(op.answer)}}}
+    headers = {name: {"schema": {"type": "string"}} for name in op.headers}
+    if op.writes:
+        headers["Idempotent-Replayed"] = REPLAYED
+    return {**ok, "headers": headers} if headers else ok
+
+
+def _responses(op: Operation, path_ids: list) -> dict:
+    responses = {str(op.status): _answer(op), "400": _error("BadRequest")}
+    if not op.public:
         responses["401"] = _error("Unauthorized")
-    if not_found:
+    if path_ids:
         responses["404"] = _error("NotFound")
-    if writes:
-        responses.update({"403": _error("Forbidden"), "409": _error("Conflict"), "507": _error("InsufficientStorage")})
-    if body is not None:
+    if op.writes:
+        responses.update({"403": _error("Forbidden"), "409": _error("Conflict"), "507": _error("InsufficientStorage"),
+                          "422": _error("KeyReused")})
+    if op.body is not None:
         responses["415"] = _error("UnsupportedMediaType")
-    responses["503"] = _error("Unavailable")
-    for code in extra:
-        responses[code] = _error({"401": "WrongPin", "429": "TooManyRequests"}[code])
-    op = {"summary": summary, "responses": responses}
-    if writes:
-        responses["422"] = _error("KeyReused")
-        responses[status] = {**ok, "headers": {**ok.get("headers", {}), "Idempotent-Replayed": REPLAYED}}
-    if path_ids or writes:
-        op["parameters"] = list(path_ids) + ([IDEMPOTENCY_KEY] if writes else [])
-    if public:
-        op["security"] = []
-    if body is not None:
-        op["requestBody"] = {"required": body_required, "content": body}
-    return op
+    if op.record:
+        responses["503"] = _error("Unavailable")
+    for code in op.refusals:
+        responses[str(code)] = _error(REFUSALS[code])
+    return responses
 
 
-def _json_body(name: str) -> dict:
-    return {"application/json": {"schema": _ref(name)}}
+def _body(op: Operation) -> dict:
+    if op.body not in REQUESTS:
+        raise LookupError(f"{op.body.__name__} is not among web_ui.contract.REQUESTS (the document's schemas)")
+    content = {"application/json": {"schema": _ref(op.body.__name__)}}
+    if op.also_text:
+        content[op.also_text] = {"schema": {"type": "string", "minLength": 1}}
+    return {"required": op.body_required, "content": content}
 
 
-EMPTY_BODY = _json_body("Empty")
-VIEW = _json(_ref("ConferenceView"), "The conference as the chair's page shows it.")
-C = (CONFERENCE_ID,)
-SINCE = SinceQuery.parameters()
-CI = (CONFERENCE_ID, INVITEE_ID)
+def describe(op: Operation, rule: str) -> dict:
+    """The document's entry for ``op``, served at the Flask URL rule ``rule`` (its variables are record ids)."""
+    path_ids = [{"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+                for name in _VARIABLE.findall(rule)]
+    parameters = path_ids + list(op.query.parameters() if op.query else ()) + ([IDEMPOTENCY_KEY] if op.writes else [])
+    entry = {"summary": op.summary, "responses": _responses(op, path_ids)}
+    if parameters:
+        entry["parameters"] = parameters
+    if op.public:
+        entry["security"] = []
+    if op.body is not None:
+        entry["requestBody"] = _body(op)
+    return entry
 
-PATHS = {
-    "/api/login": {"post": _op("Sign in with the chair's PIN or a pairing code", _json(_ref("LoginResponse"),
-                                                                                        "Signed in; the session "
-                                                                                        "cookie is set."),
-                               body=_json_body("LoginRequest"), public=True, not_found=False, extra=("401", "429"))},
-    "/api/logout": {"post": _op("Sign out (the session cookie is refused from then on)",
-                                _json(_ref("Status"), "Signed out."), not_found=False)},
-    "/api/openapi.json": {"get": _op("This document", _json({"type": "object"}, "The OpenAPI document."),
-                                     public=True, not_found=False)},
-    "/api/conferences": {
-        "get": _op("Every stored conference, soonest first (?page=&per_page= for one page)",
-                   _json(_ref("ConferenceList"), "The conferences."), not_found=False, path_ids=PAGE),
-        "post": _op("Create a conference (today's sets the room's countdown)",
-                    {**VIEW, "headers": {"Location": {"schema": {"type": "string"}}}}, status="201",
-                    body=_json_body("ConferenceInput"), writes=True, not_found=False),
-    },
-    "/api/conferences/{conference_id}": {
-        "get": _op("The chair's view of a conference; ?since=R waits until its revision passes R", VIEW,
-                   path_ids=C + SINCE),
-        "patch": _op("Change the conference's details", VIEW, body=_json_body("ConferencePatch"), path_ids=C,
-                     writes=True),
-    },
-    "/api/conferences/{conference_id}/invitees": {
-        "post": _op("Invite someone", _json(_ref("InviteeResult"), "Added."), status="201",
-                    body=_json_body("InviteeInput"), path_ids=C, writes=True),
-    },
-    "/api/conferences/{conference_id}/invitees/csv": {
-        "post": _op("Import an invitation list from CSV (all or nothing; bad rows listed in problems)",
-                    _json(_ref("InviteesAdded"), "Imported."), status="201",
-                    body={**_json_body("CsvImport"), "text/csv": {"schema": {"type": "string", "minLength": 1}}},
-                    path_ids=C,
-                    writes=True),
-    },
-    "/api/conferences/{conference_id}/invitees/copy-previous": {
-        "post": _op("Copy the invitation list of the case's previous conference",
-                    _json(_ref("InviteesAdded"), "Copied (people already listed are skipped)."), status="201",
-                    body=EMPTY_BODY, body_required=False, path_ids=C, writes=True),
-    },
-    "/api/conferences/{conference_id}/invitees/{invitee_id}": {
-        "patch": _op("Change an invitee (only name and e-mail once events refer to them)",
-                     _json(_ref("InviteeResult"), "Changed."), body=_json_body("InviteePatch"), path_ids=CI,
-                     writes=True),
-        "delete": _op("Take someone off the list (409 once events refer to them)",
-                      _json(_ref("InviteeRemoved"), "Removed."), path_ids=CI, writes=True),
-    },
-    "/api/conferences/{conference_id}/events": {
-        "get": _op("One page of the whole log, newest first", _json(_ref("LogPage"), "The page."),
-                   path_ids=C + PAGE),
-        "post": _op("Record an event now: arrival, apologies, departure, lost connection, report, decision...",
-                    _json(_ref("EventResult"), "Recorded; the room's counts follow at once."), status="201",
-                    body=_json_body("EventInput"), path_ids=C, writes=True),
-    },
-    "/api/conferences/{conference_id}/events/{event_id}/correction": {
-        "post": _op("Void an event recorded in error (a new event; the log keeps both)",
-                    _json(_ref("EventResult"), "Correction recorded."), status="201",
-                    body=_json_body("CorrectionInput"), path_ids=(CONFERENCE_ID, EVENT_ID), writes=True),
-    },
-    "/api/conferences/{conference_id}/quorum": {
-        "get": _op("Quorum now, with its reason, and when it was lost and regained",
-                   _json(_ref("QuorumResponse"), "Quorum."), path_ids=C),
-    },
-    "/api/conferences/{conference_id}/record": {
-        "get": _op("The attendance record for the minutes", _json(_ref("Record"), "The record."), path_ids=C),
-    },
-    "/api/conferences/{conference_id}/record.csv": {
-        "get": _op("The attendance record as a CSV attachment",
-                   {"description": "CSV (UTF-8 with a byte-order mark, for spreadsheets).",
-                    "content": {"text/csv": {"schema": {"type": "string"}}}}, path_ids=C),
-    },
-    "/api/conferences/{conference_id}/end": {
-        "post": _op("End the conference (the room's session ends; its counts go back to zero). From then on "
-                    "only corrections and reports received are recorded (409), until it is reopened", VIEW,
-                    body=EMPTY_BODY, body_required=False, path_ids=C, writes=True),
-    },
-    "/api/conferences/{conference_id}/reopen": {
-        "post": _op("Reopen an ended conference (the end and the reopening stay in the log)", VIEW,
-                    body=_json_body("ReopenInput"), body_required=False, path_ids=C, writes=True),
-    },
-    "/api/conferences/{conference_id}/purge": {
-        "post": _op("Delete the conference's names and record now, keeping anonymous counts",
-                    _json(_ref("PurgeResult"), "Purged."), body=_json_body("PurgeInput"), path_ids=C, writes=True),
-    },
-    "/api/state": {"get": {
-        "summary": "The room's public state for the room display (no personal data); ?since=N long-polls",
-        "security": [],
-        "parameters": [{"name": "since", "in": "query", "required": False,
-                        "schema": {"type": "integer", "minimum": 0}},
-                       {"name": "timeout", "in": "query", "required": False,
-                        "description": "Seconds to wait (default 25); more than 30 waits 30.",
-                        "schema": {"type": "number", "minimum": 0}}],
-        "responses": {"200": _json({"type": "object"}, "The room's state: counts only, never names."),
-                      "400": _error("BadRequest")},
-    }},
-}
+
+def openapi_path(rule: str) -> str:
+    """A Flask URL rule as an OpenAPI path: ``<id:conference_id>`` becomes ``{conference_id}``."""
+    return _VARIABLE.sub(r"{\1}", rule)
+
+
+def paths(app: Flask) -> dict:
+    """The document's ``paths``: every ``/api/`` rule of ``app`` with the operation its view declares."""
+    out: dict = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if not rule.rule.startswith("/api/"):
+            continue
+        op = operation.of(app.view_functions[rule.endpoint])
+        if op is None:
+            raise LookupError(f"{rule.rule} ({rule.endpoint}) declares no contract: see web_ui.operation.declare")
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            out.setdefault(openapi_path(rule.rule), {})[method.lower()] = describe(op, rule.rule)
+    return out
+
+
+def api_app() -> Flask:
+    """An app holding only the API's routes (no controller, no service): what the document describes."""
+    from web_ui import api, display
+    from web_ui.conference_http import IdConverter
+
+    app = Flask(__name__)
+    app.url_map.converters["id"] = IdConverter
+    app.register_blueprint(display.bp)
+    app.register_blueprint(api.bp)
+    return app
+
 
 DOCUMENT = {
     "openapi": "3.0.3",
@@ -201,7 +164,7 @@ DOCUMENT = {
     },
     "servers": [{"url": "/"}],
     "security": [{"session": [], "csrf": []}],
-    "paths": PATHS,
+    "paths": {},
     "components": {
         "schemas": component_schemas(),
         "responses": RESPONSES,
@@ -215,6 +178,18 @@ DOCUMENT = {
 }
 
 
-def document() -> dict:
-    """A copy of the OpenAPI document (callers may change theirs)."""
-    return copy.deepcopy(DOCUMENT)
+def document(app: Flask | None = None) -> dict:
+    """The OpenAPI document of ``app``'s routes (by default the API's own: :func:`api_app`), a copy of its own."""
+    return {**copy.deepcopy(DOCUMENT), "paths": copy.deepcopy(PATHS if app is None else paths(app))}
+
+
+def served(app: Flask) -> dict:
+    """The document of ``app``'s routes, built once per app (``GET /api/openapi.json``)."""
+    built = app.extensions.get("api.openapi")
+    if built is None:
+        built = app.extensions.setdefault("api.openapi", document(app))
+    return built
+
+
+#: The API's paths, as its own routes declare them.
+PATHS = paths(api_app())
