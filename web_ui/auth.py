@@ -4,10 +4,10 @@ One ``before_request`` guard (:func:`guard`) decides for every request, deny by 
 
 - **Sign-in.** Everything under ``/chair`` and ``/api/`` needs the chair's session,
   except the sign-in pages and the endpoints in :data:`PUBLIC_ENDPOINTS`, and the views
-  marked with :func:`public` (the API's declare theirs public in their contract, :mod:`web_ui.operation`:
-  ``/api/state`` for the room display, ``/api/openapi.json``, ``/api/login``). A route added later is private until someone says otherwise. An API
-  call without a session gets 401 and ``{"error": ...}``, never data; a page redirects
-  to the sign-in form.
+  marked with :func:`public` (API views say ``public=True`` in their contract, :mod:`web_ui.operation`:
+  ``/api/state`` for the room display, ``/api/openapi.json``, ``/api/login``). A route added
+  later is private until someone says otherwise. An API call without a session gets 401
+  and ``{"error": ...}``, never data; a page redirects to the sign-in form.
 - **Sessions** are Flask's signed cookie (``HttpOnly``, ``SameSite=Strict``, and
   ``Secure`` when the request came over HTTPS or ``secure_cookies`` is set). A
   session ends after ``[conference] session_idle_min`` (30 min) without a request, after

@@ -10,8 +10,11 @@ a role...) is checked by that rule of :mod:`kiosk.conference.validation`, the on
 import and the page's forms use too, so that a mistake reads the same wherever it is made.
 Request models are strict (JSON text is not taken for a number) and refuse unknown fields.
 
-Response models only describe what the service answers (the routes send its dicts as they
-are): their fields are never required, and ``None`` is their default only so that none is.
+Response models describe what the service answers (the routes send its dicts as they are):
+their fields are never required, and ``None`` is their default only so that none is; a field
+that is present must have its declared type, and fields beyond the model's are let through.
+In tests and debug every API answer is checked against its model (:mod:`web_ui.operation`,
+where each route declares which models it takes and answers).
 """
 
 from __future__ import annotations
@@ -591,8 +594,8 @@ class PurgeResult(Answer):
     summary: dict[str, Any] = Field(None, description="The anonymous counts kept.")
 
 
-ANSWERS = (Error, LoginResponse, Status, RoomState, ConferenceList, LogPage, Invitee, Event, QuorumResponse, ConferenceView,
-           InviteeResult, InviteesAdded, InviteeRemoved, EventResult, Record, PurgeResult)
+ANSWERS = (Error, LoginResponse, Status, RoomState, ConferenceList, LogPage, Invitee, Event, QuorumResponse,
+           ConferenceView, InviteeResult, InviteesAdded, InviteeRemoved, EventResult, Record, PurgeResult)
 
 
 # -- the document's schemas -------------------------------------------------------------------------------------

@@ -17,8 +17,8 @@ from flask import Flask
 from pydantic import BaseModel
 
 from kiosk import __version__
-from web_ui.contract import ANSWERS, REF_TEMPLATE, REQUESTS, component_schemas
 from web_ui import operation
+from web_ui.contract import ANSWERS, REF_TEMPLATE, REQUESTS, component_schemas
 from web_ui.operation import Operation
 
 
@@ -58,8 +58,8 @@ REPLAYED = {"required": False, "schema": {"type": "string", "enum": ["true"]},
             "description": "The first answer to this Idempotency-Key, given again: nothing new was recorded."}
 #: The other statuses an operation may declare, by the response that describes each.
 REFUSALS = {401: "WrongPin", 429: "TooManyRequests"}
-#: A rule's variables, ``<converter:name>`` or ``<name>``, in order.
-_VARIABLE = re.compile(r"<(?:\w+(?:\([^)]*\))?:)?(\w+)>")
+#: A rule's variables, ``<converter:name>`` or ``<name>``, in order: (converter, name).
+_VARIABLE = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 
 
 def _schema(answer) -> dict:
@@ -107,8 +107,11 @@ def _body(op: Operation) -> dict:
 
 def describe(op: Operation, rule: str) -> dict:
     """The document's entry for ``op``, served at the Flask URL rule ``rule`` (its variables are record ids)."""
-    path_ids = [{"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
-                for name in _VARIABLE.findall(rule)]
+    path_ids = []
+    for converter, name in _VARIABLE.findall(rule):
+        if converter != "id":
+            raise LookupError(f"{rule}: only record ids (<id:...>) can be described as path parameters")
+        path_ids.append({"name": name, "in": "path", "required": True, "schema": {"type": "integer"}})
     parameters = path_ids + list(op.query.parameters() if op.query else ()) + ([IDEMPOTENCY_KEY] if op.writes else [])
     entry = {"summary": op.summary, "responses": _responses(op, path_ids)}
     if parameters:
@@ -122,7 +125,7 @@ def describe(op: Operation, rule: str) -> dict:
 
 def openapi_path(rule: str) -> str:
     """A Flask URL rule as an OpenAPI path: ``<id:conference_id>`` becomes ``{conference_id}``."""
-    return _VARIABLE.sub(r"{\1}", rule)
+    return _VARIABLE.sub(r"{\2}", rule)
 
 
 def paths(app: Flask) -> dict:
