@@ -405,6 +405,15 @@ class ConferenceSummary(Answer):
     can_reopen: bool = Field(None, description="In a view: the conference has ended.")
     double_booked: list[int] = Field(None, description="In a view: other conferences of the case at the same date "
                                                        "and time.")
+    starts_at: dt.datetime = Field(None, description="In a view: the booked start, in the kiosk's time zone.")
+    started_at: str | None = Field(None, description="In a view: when it started (HH:MM), null before.")
+    ended_at: str | None = Field(None, description="In a view: when it ended (HH:MM), null before.")
+    report_due: dt.date = Field(None, description="In a view: the date the agencies' reports are due by.")
+    reports_overdue: bool = Field(None, description="In a view: the reports' due date has passed.")
+    reconvene_by: dt.date | None = Field(None, description="In a view: D5, the date to reconvene by after a "
+                                                           "decision not to proceed.")
+    previous_available: bool = Field(None, description="In a view: the case has an earlier conference whose "
+                                                       "invitation list can be copied.")
 
 
 class Page(Answer):
@@ -496,30 +505,57 @@ class PersonReport(Answer):
     due: dt.date = None
 
 
+class Connection(Answer):
+    """A lost connection and how it ended (HH:MM times)."""
+
+    lost_at: str = None
+    rejoined_at: str | None = None
+    could_not_rejoin: bool = None
+    emailed_chair: bool = None
+    left_at: str | None = None
+
+
+class Undo(Answer):
+    event_id: int = None
+    label: str = Field(None, description="What the tap would void, e.g. \"Arrived at 10:03\".")
+
+
 class Person(Answer):
     """An invitee with where they stand now."""
 
     id: int = None
     name: str = None
     role: str = None
+    role_label: str = None
     agency: str = None
+    agency_label: str = None
     direct_contact: bool = None
     expected_mode: str = None
+    expected_mode_label: str = None
+    email: str | None = None
     counts_towards_quorum: bool = None
     needs_report: bool = None
     state: Literal[rules.STATES] = None
+    state_label: str = None
     status_text: str = None
     mode: str | None = None
     camera_off: bool = None
+    present: bool = None
     arrived_at: str | None = None
+    arrival_mode: str | None = Field(None, description="How they arrived (in person or virtual), as the page says it.")
     late: bool = None
     minutes_late: int | None = None
     seconds_late: int | None = None
     late_text: str | None = Field(None, description="D6: \"27 s\" under a minute (never rounded up), else "
                                                     "\"6 min\".")
     left_at: str | None = None
+    left_agreed: bool | None = Field(None, description="Left early with the chair's agreement (null: did not leave "
+                                                       "early).")
+    connection: list[Connection] = None
     report: PersonReport = None
     actions: list[str] = Field(None, description="The taps the page offers for them now.")
+    undo: Undo | None = Field(None, description="The last tap about them, which the page offers to void.")
+    editable: bool = Field(None, description="Their details may still be changed (no event refers to them yet).")
 
 
 class Timescale(Answer):
