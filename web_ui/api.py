@@ -13,8 +13,9 @@ answers 401 (see :mod:`web_ui.auth`).
 Bodies are JSON objects (``Content-Type: application/json``; 415 otherwise) with known
 fields only, declared once as the models of :mod:`web_ui.contract`. Mistakes answer 400
 ``{"error": "..."}`` (a CSV import also lists ``problems`` by row) and change nothing; an
-unknown conference, invitee or event 404; a change the record's state forbids 409; too many wrong PINs 429 with ``Retry-After``;
-no PIN set 503; full storage 507; other storage failures 503. Never a 500 on purpose.
+unknown conference, invitee or event 404; a change the record's state forbids 409; too many
+wrong PINs 429 with ``Retry-After``; no PIN set 503; full storage 507; other storage failures
+503. Never a 500 on purpose.
 
 Events are time-stamped by the kiosk's clock; a client cannot date one (``at`` is refused).
 

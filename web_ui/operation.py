@@ -41,8 +41,9 @@ class Operation:
     given with status ``status`` and described as ``described``; ``headers`` names the headers it carries.
     ``body`` is the request body's model (``body_required``: False when it may be left out; ``also_text``: a
     text media type also accepted, as a string); ``query`` the query string's. ``public``: no session needed.
-    ``writes``: changes the record (CSRF, Idempotency-Key, 409 and 507 possible). ``record``: needs the
-    conference record (503 without it). ``refusals``: other documented statuses (401 wrong PIN, 429 locked out).
+    ``writes``: changes the record (Idempotency-Key honoured; 403 cross-site, 409, 422 and 507 possible).
+    ``record``: needs the conference record (503 without it). ``refusals``: other documented statuses (401
+    wrong PIN, 429 locked out).
     """
 
     summary: str
