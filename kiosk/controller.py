@@ -41,7 +41,7 @@ Threads:
 - ``calendar-watcher`` (with ``[schedule] ics``, started by the composition root,
   :mod:`kiosk.service`): :class:`~kiosk.calendar_watcher.CalendarWatcher` fetches and parses
   the calendar (in a child process) and sends the bookings with :meth:`~RoomController.set_bookings`.
-- Callers: the button's pin thread, web request threads, the MQTT publisher thread, the
+- Callers: the button's pin thread, web request threads, paho's network thread (IT's MQTT requests), the
   chair's service. They only post messages and wait for them.
 
 Locks (none is held across file, device or network I/O, and neither is taken while

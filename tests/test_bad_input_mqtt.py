@@ -2,7 +2,7 @@
 
 The real :class:`~kiosk.mqtt.link.MqttLink` is driven through its paho callback
 (``_on_message`` with real ``paho.mqtt.client.MQTTMessage`` objects) and its request
-handler (``_handle_request``), exactly as its publisher thread runs them; only the last
+handler (``_handle_request``), exactly as paho's network thread runs them; only the last
 step, handing the reply to paho, is recorded instead. Whatever arrives (binary junk,
 oversized or deeply nested JSON, JSON that is not an object, wrong types for
 ``transaction`` and ``seconds``, malformed topics), nothing may raise, every request
