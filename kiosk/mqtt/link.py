@@ -319,7 +319,7 @@ class _Client(mqtt.Client):
     def flush(self) -> None:
         """Write what is queued now. Only on the network thread, the one writer of the socket (paho
         writes the same way when it has no thread of its own)."""
-        if self._sock is not None:
+        if self.socket() is not None:
             self.loop_write()
 
     def wake(self) -> None:
