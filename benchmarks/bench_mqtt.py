@@ -3,7 +3,7 @@
 Run: .venv/bin/python benchmarks/bench_mqtt.py
 
 (a) Button press -> ``state`` message: ``controller.press()`` until a subscriber on loopback
-    receives the retained state showing the new room state (bus -> publisher thread ->
+    receives the retained state showing the new room state (bus -> paho's network thread ->
     broker -> subscriber), beside a bare paho publish -> receive round trip (QoS 1, same
     broker and subscriber) measured in the same run. Target p99 <= 20 ms, ratio <= 3.
 (b) Broker restarted -> state republished: seconds from the moment the restarted broker

@@ -13,7 +13,7 @@ inbox (a :class:`queue.SimpleQueue`): :meth:`~RoomController.press`,
 :meth:`~RoomController.hold`, :meth:`~RoomController.request_check`,
 :meth:`~RoomController.end_session`, :meth:`~RoomController.set_start`,
 :meth:`~RoomController.set_attendance`, :meth:`~RoomController.set_bookings`,
-:meth:`~RoomController.identify`, the check worker's "cycle began" and "cycle done", and
+:meth:`~RoomController.identify`, the check worker's "cycle done" (or "cycle failed"), and
 :meth:`~RoomController.tick`. A public method posts its message and waits until the loop
 has handled it, so callers see the change when it returns (as if it were a plain call).
 The loop wakes at once for a message and otherwise every :data:`TICK_S` for the timers.
@@ -22,23 +22,26 @@ After each message or tick the loop builds a :class:`RoomSnapshot` (frozen) and 
 in with one assignment. Readers (:meth:`~RoomController.public_state`, ``version``,
 ``ready``, ``last_cycle``, ``start_at()``...: the web pages and long-polls, MQTT,
 ``/metrics``, sd_notify) read the current snapshot and take no lock. Then, in this order,
-the loop sets the lights, wakes long-polls and publishes the message's events on the
-:class:`~kiosk.events.EventBus` (the one way to be told of a change), so a subscriber
-that reads the snapshot sees the state its event reports.
+the loop publishes the message's events on the :class:`~kiosk.events.EventBus` (the one
+way to be told of a change, and of the loop's ticks: ``LoopTicked``), sets the lights,
+wakes long-polls and hands a cycle it began to the check worker, so a subscriber that
+reads the snapshot sees the state its event reports.
 
 Threads:
 
 - ``room-loop``: handles messages and ticks. Under the turn it does no I/O at all;
   after it, it sets the status light's GPIO outputs, writes the transition's log line and
-  (from a tick hook) sends systemd's watchdog datagram, non-blocking.
-- ``room-checks``: waits for a check request, tells the loop a cycle began, runs the
-  cycle (camera and microphone captures, on the runner's own threads), sends the result.
+  (a ``LoopTicked`` subscriber) sends systemd's watchdog datagram, non-blocking.
+- ``room-checks``: runs each cycle the loop began (the loop marks the room checking and
+  announces it: one cycle at a time, a request during one is queued and begun when it
+  ends), with camera and microphone captures on the runner's own threads, and sends the
+  result back to the loop.
 - ``room-display``: reads the display's connectors (sysfs status, EDID) every
   :data:`TICK_S` and asks for a re-check when they change (hot-plug).
 - ``calendar-watcher`` (with ``[schedule] ics``, started by the composition root,
   :mod:`kiosk.service`): :class:`~kiosk.calendar_watcher.CalendarWatcher` fetches and parses
   the calendar (in a child process) and sends the bookings with :meth:`~RoomController.set_bookings`.
-- Callers: the button's pin thread, web request threads, the MQTT publisher thread, the
+- Callers: the button's pin thread, web request threads, paho's network thread (IT's MQTT requests), the
   chair's service. They only post messages and wait for them.
 
 Locks (none is held across file, device or network I/O, and neither is taken while
@@ -74,7 +77,7 @@ from kiosk import __version__, schedule
 from kiosk.checks.result import Status
 from kiosk.checks.runner import CheckRunner, Cycle, build_specs
 from kiosk.events import (AttendanceChanged, ButtonHeld, ButtonPressed, CalendarChanged, ChecksFinished,
-                          ChecksStarted, CountdownStarted, EventBus, IdentifyRequested, ReadinessChanged,
+                          ChecksStarted, CountdownStarted, EventBus, IdentifyRequested, LoopTicked, ReadinessChanged,
                           ScheduleChanged, SessionEnded, SessionStarted, StateChanged)
 from kiosk.lights import PATTERNS
 from kiosk.room import RoomMachine, State, Trigger
@@ -159,24 +162,23 @@ class RoomController:
             self.button = StartButton(cfg.button, lambda: self._post(self._on_press),
                                       lambda: self._post(self._on_hold), pin_factory=pin_factory)
         self.started_monotonic = time.monotonic()
-        #: Called on the loop after every tick that completed (the systemd watchdog hooks in here).
-        self.tick_hooks: list[Callable[[], None]] = []
 
         self._lock = threading.RLock()
         self._changed = threading.Condition()
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._loop_thread: threading.Thread | None = None
+        self._check_thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._check_wanted = threading.Event()  # wakes the check worker
-        self._wake_checks = False  # set by a handler; the check worker is woken after the announcement
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()  # the check worker's: a cycle to run, None to stop
+        self._job: int | None = None  # set by a handler: a cycle began, handed to the worker after the announcement
 
         # The loop's state (guarded by the turn, _lock).
         self._cycle: Cycle | None = None
         self._checks_view: dict = {}
         self._ready = False
         self._checking = False
-        self._check_trigger = "start"
+        self._check_queued: str | None = None  # the trigger of a cycle wanted and not yet begun
         self._entered_checking = 0  # how many times the room has entered the checking state
         self._starts: dict[str, datetime | None] = {s: None for s in START_SOURCES}
         self._starts["command line"] = start_override
@@ -230,9 +232,9 @@ class RoomController:
                     return handler(*args)
                 finally:
                     events, swapped = self._commit()
-                    wake_checks, self._wake_checks = self._wake_checks, False
+                    job, self._job = self._job, None
         finally:
-            self._announce(events, swapped, wake_checks)
+            self._announce(events, swapped, job)
 
     def _handle(self, message: _Message) -> None:
         try:
@@ -335,8 +337,21 @@ class RoomController:
         self._want_check("button hold")
 
     def _want_check(self, trigger: str) -> None:
-        self._check_trigger = trigger
-        self._wake_checks = True
+        self._check_queued = trigger  # the latest reason is the one reported
+        self._begin_queued()
+
+    def _begin_queued(self) -> None:
+        """Begin the wanted cycle if none is running and the worker is there to run it (one at a time)."""
+        if self._checking or self._check_queued is None or not self._worker_running():
+            return
+        self._checking = True
+        self._emit(ChecksStarted(self._check_queued))
+        self._check_queued = None
+        self._job = self._entered_checking  # the worker gets it after the announcement
+
+    def _worker_running(self) -> bool:
+        worker = self._check_thread
+        return worker is not None and worker.is_alive() and not self._stop.is_set()
 
     def _on_end_session(self) -> None:
         if self.machine.fire(Trigger.END, reason="ended by the chair"):
@@ -363,14 +378,9 @@ class RoomController:
                 self._emit(CalendarChanged(bool(health.get("stale")), int(health.get("events_skipped", 0))))
         self._choose_calendar_start(self._now())
 
-    def _checks_began(self) -> tuple[str, int]:
-        self._check_wanted.clear()
-        self._checking = True
-        self._emit(ChecksStarted(self._check_trigger))
-        return self._check_trigger, self._entered_checking
-
     def _checks_abandoned(self) -> None:
         self._checking = False
+        self._begin_queued()
 
     def _on_cycle(self, cycle: Cycle, entered: int | None) -> None:
         self._checking = False
@@ -381,15 +391,16 @@ class RoomController:
         if had_cycle and was_ready != cycle.ready or not had_cycle and not cycle.ready:
             failing = tuple(n for n, r in cycle.results.items() if r.status is Status.FAIL)
             self._emit(ReadinessChanged(cycle.ready, failing))
-        if (self._check_wanted.is_set() and self.machine.state is State.CHECKING
-                and entered is not None and entered != self._entered_checking):
-            # The button put the room (back) into checking during this cycle (a hold): the
-            # cycle it queued decides. Other queued re-checks (periodic, hot-plug, MQTT) do
-            # not hold the room in checking: they could keep coming for ever.
-            return
-        self.machine.fire(Trigger.CHECKS_PASSED if cycle.ready else Trigger.CHECKS_FAILED)
-        if self.cfg.checks.interval_s:
-            self._next_periodic = time.monotonic() + self.cfg.checks.interval_s
+        # The button put the room (back) into checking during this cycle (a hold): the cycle
+        # it queued decides. Other queued re-checks (periodic, hot-plug, MQTT) do not hold the
+        # room in checking: they could keep coming for ever.
+        held = (self._check_queued is not None and self.machine.state is State.CHECKING
+                and entered is not None and entered != self._entered_checking)
+        if not held:
+            self.machine.fire(Trigger.CHECKS_PASSED if cycle.ready else Trigger.CHECKS_FAILED)
+            if self.cfg.checks.interval_s:
+                self._next_periodic = time.monotonic() + self.cfg.checks.interval_s
+        self._begin_queued()
 
     def _on_tick(self) -> None:
         now, mono = self._now(), time.monotonic()
@@ -499,7 +510,7 @@ class RoomController:
                                       source, cd, pattern, self._calendar_health, public)
         return events, True
 
-    def _announce(self, events: list, swapped: bool, wake_checks: bool = False) -> None:
+    def _announce(self, events: list, swapped: bool, job: int | None = None) -> None:
         """After a swap, outside the turn: the bus, the lights, long-polls, the check worker, then the log.
 
         The bus first: its subscribers only note the event and wake their own threads
@@ -513,8 +524,8 @@ class RoomController:
                 self.lights.show(self._snapshot.light_pattern)
             with self._changed:
                 self._changed.notify_all()
-        if wake_checks:
-            self._check_wanted.set()
+        if job is not None:
+            self._jobs.put(job)
         for event in events:
             if isinstance(event, StateChanged):
                 if self.lights is not None and event.new in ("ready", "not_ready"):
@@ -598,15 +609,15 @@ class RoomController:
             except Exception:
                 log.exception("Main loop tick failed")
                 continue
-            for hook in list(self.tick_hooks):
-                hook()
+            self.bus.publish(LoopTicked())  # only after a tick that completed: systemd's watchdog is fed from it
         self._drain()
 
     def _check_loop(self) -> None:
-        while not self._stop.is_set():
-            if not self._check_wanted.wait(0.5) or self._stop.is_set():
-                continue
-            _trigger, entered = self._call(self._checks_began)
+        """Run each cycle the loop began (it is already announced); give the result back to the loop."""
+        while True:
+            entered = self._jobs.get()
+            if entered is None or self._stop.is_set():
+                return
             try:
                 cycle = self.runner.run()
             except Exception:
@@ -635,23 +646,27 @@ class RoomController:
     def start(self, initial_check: bool = True) -> "RoomController":
         """Start the loop, the check worker and the watchers; optionally check the room once at start."""
         signature = self._read_display()  # the hot-plug baseline, before anything can change unseen
+        self._check_thread = threading.Thread(target=self._check_loop, name="room-checks", daemon=True)
+        self._check_thread.start()  # first: the loop begins a cycle only when the worker is there to run it
         self._loop_thread = threading.Thread(target=self._loop, name="room-loop", daemon=True)
-        workers = [self._loop_thread, threading.Thread(target=self._check_loop, name="room-checks", daemon=True),
-                   threading.Thread(target=self._display_loop, args=(signature,), name="room-display", daemon=True)]
+        workers = [self._loop_thread, threading.Thread(target=self._display_loop, args=(signature,),
+                                                       name="room-display", daemon=True)]
         for t in workers:
             t.start()
-        self._threads.extend(workers)
+        self._threads.extend([self._check_thread, *workers])
         if self.lights is not None:
             self.lights.show(self._snapshot.light_pattern)
         if initial_check:
             self.request_check("start-up")
+        else:
+            self._call(self._begin_queued)  # a check asked for before the start
         return self
 
     def stop(self) -> None:
         """Stop the threads, turn the lights off and release the pins and devices."""
         self._stop.set()
         self._inbox.put(None)  # wake the loop now rather than at its next tick
-        self._check_wanted.set()  # and the check worker
+        self._jobs.put(None)  # and the check worker
         with self._changed:
             self._changed.notify_all()
         for t in self._threads:

@@ -15,7 +15,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, ClassVar
 
 log = logging.getLogger("kiosk.events")
 
@@ -29,6 +29,8 @@ class Event:
     """Base of every event; ``at`` is when it happened (UTC)."""
 
     at: datetime = field(default_factory=_now, kw_only=True)
+    #: Delivered only to subscribers that name this type (see :meth:`EventBus.subscribe`).
+    named_only: ClassVar[bool] = False
 
     @property
     def kind(self) -> str:
@@ -186,6 +188,17 @@ class SessionEndRequested(RoomRequest):
 
 
 @dataclass(frozen=True)
+class LoopTicked(Event):
+    """The room's loop completed a pass of its timers (every :data:`kiosk.controller.TICK_S`): it is alive.
+
+    systemd's watchdog is fed from it (:mod:`kiosk.sdnotify`); a hung or failing loop publishes none.
+    Only subscribers that name it get it: four a second would drown those that take every event.
+    """
+
+    named_only: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
 class QualityChanged(Event):
     """The quality figures of a month changed (``month`` is ``YYYY-MM``); totals only (D16)."""
 
@@ -215,6 +228,7 @@ _KINDS = {
     StartTimeSet: "start_time_set",
     SessionEndRequested: "session_end_requested",
     CalendarChanged: "calendar_changed",
+    LoopTicked: "loop_ticked",
 }
 
 
@@ -226,7 +240,10 @@ class EventBus:
         self._lock = threading.Lock()
 
     def subscribe(self, callback: Callable[[Event], None], *types: type) -> Callable[[], None]:
-        """Call ``callback(event)`` for every event (or only those of ``types``). Returns an unsubscribe function."""
+        """Call ``callback(event)`` for every event (or only those of ``types``). Returns an unsubscribe function.
+
+        An event type with ``named_only`` (the loop's ticks) goes only to subscribers that name it in ``types``.
+        """
         entry = (callback, types or (Event,))
         with self._lock:
             self._subscribers.append(entry)
@@ -243,7 +260,7 @@ class EventBus:
         with self._lock:
             subscribers = list(self._subscribers)
         for callback, types in subscribers:
-            if isinstance(event, types):
+            if type(event) in types if event.named_only else isinstance(event, types):
                 try:
                     callback(event)
                 except Exception:

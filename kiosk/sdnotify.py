@@ -11,9 +11,9 @@ newline-separated ``KEY=value`` lines to it:
 
 :class:`Notifier` is the client; without ``$NOTIFY_SOCKET`` (a terminal, the tests, another
 init system) every call does nothing. :class:`ServiceNotifier` ties it to a
-:class:`~kiosk.controller.RoomController`: the watchdog is fed from the controller's main
-loop, only after a tick that completed, so a hung or failing loop stops the pings and
-systemd restarts the kiosk.
+:class:`~kiosk.controller.RoomController`: the watchdog is fed from the room loop's
+``LoopTicked`` events on the controller's bus, published only after a tick that completed,
+so a hung or failing loop stops the pings and systemd restarts the kiosk.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ import socket
 import threading
 import time
 from typing import Callable
+
+from kiosk.events import LoopTicked
 
 log = logging.getLogger("kiosk.sdnotify")
 
@@ -155,8 +157,8 @@ def status_line(state: dict) -> str:
 class ServiceNotifier:
     """Reports a :class:`~kiosk.controller.RoomController` to systemd.
 
-    :meth:`attach` adds a hook to ``controller.tick_hooks``, which the controller calls at
-    the end of every main-loop tick that completed. From it: ``WATCHDOG=1`` at most every
+    :meth:`attach` subscribes to the controller's ``LoopTicked`` events (one after every
+    tick of the room loop that completed, on the loop). From them: ``WATCHDOG=1`` at most every
     :meth:`Notifier.watchdog_interval` seconds, and ``STATUS=`` whenever the status line
     changes. :meth:`serving` sends ``READY=1`` (once), :meth:`stopping` ``STOPPING=1``.
     ``clock`` is injectable for tests.
@@ -175,19 +177,24 @@ class ServiceNotifier:
         self._ready_sent = False
         self._stopped = False
         self._lock = threading.Lock()
+        self._unsubscribe: Callable[[], None] | None = None
+
+    @property
+    def attached(self) -> bool:
+        """True while it follows the room loop's ticks (never without systemd)."""
+        return self._unsubscribe is not None
 
     def attach(self) -> "ServiceNotifier":
-        """Hook into the controller's main loop; returns self."""
-        if self.notifier.enabled and self._on_tick not in self.controller.tick_hooks:
-            self.controller.tick_hooks.append(self._on_tick)
+        """Follow the room loop's ticks (only under systemd); returns self."""
+        if self.notifier.enabled and self._unsubscribe is None:
+            self._unsubscribe = self.controller.bus.subscribe(self._on_tick, LoopTicked)
         return self
 
     def detach(self) -> None:
-        """Stop hooking the main loop (and so stop feeding the watchdog)."""
-        try:
-            self.controller.tick_hooks.remove(self._on_tick)
-        except ValueError:
-            pass
+        """Stop following the room loop (and so stop feeding the watchdog)."""
+        unsubscribe, self._unsubscribe = self._unsubscribe, None
+        if unsubscribe is not None:
+            unsubscribe()
 
     def serving(self, web: bool = True) -> None:
         """The kiosk is up: ``READY=1`` (once) with the status line. ``web`` False: the web server failed."""
@@ -214,8 +221,8 @@ class ServiceNotifier:
     def _status_text(self) -> str:
         return status_line(self.controller.public_state()) + self._web_note
 
-    def _on_tick(self) -> None:
-        """Called by the controller after each tick that completed."""
+    def _on_tick(self, _event: LoopTicked) -> None:
+        """On the room loop, after each tick that completed."""
         if self._stopped:
             return
         now = self._clock()

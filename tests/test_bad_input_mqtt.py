@@ -2,7 +2,7 @@
 
 The real :class:`~kiosk.mqtt.link.MqttLink` is driven through its paho callback
 (``_on_message`` with real ``paho.mqtt.client.MQTTMessage`` objects) and its request
-handler (``_handle_request``), exactly as its publisher thread runs them; only the last
+handler (``_handle_request``), exactly as paho's network thread runs them; only the last
 step, handing the reply to paho, is recorded instead. Whatever arrives (binary junk,
 oversized or deeply nested JSON, JSON that is not an object, wrong types for
 ``transaction`` and ``seconds``, malformed topics), nothing may raise, every request
@@ -48,16 +48,12 @@ class RecordingLink(MqttLink):
         self.published.append((topic, payload, retain))
 
     def deliver(self, topic: bytes, payload: bytes) -> list[tuple[str, str, bool]]:
-        """One incoming message through paho's callback and the publisher's request handling."""
+        """One incoming message through paho's callback and the link's request handling."""
         start = len(self.published)
         msg = mqtt.MQTTMessage(mid=1, topic=topic)
         msg.payload = payload
         self._on_message(None, None, msg)
-        with self._cond:
-            requests = list(self._requests)
-            self._requests.clear()
-        for action, raw in requests:
-            self._handle_request(action, raw)
+        self._after_pass()  # as paho's thread does after the pass that read the message
         return self.published[start:]
 
 
@@ -311,7 +307,7 @@ def test_bad_input_mqtt_request_flood_leaves_the_kiosk_responsive(broker, caplog
         assert SECRET not in caplog.text
 
         # Everything still runs: the controller's loops, the publisher, paho's thread; the button works.
-        threads = [*controller._threads, link._worker, link.client._thread]
+        threads = [*controller._threads, link.client._thread]
         assert all(t.is_alive() for t in threads)
         assert link.connected
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from kiosk.controller import RoomController
-from kiosk.events import ChecksFinished, ReadinessChanged, SessionStarted
+from kiosk.events import ChecksFinished, ChecksStarted, LoopTicked, ReadinessChanged, SessionStarted
 from kiosk.factory import build_hardware
 from kiosk.lights import Lights
 from waiting import wait_for
@@ -292,3 +292,50 @@ def test_controller_a_stopped_controller_still_takes_messages(cfg, clock):
     controller.stop()
     controller.set_attendance(2, 3, True)  # handled in this thread: the loop is gone, nothing hangs
     assert controller.public_state()["attendance"] == {"in_person": 2, "virtual": 3, "quorate": True}
+
+
+def test_controller_loop_ticks_are_published_from_the_loop(room):
+    ticks = []
+    unsubscribe = room.bus.subscribe(lambda event: ticks.append(threading.current_thread().name), LoopTicked)
+    try:
+        assert wait_for(lambda: len(ticks) >= 2)
+    finally:
+        unsubscribe()
+    assert set(ticks) == {"room-loop"}
+
+
+def test_controller_a_check_is_begun_by_the_loop_with_the_press(room, mock_factory):
+    turns = []  # (revision, kinds) as each event arrives: events of one turn share a revision
+    room.bus.subscribe(lambda event: turns.append((room.version, event.kind)))
+    press(mock_factory)
+    assert wait_for(lambda: room.machine.state.value == "ready")
+    by_kind = {kind: revision for revision, kind in reversed(turns)}  # the first of each kind
+    assert by_kind["button_pressed"] == by_kind["state_changed"] == by_kind["check_started"]
+    assert room.checking is False
+
+
+def test_controller_check_requests_during_a_cycle_make_one_more_cycle(room, mock_factory):
+    started, finished = [], []
+    room.bus.subscribe(started.append, ChecksStarted)
+    room.bus.subscribe(finished.append, ChecksFinished)
+    room.request_check("first")
+    assert room.checking
+    for n in range(5):  # during the first cycle: they queue one more, reported with the latest reason
+        room.request_check(f"again {n}")
+    assert wait_for(lambda: len(finished) == 2 and not room.checking, timeout=10)
+    # Not checking once the second ended: nothing else was queued (the loop begins a queued cycle in the
+    # same turn as it takes the previous one's results).
+    assert [e.trigger for e in started] == ["first", "again 4"]
+
+
+def test_controller_a_check_asked_for_before_the_start_runs_once_started(cfg, clock):
+    controller = RoomController(cfg, build_hardware(cfg, simulate=True), now=clock)
+    finished = []
+    controller.bus.subscribe(finished.append, ChecksFinished)
+    controller.request_check("early")  # no worker yet: queued, not begun
+    assert not controller.checking
+    controller.start(initial_check=False)
+    try:
+        assert wait_for(lambda: len(finished) == 1, timeout=10)
+    finally:
+        controller.stop()

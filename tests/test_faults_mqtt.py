@@ -59,7 +59,7 @@ class Room:
         assert wait_for(lambda: self.state == "ready", 5), self.state
 
     def alive(self) -> bool:
-        threads = [*self.c._threads, self.link._worker, self.link.client._thread]
+        threads = [*self.c._threads, self.link.client._thread]
         return all(t is not None and t.is_alive() for t in threads)
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -825,3 +826,37 @@ def test_link_event_payloads_for_pin_lockout_and_clock_step():
     assert (lockout["scope"], lockout["wait_s"]) == ("all", 30.0)
     step = event_payload(ClockStepped(step_s=-3600.0), AlertPairs())
     assert step["event"] == "clock_step" and step["step_s"] == -3600.0 and set(step) == {"event", "at", "step_s"}
+
+
+# -- threads: the link's work runs on paho's network thread ------------------------------------------
+
+def test_link_publishes_from_pahos_network_thread(broker, make_room, monkeypatch):
+    room = make_room(broker)
+    sub = Subscriber(broker, "kiosk/suite-1/state")
+    threads = []
+    real = room.link.publish_state
+
+    def noting():
+        threads.append(threading.current_thread())
+        real()
+
+    monkeypatch.setattr(room.link, "publish_state", noting)
+    room.controller.set_attendance(2, 1, True)
+    assert state_of(sub, pred=lambda s: s["attendance"]["in_person"] == 2) is not None
+    assert threads and set(threads) == {room.link.client._thread}  # paho's thread, the socket's one writer
+    assert not [t for t in threading.enumerate() if t.name == "mqtt-publisher"]
+    sub.close()
+
+
+def test_link_wakes_pahos_thread_for_each_change(broker, make_room):
+    room = make_room(broker)
+    sub = Subscriber(broker, "kiosk/suite-1/state")
+    assert state_of(sub) is not None
+    began = time.monotonic()
+    for n in range(1, 21):
+        room.controller.set_attendance(n, 0, False)
+        assert state_of(sub, pred=lambda s: s["attendance"]["in_person"] == n, start=0) is not None
+    # Left to paho's own pass (once a second) the 20 changes would take about 10 s; woken, a few milliseconds
+    # each. The bound is loose on purpose: it tells the two apart, it does not time the link.
+    assert time.monotonic() - began < 5.0
+    sub.close()

@@ -83,3 +83,17 @@ def test_room_bus_unsubscribe_and_type_filter():
     unsubscribe()
     bus.publish(ButtonPressed())
     assert [e.kind for e in got] == ["button_pressed"]
+
+
+def test_room_bus_ticks_only_to_subscribers_that_name_them():
+    from kiosk.events import ButtonPressed, Event, LoopTicked
+
+    bus = EventBus()
+    everything, events, ticks = [], [], []
+    bus.subscribe(everything.append)
+    bus.subscribe(events.append, Event)
+    bus.subscribe(ticks.append, LoopTicked)
+    bus.publish(LoopTicked())
+    bus.publish(ButtonPressed())
+    assert [e.kind for e in everything] == [e.kind for e in events] == ["button_pressed"]
+    assert [e.kind for e in ticks] == ["loop_ticked"]

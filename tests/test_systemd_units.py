@@ -373,14 +373,14 @@ def test_service_notifier_stopping_ends_the_pings(controller, notify_socket, mak
     assert count(got, "STOPPING", "1") == 1
     after = [t for t, f in got if "STOPPING" in f][0]
     assert not [t for t, f in got if "WATCHDOG" in f and t > after]
-    assert service._on_tick not in controller.tick_hooks
+    assert not service.attached
     service.serving()  # too late: no READY after STOPPING
     assert count(notify_socket.read(0.3), "READY") == 0
 
 
 def test_service_notifier_without_systemd_adds_no_hook(controller):
     service = ServiceNotifier(controller, Notifier.from_env({})).attach()
-    assert controller.tick_hooks == []
+    assert not service.attached
     service.serving()
     service.stopping()
 

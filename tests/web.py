@@ -19,6 +19,7 @@ import pytest
 from kiosk import pins
 from kiosk.config import Config
 from kiosk.controller import RoomController
+from kiosk.events import LoopTicked
 from kiosk.factory import build_hardware
 from kiosk.lights import Lights
 from web_ui import create_app
@@ -66,13 +67,13 @@ def settle(controller, quiet: float = 0.05) -> None:
     only its own change: its first main-loop tick bumps the revision (the countdown label
     is new), and the events of a check cycle are published just after ``last_cycle`` is set."""
     ticked = threading.Event()
-    controller.tick_hooks.append(ticked.set)
+    unsubscribe = controller.bus.subscribe(lambda event: ticked.set(), LoopTicked)
     try:
         for _ in range(2):
             ticked.clear()
             ticked.wait(2)
     finally:
-        controller.tick_hooks.remove(ticked.set)
+        unsubscribe()
     while True:
         version = controller.version
         time.sleep(quiet)

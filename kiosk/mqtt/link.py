@@ -20,14 +20,17 @@
 and answers ``request/<action>`` on ``response/<action>`` with ``{"status": "ok"|"error",
 "data", "error", "transaction"}`` (actions in :data:`~kiosk.mqtt.topics.ACTIONS`).
 
-Threads. The bus delivers on the room's loop (see :mod:`kiosk.controller`), so
-:meth:`MqttLink._on_bus` only notes the event and wakes the ``mqtt-publisher`` thread,
-which builds the payloads (reading the room's snapshot through
-:meth:`~kiosk.controller.RoomController.public_state`, no lock) and publishes; bursts
-of changes coalesce into one state message. paho's network thread (``loop_start``)
-only files requests for the publisher thread, which also runs them, so neither thread
-ever waits for the other while holding its own lock; requests that change the room
-post a message to the room's loop and wait for it without holding a lock.
+Threads. One thread does all of the link's work: paho's network thread (``loop_start``).
+The bus delivers on the room's loop (see :mod:`kiosk.controller`), so :meth:`MqttLink._on_bus`
+only notes the event under ``_notes`` and wakes paho's ``select()``. After every pass of its
+loop (at once when woken, and at least once a second) paho calls the client's ``loop_misc``,
+where :meth:`MqttLink._after_pass` builds the payloads (reading the room's snapshot through
+:meth:`~kiosk.controller.RoomController.public_state`, no lock) and publishes; bursts of
+changes coalesce into one state message. Publishing on the thread that writes to the socket
+saves a thread hand-off between a change and the broker (``benchmarks/bench_press.py``).
+paho's callbacks run on that thread too and only note what they saw; ``_notes`` guards the
+notes and is never held while calling paho. Requests that change the room post a message to
+the room's loop and wait for it without holding a lock.
 
 Failure is never fatal. A broker that is missing, unreachable, refuses the login or
 fails the TLS handshake is one log line (repeats of the same problem are logged at
@@ -42,8 +45,8 @@ messages never reach the process.
 
 The link speaks MQTT 5, so a broker that refuses a publish says so in its PUBACK (mosquitto 2.0:
 "Not authorized" when its ACL denies the topic; under MQTT 3.1.1 it acknowledges and drops it,
-and the client cannot tell). paho's thread hands each refusal to the publisher thread, which
-names the topic in one log line per topic and reason and keeps it in :attr:`MqttLink.refused`.
+and the client cannot tell). paho's PUBACK callback notes each refusal; the link's work after
+that pass names the topic in one log line per topic and reason and keeps it in :attr:`MqttLink.refused`.
 
 Personal data (DOMAIN D15): payloads are built field by field from named values (counts,
 readiness, check results), never by passing the controller's state through, and log
@@ -299,6 +302,37 @@ def _read_password(path: str) -> str:
         raise ValueError(f"cannot read [mqtt] password_file {path!r}: {exc.strerror}") from None
 
 
+class _Client(mqtt.Client):
+    """paho's client whose network thread also runs the link's work after each pass of its loop."""
+
+    def __init__(self, after_pass, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._after_pass = after_pass
+
+    def loop_misc(self) -> MQTTErrorCode:
+        """paho's own housekeeping (keepalive), then the link's work; paho calls it at the end of every pass."""
+        rc = super().loop_misc()
+        if rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self._after_pass()
+        return rc
+
+    def flush(self) -> None:
+        """Write what is queued now. Only on the network thread, the one writer of the socket (paho
+        writes the same way when it has no thread of its own)."""
+        if self.socket() is not None:
+            self.loop_write()
+
+    def wake(self) -> None:
+        """Break the network thread out of ``select()`` now, as paho's own ``publish()`` does (a byte on its
+        socket pair; paho 2's private attribute, hence the pin below 3 in setup.py)."""
+        sock = self._sockpairW
+        if sock is not None:
+            try:
+                sock.send(b"0")
+            except OSError:  # full (already woken) or closed (stopping)
+                pass
+
+
 # -- the link -----------------------------------------------------------------------------
 
 class MqttLink:
@@ -319,13 +353,14 @@ class MqttLink:
         self.model = model
         self.client: mqtt.Client | None = None
         self._ha_status = topics.ha_status(cfg.mqtt.discovery_prefix)
-        self._cond = threading.Condition()
+        self._notes = threading.Lock()  # guards the notes below: the wants, events, requests, refusals
         self._events: deque = deque(maxlen=EVENT_BACKLOG)
         self._requests: deque = deque(maxlen=REQUEST_BURST * 2)
         self._want_state = self._want_checks = self._want_discovery = self._want_online = False
         self._connected = False
         self._stopping = False
-        self._worker: threading.Thread | None = None
+        self._next_beat = math.inf
+        self._woken = False  # the network thread was woken and has not looked at the notes yet
         self._unsubscribe = None
         self._bucket = TokenBucket(REQUEST_RATE, REQUEST_BURST)
         self._dropped = 0
@@ -340,13 +375,13 @@ class MqttLink:
         self.connections = 0
         #: Topic -> the broker's reason, for publishes it refused (MQTT 5 PUBACK reason codes).
         self.refused: dict[str, str] = {}
-        #: Message id -> topic of recent publishes (publisher thread only), to name a refused one's topic.
+        #: Message id -> topic of recent publishes (network thread only), to name a refused one's topic.
         self._inflight: dict[int, str] = {}
-        #: (message id, reason) of refused publishes, from paho's thread to the publisher thread.
+        #: (message id, reason) of refused publishes, from paho's callback to the link's work (same thread, outside the callback).
         self._refusals: list[tuple[int, str]] = []
         self._refusals_logged: set[tuple[str, str]] = set()
         self.quality = quality
-        self._quality_months: set[str] = set()  # months to publish; guarded by _cond like the other wants
+        self._quality_months: set[str] = set()  # months to publish; guarded by _notes like the other wants
         self._quality_all = False
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -377,9 +412,8 @@ class MqttLink:
             return False
         self.client = client
         self._stopping = False
+        self._next_beat = time.monotonic() + s.heartbeat_s
         self._unsubscribe = self.controller.bus.subscribe(self._on_bus)
-        self._worker = threading.Thread(target=self._run, name="mqtt-publisher", daemon=True)
-        self._worker.start()
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
@@ -400,7 +434,8 @@ class MqttLink:
         s = self.settings
         # MQTT 5: the broker says when it refuses a publish (PUBACK reason codes); under 3.1.1 mosquitto 2.0
         # acknowledges a publish its ACL denies and drops it, and the kiosk could not tell.
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5)
+        client = _Client(self._after_pass, CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                         protocol=mqtt.MQTTv5)
         client.will_set(self.topics.availability, topics.OFFLINE, qos=1, retain=True)
         password = _read_password(s.password_file) if s.password_file else (s.password or None)
         if s.username:
@@ -433,12 +468,8 @@ class MqttLink:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        if self._worker is not None:
-            self._worker.join(timeout)
-            self._worker = None
+        with self._notes:
+            self._stopping = True  # the network thread publishes nothing more of its own
         client, self.client = self.client, None
         if client is None:
             return
@@ -492,19 +523,18 @@ class MqttLink:
             filters.append((self._ha_status, 1))
         client.subscribe(filters)
         client.publish(self.topics.availability, topics.ONLINE, qos=1, retain=True)
-        with self._cond:
+        with self._notes:
             self._connected = True
             self._connected_at = time.monotonic()
             self._want_state = self._want_checks = True
             self._want_discovery = self.settings.discovery
             self._quality_all = self.quality is not None
-            self._cond.notify_all()
         self.connections += 1
         log.log(logging.DEBUG if self._quick_losses >= 2 else logging.INFO,
                 "MQTT connected to %s%s", self.broker, " again" if self.connections > 1 else "")
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        with self._cond:
+        with self._notes:
             was, self._connected = self._connected, False
         # paho may report one loss more than once: only the first report of an attempt counts.
         opened, self._socket_opened = self._socket_opened, False
@@ -535,11 +565,10 @@ class MqttLink:
         self._report(logging.WARNING, text)
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
-        # paho holds its callback lock here, which its publish() may also take: hand over, look nothing up.
+        # paho holds its callback lock here: note it for the link's work after this pass, look nothing up.
         if reason_code.is_failure:  # "No matching subscribers" (16) is a success
-            with self._cond:
+            with self._notes:
                 self._refusals.append((mid, str(reason_code)))
-                self._cond.notify_all()
 
     def note_refused(self, topic: str | None, reason: str) -> None:
         """A publish the broker refused: kept in :attr:`refused`; one log line per reason and first topic level
@@ -566,9 +595,8 @@ class MqttLink:
             if topic == self._ha_status:
                 if msg.payload == topics.ONLINE.encode():
                     log.info("Home Assistant is online: sending discovery again")
-                    with self._cond:
+                    with self._notes:
                         self._want_discovery = self._want_state = self._want_checks = True
-                        self._cond.notify_all()
                 return
             # Before parsing: a flood of malformed topics is limited (and logged) like one of requests.
             if not self._bucket.take():
@@ -590,9 +618,8 @@ class MqttLink:
             size = len(msg.payload)
             # An oversized payload is not kept, only its size (the error reply says it): no lasting memory.
             payload = bytes(msg.payload) if size <= MAX_REQUEST_BYTES else size
-            with self._cond:
+            with self._notes:
                 self._requests.append((parsed.name, payload))
-                self._cond.notify_all()
         except Exception:  # a bad message must never stop paho's thread
             log.exception("MQTT: failed to handle an incoming message")
 
@@ -606,7 +633,7 @@ class MqttLink:
     # -- the bus (controller's thread): note and wake, nothing else ----------------------
 
     def _on_bus(self, event) -> None:
-        with self._cond:
+        with self._notes:
             if isinstance(event, PUBLISHED_EVENTS):
                 self._events.append(event)
             if not isinstance(event, STATELESS_EVENTS):
@@ -615,65 +642,65 @@ class MqttLink:
                 self._want_checks = True
             if isinstance(event, QualityChanged) and self.quality is not None:
                 self._quality_months.add(event.month)
-            self._cond.notify_all()
+            woken, self._woken = self._woken, True
+        client = self.client
+        if client is not None and not woken:  # once per burst: the events of one change come together
+            client.wake()
 
-    # -- the publisher thread -----------------------------------------------------------------
+    # -- the link's work (paho's network thread, after each pass of its loop) ----------------------
 
-    def _has_work(self) -> bool:
-        return bool(self._requests) or bool(self._refusals) or self._connected and bool(
-            self._events or self._want_state or self._want_checks or self._want_discovery
-            or self._quality_all or self._quality_months)
+    def _take_work(self) -> dict | None:
+        """What to do now, taken under ``_notes`` (the wants are cleared); None when there is nothing."""
+        with self._notes:
+            self._woken = False
+            if self._stopping:
+                return None
+            if time.monotonic() >= self._next_beat:
+                self._want_state = self._want_online = True
+            connected = self._connected
+            work = {"requests": list(self._requests), "refusals": self._refusals, "connected": connected,
+                    "state": self._want_state, "checks": self._want_checks, "discovery": self._want_discovery,
+                    "online": self._want_online, "events": [], "quality": None}
+            self._requests.clear()
+            self._refusals = []
+            self._want_state = self._want_checks = self._want_discovery = self._want_online = False
+            if connected:
+                work["events"] = list(self._events)
+                self._events.clear()
+                work["quality"] = self._take_quality()
+        if work["state"]:
+            self._next_beat = time.monotonic() + self.settings.heartbeat_s
+        return work
 
-    def _run(self) -> None:
-        heartbeat = self.settings.heartbeat_s
-        next_beat = time.monotonic() + heartbeat
-        while True:
-            with self._cond:
-                while not self._stopping and not self._has_work():
-                    remaining = next_beat - time.monotonic()
-                    if remaining <= 0:
-                        self._want_state = self._want_online = True
-                        break
-                    self._cond.wait(remaining)
-                if self._stopping:
-                    return
-                connected = self._connected
-                requests = list(self._requests)
-                self._requests.clear()
-                want_state, want_checks, want_discovery = self._want_state, self._want_checks, self._want_discovery
-                want_online = self._want_online
-                self._want_state = self._want_checks = self._want_discovery = self._want_online = False
-                events, quality = [], None
-                if connected:
-                    events = list(self._events)
-                    self._events.clear()
-                    quality = self._take_quality()
-                refusals, self._refusals = self._refusals, []
-            for mid, reason in refusals:
-                self.note_refused(self._inflight.get(mid), reason)
-            if want_state:
-                next_beat = time.monotonic() + heartbeat
-            try:
-                for action, payload in requests:
-                    self._handle_request(action, payload)
-                if connected:
-                    if want_discovery:
-                        self._publish_discovery()
-                    if want_online:  # with the heartbeat: a retained "offline" planted by someone does not stay
-                        self._publish(self.topics.availability, topics.ONLINE, retain=True)
-                    if want_state:  # first: what most readers wait for
-                        self.publish_state()
-                    for event in events:
-                        payload = event_payload(event, self._alerts)
-                        if payload is not None:
-                            self._publish(self.topics.event, dumps(payload))
-                    if want_checks:
-                        self._publish_checks()
-                    if quality is not None:
-                        self._publish_quality(quality)
-                # Not connected: nothing is lost, on_connect asks for everything again.
-            except Exception:
-                log.exception("MQTT: publishing failed")
+    def _after_pass(self) -> None:
+        """Publish what changed and answer requests; paho calls it after every pass of its loop."""
+        work = self._take_work()
+        if work is None:
+            return
+        for mid, reason in work["refusals"]:
+            self.note_refused(self._inflight.get(mid), reason)
+        try:
+            for action, payload in work["requests"]:
+                self._handle_request(action, payload)
+            if not work["connected"]:
+                return  # nothing is lost: on_connect asks for everything again
+            if work["discovery"]:
+                self._publish_discovery()
+            if work["online"]:  # with the heartbeat: a retained "offline" planted by someone does not stay
+                self._publish(self.topics.availability, topics.ONLINE, retain=True)
+            if work["state"]:  # first, and on the wire at once: what most readers wait for
+                self.publish_state()
+                self.client.flush()
+            for event in work["events"]:
+                payload = event_payload(event, self._alerts)
+                if payload is not None:
+                    self._publish(self.topics.event, dumps(payload))
+            if work["checks"]:
+                self._publish_checks()
+            if work["quality"] is not None:
+                self._publish_quality(work["quality"])
+        except Exception:  # never paho's thread
+            log.exception("MQTT: publishing failed")
 
     def _publish(self, topic: str, payload: str, retain: bool = False) -> None:
         client = self.client
@@ -687,7 +714,7 @@ class MqttLink:
             log.debug("MQTT publish not queued: %s", mqtt.error_string(info.rc))
 
     def publish_state(self) -> None:
-        """Publish the retained state now (the publisher thread does this on every change)."""
+        """Publish the retained state now (the link does this on every change)."""
         self._publish(self.topics.state, dumps(state_payload(self.controller.public_state())), retain=True)
 
     def _publish_checks(self) -> None:
@@ -698,10 +725,10 @@ class MqttLink:
             payload = check_payload(result, cycle.checked_at, cycle.required.get(name, True))
             self._publish(self.topics.check(name), dumps(payload), retain=True)
 
-    # -- quality figures (publisher thread) ----------------------------------------------------
+    # -- quality figures (network thread) ----------------------------------------------------
 
     def _take_quality(self) -> list[str] | None:
-        """The months to publish now (``[]`` meaning every month kept), or None; the caller holds ``_cond``."""
+        """The months to publish now (``[]`` meaning every month kept), or None; the caller holds ``_notes``."""
         if self._quality_all:
             self._quality_all = False
             self._quality_months.clear()
@@ -733,7 +760,7 @@ class MqttLink:
         for topic, payload in discovery.messages(self.cfg, self._check_labels(), self.model):
             self._publish(topic, payload, retain=True)
 
-    # -- requests (publisher thread) --------------------------------------------------------
+    # -- requests (network thread) --------------------------------------------------------
 
     def _handle_request(self, action: str, raw: bytes | int) -> None:
         """Answer one request; ``raw`` is its payload, or only its size when it was too large to keep."""
@@ -765,7 +792,7 @@ class MqttLink:
             log.info("MQTT request %s refused: %s", action if action in topics.ACTIONS else "(unknown action)", exc)
             self._publish(self.topics.response(action), dumps(response_payload("error", None, str(exc), transaction)))
             return
-        except Exception as exc:  # a bug must not cost the publisher thread its batch of events and state
+        except Exception as exc:  # a bug must not cost the link its batch of events and state
             # Only the exception's type: its text could quote the request.
             log.error("MQTT request %s failed: %s", action if action in topics.ACTIONS else "(unknown action)",
                       type(exc).__name__)
