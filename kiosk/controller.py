@@ -30,8 +30,9 @@ reads the snapshot sees the state its event reports.
 Threads:
 
 - ``room-loop``: handles messages and ticks. Under the turn it does no I/O at all;
-  after it, it sets the status light's GPIO outputs, writes the transition's log line and
-  (a ``LoopTicked`` subscriber) sends systemd's watchdog datagram, non-blocking.
+  after it, it sets the status light's GPIO outputs, writes the transition's log line, wakes
+  paho's network thread (one byte on its socket pair) and (a ``LoopTicked`` subscriber)
+  sends systemd's watchdog datagram, all non-blocking.
 - ``room-checks``: runs each cycle the loop began (the loop marks the room checking and
   announces it: one cycle at a time, a request during one is queued and begun when it
   ends), with camera and microphone captures on the runner's own threads, and sends the
@@ -57,7 +58,7 @@ holding the other):
 Other locks the loop meets, each taken alone and briefly, never while holding the turn:
 :class:`~kiosk.events.EventBus`'s (its subscriber list, copied before delivery),
 :class:`~kiosk.lights.Lights`'s condition (the pattern, and the LED outputs it sets), the MQTT
-link's condition (its queue of work; see :mod:`kiosk.mqtt.link`) and
+link's ``_notes`` lock (what it has to publish; see :mod:`kiosk.mqtt.link`) and
 :class:`~kiosk.sdnotify.Notifier`'s (its socket's opening and closing). So there is no lock order
 to keep: no thread holds two of them at once.
 """
