@@ -27,7 +27,7 @@ setup(
         "paho-mqtt>=2.0,<3",
         "Flask>=3.0,<4",
         "Flask-WTF>=1.2,<2",
-        "pydantic>=2.5,<3",
+        "pydantic>=2.12,<3",  # 2.12: model_validate_json(extra=...) for the answer checks
         "waitress>=3.0,<4",
         "icalendar>=7.0,<8",
         "recurring-ical-events>=3.8,<4",
