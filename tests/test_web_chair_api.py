@@ -156,17 +156,24 @@ def test_web_chair_api_a_retry_whose_answer_was_lost_in_a_restart_records_nothin
         second.service.stop()
 
 
-def test_web_chair_api_a_create_whose_answer_was_lost_is_a_409_without_a_view(tmp_path, cold_room):
+def test_web_chair_api_a_create_or_purge_whose_answer_was_lost_is_a_409_without_a_view(tmp_path, cold_room):
     first = make_chair(tmp_path, cold_room)
     first.login()
     body = {"type": "initial", "date": DAY, "start_time": "11:00", "case_ref": "CP-9"}
+    gone = first.conference(case_ref="CP-8")["conference"]["id"]
     with answers_not_kept(first.service.store.path):
         assert first.api("POST", "/api/conferences", body, headers={"Idempotency-Key": "c1"}).status_code == 201
+        assert first.api("POST", f"/api/conferences/{gone}/purge", {"confirm": True},
+                         headers={"Idempotency-Key": "p1"}).status_code == 200
     second = restarted(first, tmp_path, cold_room)
     try:
         again = second.api("POST", "/api/conferences", body, headers={"Idempotency-Key": "c1"})
-        assert again.status_code == 409 and set(again.get_json()) == {"error"}
+        assert again.status_code == 409 and set(again.get_json()) == {"error"}  # no conference in the URL
         assert len(second.client.get("/api/conferences").get_json()["conferences"]) == 1
+        purge = second.api("POST", f"/api/conferences/{gone}/purge", {"confirm": True},
+                           headers={"Idempotency-Key": "p1"})
+        assert purge.status_code == 409 and "already recorded" in purge.get_json()["error"]
+        assert set(purge.get_json()) == {"error"}  # its conference is gone
     finally:
         second.service.stop()
 
