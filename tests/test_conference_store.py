@@ -745,6 +745,28 @@ def test_conference_store_a_carried_key_is_saved_pending_with_the_first_change_o
     assert _keys(store) == [("k", None, 400)]  # the conference's answers go with it
 
 
+def test_conference_store_no_answer_of_a_purged_conference_is_kept(store, meeting):
+    c, p = meeting
+    tap = retry_key.RetryKey("tablet-1", "tap-1", "POST /api/conferences/1/events 0a", c.id)
+    token = retry_key.carry(tap)
+    try:
+        arrive(store, c, p["po"], 5)  # saved with its key, pending
+    finally:
+        retry_key.release(token)
+    purge = retry_key.RetryKey("tablet-2", "purge-1", "DELETE /api/conferences/1 00", c.id)
+    token = retry_key.carry(purge)
+    try:
+        store.purge(c.id)  # from the other tablet, while the tap's answer (with names) is on its way
+    finally:
+        retry_key.release(token)
+    store.keep_answer("tablet-1", "tap-1", c.id, tap.request, 201, '{"name": "Jayden Smith"}')
+    store.keep_answer("tablet-1", "tap-2", c.id, "POST /api/conferences/1/events 0b", 409, '{"view": "Smith"}')
+    store.keep_answer("tablet-2", "purge-1", c.id, purge.request, 200, '{"purged": 1}')
+    # The purge's own answer is kept (it names nobody); nothing of the conference's people is.
+    assert _keys(store) == [("purge-1", c.id, 200)]
+    assert store.recall_answer("tablet-1", "tap-1", at(0)) is None
+
+
 def test_conference_store_a_key_is_saved_with_a_change_of_another_thread_never(store, meeting):
     c, p = meeting
     token = retry_key.carry(retry_key.RetryKey("session-1", "tap-1", "POST /x 00", c.id))

@@ -726,15 +726,22 @@ class ConferenceStore:
     def keep_answer(self, scope: str, key: str, conference_id: int | None, request: str, status: int,
                     body: str, headers: dict | None = None) -> None:
         """Keep the answer given to ``key``: it fills in the row its change saved pending, or is a new row when
-        nothing was saved (a refusal). An answer already kept stays (the first one, if two arrive at once)."""
-        with self._write(keep_loaded=True, one_statement=True, record=False) as conn:
-            conn.execute("INSERT INTO idempotency (scope, key, conference_id, request, status, body, headers, "
-                         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, key) DO UPDATE SET "
-                         "conference_id = coalesce(idempotency.conference_id, excluded.conference_id), "
-                         "status = excluded.status, body = excluded.body, headers = excluded.headers "
-                         "WHERE idempotency.status IS NULL",
-                         (scope, key, conference_id, request, status, body, json.dumps(headers or {}),
-                          _ts(self._now())))
+        nothing was saved (a refusal). An answer already kept stays (the first one, if two arrive at once).
+
+        A new row for a conference that no longer exists is not kept: a purge that came while the request was
+        answered took the conference's answers with it, and this one may name its people too.
+        """
+        row = {"scope": scope, "key": key, "conference": conference_id, "request": request, "status": status,
+               "body": body, "headers": json.dumps(headers or {}), "at": _ts(self._now())}
+        with self._write(keep_loaded=True, record=False) as conn:
+            filled = conn.execute("UPDATE idempotency SET conference_id = coalesce(conference_id, :conference), "
+                                  "status = :status, body = :body, headers = :headers "
+                                  "WHERE scope = :scope AND key = :key AND status IS NULL", row).rowcount
+            if not filled:
+                conn.execute("INSERT INTO idempotency (scope, key, conference_id, request, status, body, headers, "
+                             "created_at) SELECT :scope, :key, :conference, :request, :status, :body, :headers, :at "
+                             "WHERE :conference IS NULL OR EXISTS (SELECT 1 FROM conference WHERE id = :conference) "
+                             "ON CONFLICT (scope, key) DO NOTHING", row)
 
     def forget_answers(self, before: datetime) -> int:
         """Delete the answers kept since before ``before``; returns how many."""
