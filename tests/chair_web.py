@@ -7,6 +7,8 @@ Test modules import what they use (``from chair_web import chair, PIN``).
 from __future__ import annotations
 
 import re
+import sqlite3
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -141,6 +143,38 @@ def make_chair(tmp_path, controller, *, pin: str | None = PIN, now: datetime = M
     app = create_app(controller, {"TESTING": True, "SIMULATOR": True, "CHAIR_CLOCK": seconds, **(config or {})},
                      chair=service, access=access)
     return Chair(service, app, controller, clock, seconds, state, client=app.test_client(), access=access)
+
+
+def restarted(chair: Chair, tmp_path, controller) -> Chair:
+    """``chair``'s kiosk stopped and started again on the same state directory, the same session signed in."""
+    cookie = chair.client.get_cookie("kiosk_chair").value
+    chair.service.stop()
+    again = make_chair(tmp_path, controller, pin=None, now=chair.now.now)  # the PIN kept: sessions live on
+    again.client.set_cookie("kiosk_chair", cookie)
+    again.token = chair.token
+    return again
+
+
+@contextmanager
+def answers_not_kept(database):
+    """While inside, every answer the app keeps for an Idempotency-Key fails to save (a real SQLite refusal, from
+    triggers another connection adds to the file): the file is left as a crash right after the change leaves it."""
+    conn = sqlite3.connect(database, isolation_level=None)
+    try:
+        for event in ("INSERT", "UPDATE"):
+            conn.execute(f"CREATE TRIGGER answer_lost_{event.lower()} BEFORE {event} ON idempotency "
+                         f"WHEN NEW.status IS NOT NULL BEGIN SELECT RAISE(ABORT, 'the kiosk stopped here'); END")
+        yield
+    finally:
+        conn.execute("DROP TRIGGER IF EXISTS answer_lost_insert")
+        conn.execute("DROP TRIGGER IF EXISTS answer_lost_update")
+        conn.close()
+
+
+def kept_keys(database) -> dict[str, int | None]:
+    """Every key kept in the file, with its answer's status (None: pending, the change saved but not its answer)."""
+    with closing(sqlite3.connect(database)) as conn:
+        return dict(conn.execute("SELECT key, status FROM idempotency").fetchall())
 
 
 @pytest.fixture

@@ -5,16 +5,18 @@ from __future__ import annotations
 import sqlite3
 import stat
 import threading
+from contextlib import closing
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
+from kiosk.conference import retry_key
 from kiosk.conference.csv_import import parse_invitees_csv
 from kiosk.conference.errors import (ConferenceError, CsvImportError, InvalidInput, NotAllowed, NotFound, StorageError,
                                      StorageFull)
 from kiosk.conference.model import Agency, EventKind, Mode, Role, Status
-from kiosk.conference.schema import SCHEMA_VERSION
+from kiosk.conference.schema import MIGRATIONS, SCHEMA_VERSION
 from kiosk.conference.store import DB_FILENAME, ConferenceStore
 from kiosk.errors import KioskError
 
@@ -371,6 +373,30 @@ def test_conference_store_reopens_with_everything_kept(tmp_path, clock):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
+def test_conference_store_migrates_a_version_2_file_keeping_its_answers(tmp_path, clock):
+    path = tmp_path / DB_FILENAME
+    with closing(sqlite3.connect(path, isolation_level=None)) as raw:
+        for version in (1, 2):
+            raw.executescript(f"BEGIN;\n{MIGRATIONS[version]}\nPRAGMA user_version = {version};\nCOMMIT;")
+        raw.execute("INSERT INTO conference (type, date, start_time, case_ref, created_at) "
+                    "VALUES ('initial', '2026-11-23', '10:00', 'CP-1', '2026-11-20T09:00:00+00:00')")
+        raw.execute("INSERT INTO idempotency (scope, key, conference_id, request, status, body, headers, created_at) "
+                    "VALUES ('s', 'k', 1, 'POST /api/x 00', 201, '{}', '{\"Location\": \"/x\"}', ?)",
+                    (clock().isoformat(),))
+    with ConferenceStore(path, now=clock) as s:
+        conn = s._conn
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert s.recall_answer("s", "k", clock() - timedelta(days=1)) == ("POST /api/x 00", 201, "{}",
+                                                                            {"Location": "/x"})
+        assert s.get_conference(1).case_ref == "CP-1"
+        assert {r[1] for r in conn.execute("PRAGMA index_list(idempotency)")} >= {"idempotency_conference",
+                                                                                 "idempotency_created"}
+        with pytest.raises(sqlite3.IntegrityError):  # an answer is a status and a body, or neither (pending)
+            conn.execute("INSERT INTO idempotency (scope, key, request, status, created_at) "
+                         "VALUES ('s', 'k2', 'r', 200, 'now')")
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
 def test_conference_store_refuses_a_newer_schema_and_a_damaged_file(tmp_path):
     newer = tmp_path / "newer.db"
     raw = sqlite3.connect(newer)
@@ -679,3 +705,76 @@ def test_conference_store_never_gives_a_purged_conferences_id_again(store):
     assert second.id > first.id
     store.purge(second.id)
     assert [s["conference_id"] for s in store.summaries()] == [first.id, second.id]
+
+
+# -- answers kept for retried requests (Idempotency-Key) --------------------------------------------------------
+
+def _keys(store) -> list[tuple]:
+    with closing(sqlite3.connect(store.path)) as other:  # what a fresh reader of the file sees
+        return other.execute("SELECT key, conference_id, status FROM idempotency ORDER BY key").fetchall()
+
+
+def test_conference_store_a_carried_key_is_saved_pending_with_the_first_change_only(store, meeting):
+    c, p = meeting
+    key = retry_key.RetryKey("session-1", "tap-1", "POST /api/conferences/1/events 0a", c.id)
+    token = retry_key.carry(key)
+    try:
+        with pytest.raises(InvalidInput):
+            store.append_event(c.id, "left", invitee_id=p["po"].id, at=at(5), details={"agreed": True})
+        store._conn.execute("PRAGMA query_only = ON")
+        try:
+            with pytest.raises(StorageError):
+                arrive(store, c, p["po"], 5)
+        finally:
+            store._conn.execute("PRAGMA query_only = OFF")
+        assert _keys(store) == [] and retry_key.unsaved() is key  # nothing saved, so the key is not either
+        store.keep_answer("other", "k", None, "POST /x 00", 400, "{}")  # not a change: saves no key
+        assert _keys(store) == [("k", None, 400)]
+        arrive(store, c, p["po"], 5)
+        assert _keys(store) == [("k", None, 400), ("tap-1", c.id, None)] and retry_key.unsaved() is None
+        arrive(store, c, p["hv"], 6)  # a second change of the same request: the key is saved once
+        assert store.recall_answer("session-1", "tap-1", at(0)) == (key.request, None, None, {})
+        store.keep_answer("session-1", "tap-1", c.id, key.request, 201, '{"ok": 1}', {"Location": "/y"})
+        store.keep_answer("session-1", "tap-1", c.id, key.request, 200, "later")  # the first answer stays
+    finally:
+        retry_key.release(token)
+    assert store.recall_answer("session-1", "tap-1", at(0)) == (key.request, 201, '{"ok": 1}', {"Location": "/y"})
+    arrive(store, c, p["sw"], 7)  # the request has ended: its key is no longer saved with changes
+    assert len(_keys(store)) == 2
+    store.purge(c.id)
+    assert _keys(store) == [("k", None, 400)]  # the conference's answers go with it
+
+
+def test_conference_store_no_answer_of_a_purged_conference_is_kept(store, meeting):
+    c, p = meeting
+    tap = retry_key.RetryKey("tablet-1", "tap-1", "POST /api/conferences/1/events 0a", c.id)
+    token = retry_key.carry(tap)
+    try:
+        arrive(store, c, p["po"], 5)  # saved with its key, pending
+    finally:
+        retry_key.release(token)
+    purge = retry_key.RetryKey("tablet-2", "purge-1", "DELETE /api/conferences/1 00", c.id)
+    token = retry_key.carry(purge)
+    try:
+        store.purge(c.id)  # from the other tablet, while the tap's answer (with names) is on its way
+    finally:
+        retry_key.release(token)
+    store.keep_answer("tablet-1", "tap-1", c.id, tap.request, 201, '{"name": "Jayden Smith"}')
+    store.keep_answer("tablet-1", "tap-2", c.id, "POST /api/conferences/1/events 0b", 409, '{"view": "Smith"}')
+    store.keep_answer("tablet-2", "purge-1", c.id, purge.request, 200, '{"purged": 1}')
+    # The purge's own answer is kept (it names nobody); nothing of the conference's people is.
+    assert _keys(store) == [("purge-1", c.id, 200)]
+    assert store.recall_answer("tablet-1", "tap-1", at(0)) is None
+
+
+def test_conference_store_a_key_is_saved_with_a_change_of_another_thread_never(store, meeting):
+    c, p = meeting
+    token = retry_key.carry(retry_key.RetryKey("session-1", "tap-1", "POST /x 00", c.id))
+    try:
+        other = threading.Thread(target=arrive, args=(store, c, p["po"], 5))  # e.g. the room's start button
+        other.start()
+        other.join(10)
+        assert len(store.events(c.id)) == 1 and _keys(store) == []
+        assert retry_key.unsaved() is not None
+    finally:
+        retry_key.release(token)

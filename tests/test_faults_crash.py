@@ -1,5 +1,9 @@
 """The record survives the kiosk being killed mid-save and the disk filling up, through a real ``kiosk run``.
 
+- ``kill -9`` while tapping with Idempotency-Keys: after the restart, the tap that was in flight, retried with
+  its key, is recorded exactly once; and when the kiosk dies between a change and its kept answer, the retry
+  records nothing and answers 409 with the current view.
+
 - ``kill -9`` while the chair (two tablets) saves attendance as fast as the kiosk takes it,
   at a random moment, round after round: after a restart on the same state directory every
   save the kiosk acknowledged (2xx with the event's id) is there, at most the saves that were
@@ -42,7 +46,8 @@ class Writer(threading.Thread):
     first connection error (the kiosk was killed) and keeps any other failure in ``failures``.
     """
 
-    def __init__(self, kiosk: KioskProcess, cookie: str, token: str, conference_id: int, people: list[dict]):
+    def __init__(self, kiosk: KioskProcess, cookie: str, token: str, conference_id: int, people: list[dict],
+                 keys: str | None = None):
         super().__init__(daemon=True)
         self.client = kiosk.http(timeout=10)
         self.client.cookie, self.client.token = cookie, token
@@ -52,6 +57,9 @@ class Writer(threading.Thread):
         self.failures: list[str] = []
         self.in_flight = 0
         self.stopped = threading.Event()
+        #: With ``keys`` (a prefix), every tap carries an Idempotency-Key; ``sending`` is the last (body, key).
+        self.keys = keys
+        self.sending: tuple[dict, str] | None = None
 
     def run(self) -> None:
         present = {p["id"]: True for p in self.people}
@@ -64,8 +72,11 @@ class Writer(threading.Thread):
             else:
                 kind, details = ("left", {"agreed": True}) if present[who] else ("arrived", {"mode": "in_person"})
             self.in_flight = 1
+            body = {"kind": kind, "invitee_id": who, "details": details}
+            self.sending = (body, f"{self.keys}-{n}") if self.keys else None
             try:
-                reply = self.client.json("POST", self.path, {"kind": kind, "invitee_id": who, "details": details})
+                reply = self.client.json("POST", self.path, body,
+                                         headers={"Idempotency-Key": self.sending[1]} if self.sending else None)
             except (OSError, http.client.HTTPException, AttributeError):
                 # Killed: this save may or may not have landed. (When the peer dies mid-response,
                 # http.client can fail with AttributeError: its socket file is already gone.)
@@ -94,6 +105,29 @@ def _stored_event_ids(client, conference_id: int) -> list[int]:
         page += 1
 
 
+def _tap_until_killed(kiosk, case_ref: str, rng, keys: str | None = None):
+    """A new conference with everyone arrived, then WRITERS tablets tapping until the kiosk is killed at a
+    random moment. Returns (chair, conference id, invitees, writers); the writers have stopped."""
+    chair = kiosk.http()
+    assert chair.login().status == 200
+    conference_id, invitees = create_conference(chair, case_ref=case_ref)
+    for person in invitees:
+        reply = chair.json("POST", f"/api/conferences/{conference_id}/events",
+                           {"kind": "arrived", "invitee_id": person["id"], "details": {"mode": person["expected_mode"]}})
+        assert reply.status == 201, reply.text
+    writers = [Writer(kiosk, chair.cookie, chair.token, conference_id, invitees[n::WRITERS],
+                      keys=None if keys is None else f"{keys}{n}") for n in range(WRITERS)]
+    for w in writers:
+        w.start()
+    time.sleep(rng.uniform(0.05, 0.8))
+    kiosk.kill()
+    for w in writers:
+        w.join(15)
+        assert not w.is_alive()
+        assert w.failures == [], w.failures
+    return chair, conference_id, invitees, writers
+
+
 def test_faults_crash_kill_9_while_saving_attendance_loses_no_acknowledged_save(tmp_path):
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
@@ -105,24 +139,7 @@ def test_faults_crash_kill_9_while_saving_attendance_loses_no_acknowledged_save(
     rounds = 0
     try:
         while rounds < ROUNDS and time.monotonic() - began < CRASH_TIME_LIMIT_S:
-            chair = kiosk.http()
-            assert chair.login().status == 200
-            conference_id, invitees = create_conference(chair, case_ref=f"CP-2026-{rounds:04d}")
-            for person in invitees:
-                reply = chair.json("POST", f"/api/conferences/{conference_id}/events",
-                                   {"kind": "arrived", "invitee_id": person["id"],
-                                    "details": {"mode": person["expected_mode"]}})
-                assert reply.status == 201, reply.text
-            writers = [Writer(kiosk, chair.cookie, chair.token, conference_id, invitees[n::WRITERS])
-                       for n in range(WRITERS)]
-            for w in writers:
-                w.start()
-            time.sleep(rng.uniform(0.05, 0.8))
-            kiosk.kill()
-            for w in writers:
-                w.join(15)
-                assert not w.is_alive()
-                assert w.failures == [], w.failures
+            chair, conference_id, invitees, writers = _tap_until_killed(kiosk, f"CP-2026-{rounds:04d}", rng)
             acknowledged = [i for w in writers for i in w.acknowledged]
             in_flight = sum(w.in_flight for w in writers)
             assert integrity_check(kiosk.database) == "ok"  # before any recovery by the kiosk
@@ -145,6 +162,98 @@ def test_faults_crash_kill_9_while_saving_attendance_loses_no_acknowledged_save(
             chair.close()
         assert rounds >= 3, f"only {rounds} rounds in {CRASH_TIME_LIMIT_S} s"
         assert sum(len(v) for v in settled.values()) > rounds * 5  # the kiosk was really saving when killed
+        assert kiosk.stop() == 0
+        assert integrity_check(kiosk.database) == "ok"
+    finally:
+        kiosk.kill()
+
+
+def test_faults_crash_kill_9_while_tapping_with_keys_records_every_retried_tap_exactly_once(tmp_path):
+    """Whenever the kill lands (before the change, between the change and its kept answer, after both), the tap
+    retried with its key after the restart is then recorded exactly once: it runs if nothing was saved, and
+    records nothing (replayed, or 409 when the answer was lost) if its change was."""
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    print(f"kill -9 rounds with keys: seed {seed}")
+    kiosk = KioskProcess(tmp_path).start()
+    began = time.monotonic()
+    outcomes: list[str] = []
+    try:
+        while len(outcomes) < ROUNDS and time.monotonic() - began < CRASH_TIME_LIMIT_S:
+            chair, conference_id, invitees, writers = _tap_until_killed(kiosk, f"CP-2026-{len(outcomes):04d}", rng,
+                                                                        keys=f"r{len(outcomes)}w")
+            kiosk.start()
+            again = kiosk.http()
+            again.cookie, again.token = chair.cookie, chair.token  # the same session: the keys are its own
+            retried = 0
+            for w in writers:
+                if not w.in_flight:
+                    continue
+                body, key = w.sending
+                reply = again.json("POST", w.path, body, headers={"Idempotency-Key": key})
+                if reply.status == 201:
+                    outcomes.append("replayed" if reply.header("Idempotent-Replayed") else "ran")
+                else:
+                    assert reply.status == 409 and "already recorded" in reply.json()["error"], reply.text
+                    assert reply.json()["view"]["conference"]["id"] == conference_id
+                    outcomes.append("answer lost")
+                retried += 1
+            stored = _stored_event_ids(again, conference_id)
+            acknowledged = [i for w in writers for i in w.acknowledged]
+            assert set(acknowledged) <= set(stored)
+            assert len(stored) == len(invitees) + len(acknowledged) + retried  # each retried tap once
+            if not retried:
+                outcomes.append("none in flight")
+            assert integrity_check(kiosk.database) == "ok"
+            chair.close()
+            again.close()
+        print(f"retries after kill -9: {outcomes}")
+        assert len(outcomes) >= 3, f"only {len(outcomes)} rounds in {CRASH_TIME_LIMIT_S} s"
+        assert kiosk.stop() == 0
+    finally:
+        kiosk.kill()
+
+
+def test_faults_crash_kill_9_between_a_change_and_its_answer_then_the_retry_records_nothing(tmp_path):
+    """The kiosk dies after a change is saved and before its answer is: triggers added to the file make keeping
+    the answer fail (as a kill at that moment would), then ``kill -9``. After the restart, the tap retried
+    with its key records nothing and answers 409 with the view, on the API and on the chair's page."""
+    import sqlite3
+
+    kiosk = KioskProcess(tmp_path).start()
+    try:
+        chair = kiosk.http()
+        assert chair.login().status == 200
+        conference_id, invitees = create_conference(chair)
+        events = f"/api/conferences/{conference_id}/events"
+        tap = {"kind": "arrived", "invitee_id": invitees[0]["id"], "details": {"mode": "in_person"}}
+        page_tap = {"tap": f"{invitees[1]['id']}:arrived_virtual", "csrf_token": chair.page_token()}
+        conn = sqlite3.connect(kiosk.database, isolation_level=None, timeout=10)
+        for event in ("INSERT", "UPDATE"):
+            conn.execute(f"CREATE TRIGGER answer_lost_{event.lower()} BEFORE {event} ON idempotency "
+                         f"WHEN NEW.status IS NOT NULL BEGIN SELECT RAISE(ABORT, 'the kiosk stopped here'); END")
+        conn.close()
+        assert chair.json("POST", events, tap, headers={"Idempotency-Key": "api-1"}).status == 201
+        assert chair.form(f"/chair/conferences/{conference_id}/tap", page_tap,
+                          {"X-Chair-Fragment": "live", "Idempotency-Key": "page-1"}).status == 200
+        kiosk.kill()
+        conn = sqlite3.connect(kiosk.database, isolation_level=None, timeout=10)
+        assert dict(conn.execute("SELECT key, status FROM idempotency")) == {"api-1": None, "page-1": None}
+        conn.execute("DROP TRIGGER answer_lost_insert")
+        conn.execute("DROP TRIGGER answer_lost_update")
+        conn.close()
+
+        kiosk.start()
+        again = kiosk.http()
+        again.cookie, again.token = chair.cookie, chair.token
+        stored = _stored_event_ids(again, conference_id)
+        reply = again.json("POST", events, tap, headers={"Idempotency-Key": "api-1"})
+        assert reply.status == 409 and "already recorded" in reply.json()["error"], reply.text
+        assert "reload" in reply.json()["error"] and reply.json()["view"]["conference"]["id"] == conference_id
+        reply = again.form(f"/chair/conferences/{conference_id}/tap", page_tap,
+                           {"X-Chair-Fragment": "live", "Idempotency-Key": "page-1"})
+        assert reply.status == 409 and "already recorded" in reply.text and 'class="is-error"' in reply.text
+        assert _stored_event_ids(again, conference_id) == stored and len(stored) == 2  # nothing recorded again
         assert kiosk.stop() == 0
         assert integrity_check(kiosk.database) == "ok"
     finally:

@@ -11,7 +11,7 @@ import secrets
 
 import pytest
 
-from chair_web import CSV, DAY, NAMES
+from chair_web import CSV, DAY, NAMES, answers_not_kept, make_chair, restarted
 from held import strings_holding
 from kiosk.conference.errors import StorageError, StorageFull
 from test_web_display import inventory
@@ -787,6 +787,38 @@ def test_web_chair_a_tap_against_a_stale_card_is_a_409_with_the_page_as_it_is(si
     # The state the card showed, when right, records the tap.
     fresh = _tap(signed_in, cid, pat, "camera_off:present")
     assert fresh.status_code == 200
+
+
+def test_web_chair_a_tap_retried_after_its_answer_was_lost_records_nothing_and_says_so(tmp_path, cold_room):
+    first = make_chair(tmp_path, cold_room)
+    first.login()
+    cid, ids = _setup(first)
+    sam = ids["Sam Social"]
+
+    def tap(chair, **headers):
+        return chair.client.post(f"/chair/conferences/{cid}/tap",
+                                 data={"tap": f"{sam}:arrived_in_person", "csrf_token": chair.token},
+                                 headers={"Idempotency-Key": "tap-1", **headers})
+
+    with answers_not_kept(first.service.store.path):
+        assert tap(first, **{"X-Chair-Fragment": "live"}).status_code == 200  # the answer a crash would lose
+    second = restarted(first, tmp_path, cold_room)
+    try:
+        again = tap(second, **{"X-Chair-Fragment": "live"})
+        assert again.status_code == 409 and again.mimetype == "text/html"
+        html = again.get_data(as_text=True)
+        message = re.search(r'<p id="live-message" class="is-error"[^>]*>([^<]+)</p>', html).group(1)
+        assert "already recorded" in message and "restarted" in message and "reload" in message
+        assert f'id="person-{sam}"' in html and 'data-state="present"' in html  # the card as it is now
+        # Without chair.js (the same form, so the same request): back to the page, which says so.
+        plain = tap(second)
+        assert plain.status_code == 303
+        page = second.client.get(plain.headers["Location"].split("#")[0]).get_data(as_text=True)
+        assert "already recorded" in page
+        events = second.api("GET", f"/api/conferences/{cid}").get_json()["events"]
+        assert [e["kind"] for e in events] == ["arrived"]  # recorded once
+    finally:
+        second.service.stop()
 
 
 def test_web_chair_ending_asks_first_and_warns_before_the_booked_start(signed_in):

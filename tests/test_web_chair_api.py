@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from chair_web import CSV, DAY, make_chair
+from chair_web import CSV, DAY, answers_not_kept, kept_keys, make_chair, restarted
 from kiosk.conference.service import ChairService
 from kiosk.events import SessionStarted
 from waiting import wait_for
@@ -127,6 +127,98 @@ def test_web_chair_api_keys_survive_a_restart_and_expire_after_a_day(tmp_path, c
         assert [row[0] for row in kept] == [late.get_data(as_text=True)]  # the day-old answer is gone
     finally:
         second.service.stop()
+
+
+def test_web_chair_api_a_retry_whose_answer_was_lost_in_a_restart_records_nothing_and_is_a_409(tmp_path, cold_room):
+    first = make_chair(tmp_path, cold_room)
+    first.login()
+    cid, p = _setup(first)
+    tap = {"kind": "arrived", "invitee_id": p["Sam Social"], "details": {"mode": "in_person"}}
+    database = first.service.store.path
+    with answers_not_kept(database):
+        assert _post_event(first, cid, tap, key="tap-1").status_code == 201  # the answer a crash would lose
+    assert kept_keys(database) == {"tap-1": None}  # saved with the change, pending its answer
+    second = restarted(first, tmp_path, cold_room)
+    try:
+        revision = second.client.get(f"/api/conferences/{cid}").get_json()["revision"]
+        for _ in range(2):
+            again = _post_event(second, cid, tap, key="tap-1")
+            body = again.get_json()
+            assert again.status_code == 409 and "Idempotent-Replayed" not in again.headers
+            assert "already recorded" in body["error"] and "answer was lost" in body["error"]
+            assert "restarted" in body["error"] and "reload" in body["error"]
+            assert body["view"]["revision"] == revision and body["view"]["conference"]["id"] == cid
+        assert [e["kind"] for e in _events(second, cid)] == ["arrived"]  # recorded once
+        assert kept_keys(database) == {"tap-1": None}
+        # A new key is a new request: it runs, and is refused on its merits.
+        assert _post_event(second, cid, tap, key="tap-2").status_code == 400
+    finally:
+        second.service.stop()
+
+
+def test_web_chair_api_a_create_or_purge_whose_answer_was_lost_is_a_409_without_a_view(tmp_path, cold_room):
+    first = make_chair(tmp_path, cold_room)
+    first.login()
+    body = {"type": "initial", "date": DAY, "start_time": "11:00", "case_ref": "CP-9"}
+    gone = first.conference(case_ref="CP-8")["conference"]["id"]
+    with answers_not_kept(first.service.store.path):
+        assert first.api("POST", "/api/conferences", body, headers={"Idempotency-Key": "c1"}).status_code == 201
+        assert first.api("POST", f"/api/conferences/{gone}/purge", {"confirm": True},
+                         headers={"Idempotency-Key": "p1"}).status_code == 200
+    second = restarted(first, tmp_path, cold_room)
+    try:
+        again = second.api("POST", "/api/conferences", body, headers={"Idempotency-Key": "c1"})
+        assert again.status_code == 409 and set(again.get_json()) == {"error"}  # no conference in the URL
+        assert len(second.client.get("/api/conferences").get_json()["conferences"]) == 1
+        purge = second.api("POST", f"/api/conferences/{gone}/purge", {"confirm": True},
+                           headers={"Idempotency-Key": "p1"})
+        assert purge.status_code == 409 and "already recorded" in purge.get_json()["error"]
+        assert set(purge.get_json()) == {"error"}  # its conference is gone
+    finally:
+        second.service.stop()
+
+
+def test_web_chair_api_a_refused_change_leaves_no_pending_key_so_its_retry_runs_again(tmp_path, cold_room):
+    first = make_chair(tmp_path, cold_room)
+    first.login()
+    cid, p = _setup(first)
+    pat = p["Pat Police"]
+    assert _post_event(first, cid, {"kind": "arrived", "invitee_id": pat, "details": {"mode": "virtual"}}
+                       ).status_code == 201  # another tablet
+    stale = {"kind": "apologies", "invitee_id": pat, "expect_state": "absent"}
+    left = {"kind": "left", "invitee_id": p["Sam Social"], "details": {"agreed": True}}
+    database = first.service.store.path
+    with answers_not_kept(database):
+        assert _post_event(first, cid, stale, key="k-409").status_code == 409
+        assert _post_event(first, cid, left, key="k-400").status_code == 400
+    assert kept_keys(database) == {}  # nothing saved, so no key either
+    second = restarted(first, tmp_path, cold_room)
+    try:
+        again = _post_event(second, cid, stale, key="k-409")
+        assert again.status_code == 409 and again.get_json()["state"] == "present"  # ran again: still stale
+        assert _post_event(second, cid, {"kind": "arrived", "invitee_id": p["Sam Social"],
+                                         "details": {"mode": "in_person"}}).status_code == 201
+        assert _post_event(second, cid, left, key="k-400").status_code == 201  # ran again, and now it is right
+        assert kept_keys(database) == {"k-409": 409, "k-400": 201}
+        assert [e["kind"] for e in _events(second, cid)] == ["left", "arrived", "arrived"]  # newest first
+    finally:
+        second.service.stop()
+
+
+def test_web_chair_api_a_change_the_storage_failed_leaves_no_pending_key_so_its_retry_records(signed_in):
+    cid, p = _setup(signed_in)
+    tap = {"kind": "arrived", "invitee_id": p["Sam Social"], "details": {"mode": "in_person"}}
+    conn = signed_in.service.store._conn
+    conn.execute("PRAGMA query_only = ON")  # SQLite refuses every write, as on a file gone read-only
+    try:
+        failed = _post_event(signed_in, cid, tap, key="tap-1")
+    finally:
+        conn.execute("PRAGMA query_only = OFF")
+    assert failed.status_code == 503 and "read-only" in failed.get_json()["error"]
+    assert kept_keys(signed_in.service.store.path) == {}  # a 5xx answer is not kept, and no key is pending
+    retry = _post_event(signed_in, cid, tap, key="tap-1")
+    assert retry.status_code == 201 and "Idempotent-Replayed" not in retry.headers
+    assert [e["kind"] for e in _events(signed_in, cid)] == ["arrived"]
 
 
 def test_web_chair_api_keys_are_purged_with_their_conference(signed_in):

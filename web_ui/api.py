@@ -23,7 +23,9 @@ Safe retries: every POST, PATCH and DELETE under ``/api/conferences`` may carry 
 ``Idempotency-Key`` header (1-200 visible ASCII characters, one per intended change). A
 repeat of a key within 24 hours, from the same session, gets the first answer verbatim
 (its status and body, with ``Idempotent-Replayed: true``) and records nothing; the same
-key with another route or body is refused with 422.
+key with another route or body is refused with 422. The key is saved with the change, in one transaction: a
+retry whose change was recorded but whose answer was lost (the kiosk restarted in between) records nothing
+and answers 409 ``{"error", "view"}``.
 
 Live views: a view's ``revision`` grows with every change to its conference;
 ``GET /api/conferences/<id>?since=R`` waits (up to ``timeout``, 25 s by default) until the
@@ -36,7 +38,7 @@ import json
 
 from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
 
-from kiosk.conference.errors import ConferenceError, StaleState
+from kiosk.conference.errors import AnswerLost, ConferenceError, NotFound, StaleState
 from web_ui import admission, auth, idempotency, longpoll
 from web_ui.conference_http import csv_response, error_response  # shared with the page (web_ui.chair)
 from web_ui.contract import (ConferenceInput, ConferenceList, ConferencePatch, ConferenceView, CorrectionInput,
@@ -57,12 +59,28 @@ VIEW = "The conference as the chair's page shows it."
 def _conference_error(exc: ConferenceError):
     if isinstance(exc, StaleState):
         return stale_response(exc, (request.view_args or {}).get("conference_id"))
+    if isinstance(exc, AnswerLost):
+        return lost_response(exc, (request.view_args or {}).get("conference_id"))
     return error_response(exc)
 
 
 def stale_response(exc: StaleState, conference_id: int | None):
     """409 for a tap made against an old picture: the error, the state now, and the current view."""
     text = json.dumps({"error": str(exc), "state": exc.current}, separators=(",", ":"))
+    return _with_view(text, conference_id)
+
+
+def lost_response(exc: AnswerLost, conference_id: int | None):
+    """409 for a retry whose change was recorded but whose answer was lost: the error, and the current view
+    (none when the change was the conference's purge, or the URL names no conference)."""
+    text = json.dumps({"error": str(exc)}, separators=(",", ":"))
+    try:
+        return _with_view(text, conference_id)
+    except NotFound:  # the change was the conference's purge
+        return _with_view(text, None)
+
+
+def _with_view(text: str, conference_id: int | None):
     if conference_id is not None:
         text = f'{text[:-1]},"view":{service().view_json(conference_id)}}}'
     return Response(text, status=409, mimetype="application/json")

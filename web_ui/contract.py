@@ -321,7 +321,8 @@ class Error(Answer):
     problems: list[Problem] = Field(None, description="CSV import only: every bad row (row 1 is the header; row 0 "
                                                       "is the file as a whole, e.g. an empty file).")
     state: str = Field(None, description="A 409 for expect_state only: the invitee's state now.")
-    view: dict[str, Any] = Field(None, description="A 409 for expect_state only: the conference view now.")
+    view: dict[str, Any] = Field(None, description="A 409 for expect_state, or for an Idempotency-Key whose change "
+                                                   "was recorded but whose answer was lost: the conference view now.")
 
 
 class LoginResponse(Answer):

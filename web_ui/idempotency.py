@@ -12,6 +12,13 @@ Keys are scoped to the session (its id; the client's address without one), so th
 client cannot read another's answer by sending the same key. Answers of 5xx (storage
 failures) are not kept: the retry should try again.
 
+The key is saved, pending its answer, in the same transaction as the first change the request
+makes (:mod:`kiosk.conference.retry_key`), and its answer filled in after. So a retry after a crash
+between the two (or after a 5xx that came once the change was saved) finds the key pending: it
+records nothing and is refused (409, :class:`~kiosk.conference.errors.AnswerLost`, answered by the
+blueprint's own error handler: the API adds the current view). A change that failed saved no key,
+so its retry runs again.
+
 :func:`protect` adds this to a blueprint: for the requests under a path prefix (the page's forms), or for the
 operations declared as writing (the API's, :mod:`web_ui.operation`).
 """
@@ -24,7 +31,8 @@ import threading
 
 from flask import Blueprint, Response, abort, current_app, g, request, session
 
-from kiosk.conference.errors import ConferenceError, KeyReused
+from kiosk.conference import retry_key
+from kiosk.conference.errors import AnswerLost, ConferenceError, KeyReused
 from web_ui import admission, auth, operation
 
 HEADER = "Idempotency-Key"
@@ -101,6 +109,8 @@ def protect(bp: Blueprint, prefix: str | None = None) -> None:
             raise
         if kept is None:
             g.idempotency = (ident, fingerprint)
+            # The store saves the key pending with the request's first change, in that change's transaction.
+            g.retry_key = retry_key.carry(retry_key.RetryKey(*ident, fingerprint, _url_conference()))
             return None
         _in_flight.release(ident)
         seen, status, text, headers = kept
@@ -109,6 +119,9 @@ def protect(bp: Blueprint, prefix: str | None = None) -> None:
             return Response(json.dumps({"error": str(KeyReused(f"This {HEADER} was used for another request within "
                                                                f"24 hours: send a new key for a new change"))}),
                             status=422, mimetype="application/json")
+        if status is None:  # the change was saved, its answer never was: the blueprint answers 409
+            raise AnswerLost("This change was already recorded, but its answer was lost when the kiosk restarted "
+                             "or failed: reload to see the record as it is now")
         response = Response(text, status=status, headers={k: v for k, v in headers.items() if k != "Content-Type"},
                             content_type=headers.get("Content-Type", "application/json"))
         response.headers["Idempotent-Replayed"] = "true"
@@ -133,14 +146,21 @@ def protect(bp: Blueprint, prefix: str | None = None) -> None:
 
     @bp.teardown_request
     def _release_key(_exc=None):
+        token = g.pop("retry_key", None)
+        if token is not None:
+            retry_key.release(token)
         pending = g.pop("idempotency", None)  # only left when the request failed before an answer
         if pending is not None:
             _in_flight.release(pending[0])
 
 
+def _url_conference() -> int | None:
+    return (request.view_args or {}).get("conference_id")
+
+
 def _conference_of(response) -> int | None:
     """The conference an answer belongs to (purged with it): the URL's, or the one just created."""
-    conference_id = (request.view_args or {}).get("conference_id")
+    conference_id = _url_conference()
     if conference_id is None and response.status_code == 201 and response.mimetype == "application/json":
         try:
             conference_id = json.loads(response.get_data())["conference"]["id"]

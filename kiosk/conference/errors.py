@@ -12,6 +12,7 @@
           |    +-- ConferenceClosed               the conference has ended: only corrections and reports
           |    +-- StaleState                     the invitee's state is not the one the client expected
           |    +-- PinNotSet                      no chair PIN is set on this kiosk (``kiosk set-pin``)
+          |    +-- AnswerLost                     a retried change was recorded, but its answer was lost
           +-- PinLockedOut (RuntimeError)         too many wrong PINs; ``retry_after_s`` says how long to wait
           +-- StorageError (OSError)              the database could not be read or written; nothing was saved
                +-- StorageFull                    the disk (or the database's size limit) is full
@@ -80,6 +81,11 @@ class StaleState(NotAllowed):
 
 class PinNotSet(NotAllowed):
     """No chair PIN has been set on this kiosk (``kiosk set-pin``)."""
+
+
+class AnswerLost(NotAllowed):
+    """An Idempotency-Key sent again whose change was recorded, but whose answer was never kept (the kiosk
+    restarted or failed in between): nothing is recorded again."""
 
 
 class KeyReused(InvalidInput):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from kiosk.conference.model import ConferenceType, EventKind, Mode
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _values(enum) -> str:
@@ -126,4 +126,28 @@ CREATE INDEX idempotency_conference ON idempotency (conference_id);
 CREATE INDEX idempotency_created ON idempotency (created_at);
 """
 
-MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
+# Version 3: a key's row is saved pending (no status or body yet) in the transaction of its request's change, and
+# its answer filled in after (kiosk.conference.retry_key): a crash in between leaves it pending, so that a retry
+# records nothing again. SQLite cannot drop a NOT NULL, so the table is rebuilt.
+_V3 = """
+CREATE TABLE idempotency_v3 (
+    scope           TEXT NOT NULL,
+    key             TEXT NOT NULL,
+    conference_id   INTEGER,
+    request         TEXT NOT NULL,
+    status          INTEGER,                       -- NULL while pending: the change is saved, its answer is not
+    body            TEXT,
+    headers         TEXT NOT NULL DEFAULT '{}',
+    created_at      TEXT NOT NULL,
+    PRIMARY KEY (scope, key),
+    CHECK ((status IS NULL) = (body IS NULL))
+);
+INSERT INTO idempotency_v3 (scope, key, conference_id, request, status, body, headers, created_at)
+    SELECT scope, key, conference_id, request, status, body, headers, created_at FROM idempotency;
+DROP TABLE idempotency;
+ALTER TABLE idempotency_v3 RENAME TO idempotency;
+CREATE INDEX idempotency_conference ON idempotency (conference_id);
+CREATE INDEX idempotency_created ON idempotency (created_at);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}

@@ -533,9 +533,10 @@ class ChairService:
 
     # -- answers kept for retried requests (Idempotency-Key) -----------------------------
 
-    def recall_answer(self, scope: str, key: str) -> tuple[str, int, str, dict] | None:
+    def recall_answer(self, scope: str, key: str) -> tuple[str, int | None, str | None, dict] | None:
         """The (request, status, body, headers) first answered to ``key`` from ``scope`` in the last 24 hours,
-        or None."""
+        or None. Status and body are None when the key's change was saved but its answer never was (a crash in
+        between: the key is saved with the change, see :mod:`kiosk.conference.retry_key`)."""
         return self.store.recall_answer(scope, key, self._now() - IDEMPOTENCY_TTL)
 
     def keep_answer(self, scope: str, key: str, conference_id: int | None, request: str, status: int,

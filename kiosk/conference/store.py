@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from kiosk.conference import dating, quorum, record as record_mod
+from kiosk.conference import dating, quorum, record as record_mod, retry_key
 from kiosk.conference.fold import Fold
 from kiosk.conference.csv_import import numbered_invitees
 from kiosk.conference.errors import (ConferenceClosed, CsvImportError, InvalidInput, NotAllowed, NotFound, StorageError,
@@ -215,15 +215,25 @@ class ConferenceStore:
         interpreter and keep it.
         ``record``: False when the block changes nothing of a conference (the answers kept for retries), so
         that views computed from the data stay current.
+
+        The first change a request with an Idempotency-Key makes also saves that key, pending its answer
+        (:mod:`kiosk.conference.retry_key`), in this same transaction: the key is on disk exactly when the
+        change is.
         """
         with self._lock:
             conn = self._connection()
+            key = retry_key.unsaved() if record else None
+            transaction = not one_statement or key is not None
             try:
-                if not one_statement:
+                if transaction:
                     conn.execute("BEGIN IMMEDIATE")
                 yield conn
-                if not one_statement:
+                if key is not None:
+                    self._save_pending(conn, key)
+                if transaction:
                     conn.execute("COMMIT")
+                if key is not None:
+                    key.saved = True
                 if record:
                     self.version += 1
                 if not keep_loaded:
@@ -240,6 +250,11 @@ class ConferenceStore:
                 if isinstance(exc, sqlite3.Error):
                     raise _storage_error(exc, saving=True) from exc
                 raise
+
+    def _save_pending(self, conn, key: retry_key.RetryKey) -> None:
+        # REPLACE: a row of the same key older than a day (not yet deleted by the housekeeping) is not an answer.
+        conn.execute("INSERT OR REPLACE INTO idempotency (scope, key, conference_id, request, created_at) "
+                     "VALUES (?, ?, ?, ?, ?)", (key.scope, key.key, key.conference_id, key.request, _ts(self._now())))
 
     def _forget(self) -> None:
         """Drop what is kept in memory (after a change other than a new event, or a failed one)."""
@@ -698,8 +713,11 @@ class ConferenceStore:
 
     # -- answers kept for retried requests (Idempotency-Key) ----------------------------
 
-    def recall_answer(self, scope: str, key: str, since: datetime) -> tuple[str, int, str, dict] | None:
-        """The (request, status, body, headers) kept for ``key`` sent by ``scope`` at or after ``since``, or None."""
+    def recall_answer(self, scope: str, key: str, since: datetime) -> tuple[str, int | None, str | None, dict] | None:
+        """The (request, status, body, headers) kept for ``key`` sent by ``scope`` at or after ``since``, or None.
+
+        Status and body are None while the answer is pending: the change was saved, its answer is not (yet).
+        """
         with self._read() as conn:
             row = conn.execute("SELECT request, status, body, headers FROM idempotency WHERE scope = ? AND key = ? "
                                "AND created_at >= ?", (scope, key, _ts(since))).fetchone()
@@ -707,12 +725,23 @@ class ConferenceStore:
 
     def keep_answer(self, scope: str, key: str, conference_id: int | None, request: str, status: int,
                     body: str, headers: dict | None = None) -> None:
-        """Keep the answer given to ``key`` (the first one stays if two arrive at once)."""
-        with self._write(keep_loaded=True, one_statement=True, record=False) as conn:
-            conn.execute("INSERT OR IGNORE INTO idempotency (scope, key, conference_id, request, status, body, "
-                         "headers, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                         (scope, key, conference_id, request, status, body, json.dumps(headers or {}),
-                          _ts(self._now())))
+        """Keep the answer given to ``key``: it fills in the row its change saved pending, or is a new row when
+        nothing was saved (a refusal). An answer already kept stays (the first one, if two arrive at once).
+
+        A new row for a conference that no longer exists is not kept: a purge that came while the request was
+        answered took the conference's answers with it, and this one may name its people too.
+        """
+        row = {"scope": scope, "key": key, "conference": conference_id, "request": request, "status": status,
+               "body": body, "headers": json.dumps(headers or {}), "at": _ts(self._now())}
+        with self._write(keep_loaded=True, record=False) as conn:
+            filled = conn.execute("UPDATE idempotency SET conference_id = coalesce(conference_id, :conference), "
+                                  "status = :status, body = :body, headers = :headers "
+                                  "WHERE scope = :scope AND key = :key AND status IS NULL", row).rowcount
+            if not filled:
+                conn.execute("INSERT INTO idempotency (scope, key, conference_id, request, status, body, headers, "
+                             "created_at) SELECT :scope, :key, :conference, :request, :status, :body, :headers, :at "
+                             "WHERE :conference IS NULL OR EXISTS (SELECT 1 FROM conference WHERE id = :conference) "
+                             "ON CONFLICT (scope, key) DO NOTHING", row)
 
     def forget_answers(self, before: datetime) -> int:
         """Delete the answers kept since before ``before``; returns how many."""
