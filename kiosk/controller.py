@@ -190,6 +190,9 @@ class RoomController:
         #: time.monotonic() at the start of the session: auto-end counts real time, so NTP stepping
         #: the wall clock (a Pi has no real-time clock) cannot end a conference early.
         self._session_started_mono: float | None = None
+        #: The start (and its source) the running session counts from, as it was when the session began
+        #: (None, None for a session begun without one). A start set during the session is the next one's.
+        self._session_start: tuple[datetime | None, str | None] | None = None
         self._ended_at: float | None = None
         self._next_periodic = time.monotonic() + cfg.checks.interval_s if cfg.checks.interval_s else None
         self._identify_until = 0.0
@@ -282,7 +285,11 @@ class RoomController:
         self._call(self._on_end_session)
 
     def set_start(self, start_at: datetime | None, source: str = "chair") -> None:
-        """Set (or clear, with None) the start time given by ``source`` (see :data:`START_SOURCES`)."""
+        """Set (or clear, with None) the start time given by ``source`` (see :data:`START_SOURCES`).
+
+        A running session keeps counting from its own start (the one in force when it began, if any):
+        a start set during it is the next conference's, shown once the session ends.
+        """
         if source not in START_SOURCES:
             raise ValueError(f"unknown start time source {source!r}")
         self._call(self._set_start, start_at.astimezone(self.tz) if start_at else None, source)
@@ -443,15 +450,31 @@ class RoomController:
         if start != self._starts["calendar"]:
             self._set_start(start, "calendar")
 
+    def _shown_start(self) -> tuple[datetime | None, str | None]:
+        """The start readers see: the running session's own, else the one in force."""
+        if self._session_start is not None:
+            return self._session_start
+        return self._start_at(), self._start_source()
+
     def _begin_session(self) -> None:
         self._session_started_mono = time.monotonic()
+        self._session_start = (self._start_at(), self._start_source())
         self._emit(SessionStarted())
 
     def _end_session(self) -> None:
+        shown, in_session = self._shown_start(), self._session_start is not None
         self._session_started_mono = None
+        self._session_start = None
         self._ended_at = time.monotonic()
-        # A start time that has been used is done with: the calendar's next booking takes over.
-        self._starts["chair"] = self._starts["command line"] = None
+        # A start time that has been used is done with: the calendar's next booking takes over. One still
+        # ahead at the end of a session was set during it, for the next conference: it stays.
+        now = self._now()
+        for source in ("chair", "command line"):
+            start = self._starts[source]
+            if start is not None and not (in_session and start > now):
+                self._starts[source] = None
+        if (self._start_at(), self._start_source()) != shown:  # first: the chair's record re-announces on the end
+            self._emit(ScheduleChanged(self._start_at(), self._start_source()))
         self._emit(SessionEnded())
 
     # -- the snapshot -------------------------------------------------------------------
@@ -479,7 +502,7 @@ class RoomController:
         """Build the snapshot; swap it in if anything changed. Returns the pending events and whether it swapped."""
         events, self._pending = self._pending, []
         old = self._snapshot
-        start, source = self._start_at(), self._start_source()
+        start, source = self._shown_start()
         cd = self._countdown(self._now(), start)
         pattern = self._light_pattern(cd)
         cycle = self._cycle

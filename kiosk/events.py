@@ -81,7 +81,10 @@ class ReadinessChanged(Event):
 
 @dataclass(frozen=True)
 class ScheduleChanged(Event):
-    """The start time changed; ``source`` is chair, command line or calendar."""
+    """The start time in force changed; ``source`` is chair, command line or calendar.
+
+    A running session keeps showing its own start: this one is the next countdown's.
+    """
 
     start_at: datetime | None
     source: str | None

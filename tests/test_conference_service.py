@@ -15,8 +15,12 @@ from chair_web import CSV, DAY, MONDAY, Clock
 from held import strings_holding
 from kiosk.conference.errors import InvalidInput, NotFound
 from kiosk.conference.service import ACTIONS, ChairService
+from kiosk.controller import RoomController
 from kiosk.events import AttendanceCounted, ConferencePurged, RoomRequest, StartTimeSet
+from kiosk.factory import build_hardware
+from kiosk.lights import Lights
 from kiosk.service import connect_room
+from waiting import wait_for
 from web import fast_config
 
 
@@ -315,3 +319,121 @@ def test_conference_service_tells_the_room_only_through_the_bus(tmp_path):
     assert heard[0] == StartTimeSet(datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc), at=heard[0].at)
     assert heard[-1] == AttendanceCounted(1, 0, False, at=heard[-1].at)
     assert "Sam" not in repr(heard)
+
+
+# -- the room's session and the chair's start times (a running room on simulated hardware and mock pins) --------
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def running_room(mock_factory, clock):
+    """A started room on the tests' clock, connected to what the chair's record asks of it."""
+    cfg = fast_config()
+    controller = RoomController(cfg, build_hardware(cfg, simulate=True), now=clock,
+                                lights=Lights(cfg.lights, pin_factory=mock_factory), pin_factory=mock_factory)
+    controller.start(initial_check=False)
+    connect_room(controller)
+    try:
+        yield controller
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def chair(tmp_path, running_room, clock):
+    cfg = fast_config().replace("storage", state_dir=str(tmp_path / "state"))
+    s = ChairService(cfg, running_room.bus, now=clock).start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def _to_session(room, clock) -> None:
+    """Staff press the start button twice: the room checks, then counts down (to its start, if any) and starts."""
+    room.press()
+    assert wait_for(lambda: room.machine.state.value == "ready", timeout=10)
+    room.press()
+    if room.machine.state.value == "countdown":
+        clock.now = room.start_at()
+        room.tick()
+    assert room.machine.state.value == "in_session"
+
+
+def test_conference_service_a_conference_saved_during_an_unplanned_session_counts_down_after_it(chair, running_room,
+                                                                                               clock):
+    _to_session(running_room, clock)
+    assert running_room.start_at() is None  # no conference booked: started with the button alone
+    chair.create_conference(type="initial", date=DAY, start_time="14:00", case_ref="CP-1")
+    later = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
+    countdown = running_room.public_state()["countdown"]
+    assert countdown["phase"] == "free" and countdown["label"] == ""  # the session's own view, no frozen +00:00
+    running_room.press()
+    assert running_room.machine.state.value == "ended"
+    assert wait_for(lambda: running_room.start_at() == later and running_room.start_source() == "chair")
+    clock.advance(minutes=2)
+    chair.housekeeping()
+    running_room.tick()
+    assert running_room.start_at() == later
+    assert running_room.public_state()["countdown"]["message"] == "Conference starts at 14:00"
+
+
+def test_conference_service_announces_the_next_start_again_when_the_rooms_session_ends(chair, running_room, clock):
+    clock.now = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)  # saved the day before: not announced then
+    chair.create_conference(type="review", date=DAY, start_time="14:00", case_ref="CP-2")
+    clock.now = MONDAY
+    chair.create_conference(type="initial", date=DAY, start_time="10:00", case_ref="CP-1")
+    assert running_room.start_at() == datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+    chair.housekeeping()  # the room's start is the chair's already: nothing more
+    _to_session(running_room, clock)  # the room counted down to 10:00 ...
+    clock.advance(minutes=45)
+    running_room.press()  # ... and the session ends at 10:45: the start it used is done with
+    assert running_room.machine.state.value == "ended"
+    assert wait_for(lambda: running_room.start_at() == datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc))
+    assert running_room.start_source() == "chair"
+
+
+def _second_room(clock):
+    cfg = fast_config()
+    return RoomController(cfg, build_hardware(cfg, simulate=True), now=clock)
+
+
+def test_conference_service_a_restart_gives_the_room_the_live_conferences_counts_and_start(tmp_path, cold_room):
+    cfg = fast_config().replace("storage", state_dir=str(tmp_path / "state"))
+    clock = Clock()
+    first = ChairService(cfg, cold_room.bus, now=clock).start()
+    connect_room(cold_room)
+    try:
+        cid, p = _conference(first)
+        first.record_action(cid, p["Sam Social"], "arrived_in_person")
+        first.record_action(cid, p["Pat Police"], "arrived_virtual")
+        first.create_conference(type="review", date=DAY, start_time="15:00", case_ref="CP-9")  # prepared, not live
+        # Attendance recorded later, but in conferences that cannot be live: one ended, one of another day.
+        ended, q = _conference(first, start_time="08:00", case_ref="CP-7")
+        first.record_action(ended, q["Sam Social"], "arrived_in_person")
+        first.end_conference(ended)
+        other_day, r = _conference(first, date="2026-11-22", case_ref="CP-8")
+        first.record_action(other_day, r["Sam Social"], "arrived_in_person")
+        clock.advance(minutes=40)
+    finally:
+        first.stop()
+    room = _second_room(clock)  # the kiosk restarted: a new room, which knows nothing
+    connect_room(room)
+    try:
+        assert room.public_state()["attendance"] is None
+        second = ChairService(cfg, room.bus, now=clock).start()
+        try:
+            assert room.public_state()["attendance"] == {"in_person": 1, "virtual": 1, "quorate": False}
+            assert room.start_at() == datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+            assert room.start_source() == "chair"
+            second.record_action(cid, p["Hana Visitor"], "arrived_virtual")  # still the live one
+            assert room.public_state()["attendance"] == {"in_person": 1, "virtual": 2, "quorate": True}
+        finally:
+            second.stop()
+    finally:
+        room.hardware.close()
+

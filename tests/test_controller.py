@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from kiosk.controller import RoomController
-from kiosk.events import ChecksFinished, ChecksStarted, LoopTicked, ReadinessChanged, SessionStarted
+from kiosk.events import (ChecksFinished, ChecksStarted, LoopTicked, ReadinessChanged, ScheduleChanged,
+                          SessionStarted)
 from kiosk.factory import build_hardware
 from kiosk.lights import Lights
 from waiting import wait_for
@@ -339,3 +340,52 @@ def test_controller_a_check_asked_for_before_the_start_runs_once_started(cfg, cl
         assert wait_for(lambda: len(finished) == 1, timeout=10)
     finally:
         controller.stop()
+
+
+def test_controller_a_start_set_during_an_unplanned_session_is_kept_for_after_it(room, mock_factory, clock):
+    press(mock_factory)
+    assert wait_for(lambda: room.machine.state.value == "ready")
+    press(mock_factory)
+    assert room.machine.state.value == "in_session" and room.start_at() is None
+    later = clock.now + timedelta(hours=2)
+    room.set_start(later, "chair")  # the chair saves today's conference for later
+    state = room.public_state()
+    assert state["start_at"] is None and state["countdown"]["phase"] == "free"  # the session's own view
+    press(mock_factory)
+    assert room.machine.state.value == "ended"
+    assert room.start_at() == later and room.start_source() == "chair"
+    assert room.public_state()["countdown"]["message"] == f"Conference starts at {later:%H:%M}"
+
+
+def test_controller_a_running_session_keeps_counting_from_its_own_start(room, mock_factory, clock):
+    start = clock.now + timedelta(minutes=10)
+    room.set_start(start, "chair")
+    press(mock_factory)
+    assert wait_for(lambda: room.machine.state.value == "ready")
+    press(mock_factory)
+    clock.now = start
+    room.tick()
+    assert room.machine.state.value == "in_session"
+    clock.now += timedelta(minutes=5)
+    later = clock.now + timedelta(hours=3)
+    room.set_start(later, "chair")  # the next conference of the day, saved during this one
+    room.tick()
+    assert room.public_state()["countdown"]["label"] == "+05:00" and room.start_at() == start
+    clock.now += timedelta(minutes=1)
+    room.tick()
+    assert room.public_state()["countdown"]["label"] == "+06:00"
+    press(mock_factory)
+    assert room.start_at() == later  # the used start is done with; the next one stays
+
+
+def test_controller_ending_a_session_clears_its_start_and_says_so(room, mock_factory, clock):
+    changes = []
+    room.set_start(clock.now - timedelta(minutes=1), "chair")
+    room.bus.subscribe(changes.append, ScheduleChanged)
+    press(mock_factory)
+    assert wait_for(lambda: room.machine.state.value == "ready")
+    press(mock_factory)
+    assert room.machine.state.value == "in_session"
+    press(mock_factory)
+    assert room.start_at() is None
+    assert [(c.start_at, c.source) for c in changes] == [(None, None)]  # the chair's record hears of it

@@ -13,7 +13,12 @@ and adds:
   module except in :meth:`ChairService.view`, :meth:`record` and friends, which are for the
   chair's page behind the login.
 - **The live conference**: today's conference (not ended) in which attendance was last
-  recorded. Preparing another conference of the day does not move the room's counts.
+  recorded. Preparing another conference of the day does not move the room's counts. At
+  :meth:`~ChairService.start` it is found again in the record, and the room is given its counts
+  and start, so a restart mid-conference does not leave the room at none.
+- **Today's next start**: the housekeeping pass announces it once per (conference, start time);
+  when the room's session ends (:class:`~kiosk.events.SessionEnded`) and with it the start it
+  used, it is announced again.
 - **Retention**: a thread purges the conferences past ``[conference] retention_days``
   once a minute (:meth:`ConferenceStore.purge_due`), and the chair can purge one at once.
   A purge drops every view of the conference (:class:`~kiosk.conference.view_cache.ViewCache`)
@@ -27,9 +32,11 @@ Every event is time-stamped by the kiosk's clock (``now``): callers cannot date 
 Threading: ``_lock`` (an RLock) makes a change and what the room is told of it one step
 (the store, ``_live_id``, ``_announced``), and the room hears of changes in the order they
 were made because they are published under it (the room's subscribers only post a
-message or set a value). The start button's :class:`~kiosk.events.SessionStarted` arrives
-on the controller's thread and is recorded on a thread of its own, so no lock of this
-module is ever taken while the controller's is held. Lock order: ``views.building``, then
+message or set a value). The start button's :class:`~kiosk.events.SessionStarted` and the
+room's :class:`~kiosk.events.SessionEnded` arrive on the controller's thread and are handled
+on a thread of their own (:class:`~kiosk.events.ScheduleChanged` only sets a value), so no
+lock of this module is ever taken while the controller's is held, nor is the room's loop ever
+waiting for this module's lock while this module waits for the loop. Lock order: ``views.building``, then
 ``_lock``, then the store's own; the view cache's ``_lock`` and a long-poll's Condition
 are taken alone, for dict operations only.
 
@@ -52,7 +59,7 @@ from kiosk.conference.store import ConferenceStore
 from kiosk.conference.view import ACTIONS, VIEW_LOG_ROWS, Action
 from kiosk.conference.view_cache import CachedView, ViewCache
 from kiosk.events import (AttendanceCounted, ConferenceEnded, ConferencePurged, EventBus, ScheduleChanged,
-                          SessionEndRequested, SessionStarted, StartTimeSet)
+                          SessionEnded, SessionEndRequested, SessionStarted, StartTimeSet)
 
 log = logging.getLogger("kiosk.conference.service")
 
@@ -118,6 +125,8 @@ class ChairService:
         """Start the retention thread (it purges at once, then every minute) and listen for the start button."""
         if len(self._unsubscribe) == 1:
             self._unsubscribe.append(self.bus.subscribe(self._on_session_started, SessionStarted))
+            self._unsubscribe.append(self.bus.subscribe(self._on_session_ended, SessionEnded))
+            self._resume_live()
         if self._thread is None:
             self._stop.clear()
             self._thread = threading.Thread(target=self._housekeeping_loop, name="chair-housekeeping", daemon=True)
@@ -196,7 +205,7 @@ class ChairService:
             conference = self.store.get_conference(conference_id)
         except NotFound:
             conference = None
-        if conference is None or conference.status is not Status.SCHEDULED or conference.date != self.today():
+        if conference is None or not self._may_be_live(conference):
             self._live_id = None
             self._tell_room(AttendanceCounted(0, 0, False))
             return
@@ -207,8 +216,7 @@ class ChairService:
     def _announce(self, conference: Conference) -> None:
         """Tell the room the start time of today's conference the chair just saved, unless another
         conference of the day is under way."""
-        is_today = conference.date == self.today() and conference.status is Status.SCHEDULED
-        if is_today and self._live_id in (None, conference.id):
+        if self._may_be_live(conference) and self._live_id in (None, conference.id):
             start = conference.starts_at(self.tz)
             self._tell_room(StartTimeSet(start))
             self._announced = (conference.id, start)
@@ -406,9 +414,39 @@ class ChairService:
 
     def _make_live(self, conference_id: int) -> None:
         """Attendance recorded today in a conference not ended makes it the live one (the room's counts)."""
-        conference = self.store.get_conference(conference_id)
-        if conference.date == self.today() and conference.status is Status.SCHEDULED:
+        if self._may_be_live(self.store.get_conference(conference_id)):
             self._live_id = conference_id
+
+    def _may_be_live(self, conference: Conference) -> bool:
+        """Only today's conference, not ended, can be the live one."""
+        return conference.date == self.today() and conference.status is Status.SCHEDULED
+
+    def _last_live(self) -> Conference | None:
+        """The live conference as the record has it (after a restart): of those that may be live, the one in
+        which attendance was last recorded (event ids grow with every recording)."""
+        last: tuple[int, Conference] | None = None
+        for conference in self.store.list_conferences(Status.SCHEDULED):
+            if not self._may_be_live(conference):
+                continue
+            ids = [e.id for e in self.store.events(conference.id) if e.kind in _ATTENDANCE_KINDS]
+            if ids and (last is None or max(ids) > last[0]):
+                last = (max(ids), conference)
+        return last[1] if last else None
+
+    def _resume_live(self) -> None:
+        """At start: find the live conference in the record again and give the room its counts and its start,
+        so a restart mid-conference does not leave the room (display, MQTT, /metrics) at none. Never raises."""
+        try:
+            with self._lock:
+                conference = self._last_live()
+                if conference is None:
+                    return
+                self._live_id = conference.id
+                log.info("Conference %d is live: the room gets its counts and start again", conference.id)
+                self._announce(conference)
+                self._publish(conference.id)
+        except Exception:
+            log.exception("Could not find today's live conference in the record; the next tap tells the room")
 
     def record_action(self, conference_id: int, invitee_id: int, action: str, expect_state: str | None = None):
         """One tap of the attendance table (a code of :data:`ACTIONS`); ``expect_state`` as in
@@ -456,6 +494,21 @@ class ChairService:
                 return
         except Exception:
             log.exception("Could not record the conference's start from the room's start button")
+
+    def _on_session_ended(self, _event) -> None:
+        """The room's session ended, and with it the start time it used: give the room the next one, from a
+        thread of its own (this runs on the room's loop, which the announcement waits for)."""
+        threading.Thread(target=self._announce_after_session, name="chair-session-end", daemon=True).start()
+
+    def _announce_after_session(self) -> None:
+        """Today's next conference gives the room its start again, even one announced before. Never raises."""
+        try:
+            with self._lock:
+                if not self._room_start_is_ours:  # the room let go of ours (ScheduleChanged came before the end)
+                    self._announced = None
+                self._announce_next_start()
+        except Exception:
+            log.exception("Could not give the room today's next conference start time after its session ended")
 
     # -- revisions and long-polls ------------------------------------------------------
 
