@@ -11,6 +11,8 @@
 - A full disk (a real tmpfs that the test fills, as root): saving answers 507 with a message
   (API) or shows the message (page, with or without JavaScript), nothing saved before is lost,
   the room display keeps answering, and once space is freed saving works again.
+- A restart (SIGTERM, run again) mid-conference: the room gets today's live conference's counts and start
+  again at once, on ``/api/state`` and in the MQTT ``state`` message, without waiting for the next tap.
 - A damaged database file: every chair page and API call answers 503 with the storage error (never 500), the
   room display keeps answering, and ``kiosk doctor``'s integrity check says the file is damaged.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import http.client
+import json
 import os
 import random
 import subprocess
@@ -29,6 +32,8 @@ from pathlib import Path
 import pytest
 
 from kiosk_process import KioskProcess, create_conference, integrity_check
+from mqtt_broker import Broker, Subscriber
+from waiting import wait_for
 
 pytestmark = pytest.mark.proof  # slow: see docs/testing.md (pytest -m 'not proof' leaves it out)
 
@@ -261,6 +266,44 @@ def test_faults_crash_kill_9_between_a_change_and_its_answer_then_the_retry_reco
 
 
 # -- a full disk ----------------------------------------------------------------------------------------------
+
+def test_faults_crash_restart_mid_conference_gives_the_room_its_counts_again(tmp_path):
+    broker = Broker(tmp_path / "broker").start()
+    kiosk = KioskProcess(tmp_path / "kiosk", broker=broker)
+    sub = Subscriber(broker, "kiosk/suite-1/state")
+    counts = {"in_person": 1, "virtual": 2, "quorate": True}
+
+    def state_with_counts(topic, payload):
+        return json.loads(payload)["attendance"] == counts
+
+    try:
+        kiosk.start()
+        chair = kiosk.http()
+        assert chair.login().status == 200
+        conference_id, invitees = create_conference(chair, start_time="00:00")  # today's, under way
+        for person in invitees[:3]:  # Sam in the room, Pat and Hana online: quorate
+            reply = chair.json("POST", f"/api/conferences/{conference_id}/events",
+                               {"kind": "arrived", "invitee_id": person["id"],
+                                "details": {"mode": person["expected_mode"]}})
+            assert reply.status == 201, reply.text
+        room = kiosk.http()
+        assert wait_for(lambda: room.get("/api/state").json()["attendance"] == counts)
+        start_at = room.get("/api/state").json()["start_at"]
+        assert sub.wait_for(state_with_counts, 10)
+
+        assert kiosk.stop() == 0  # SIGTERM
+        heard = len(sub.messages)
+        kiosk.start()
+        room = kiosk.http()
+        state = room.get("/api/state").json()  # answered as soon as the web server is up
+        assert state["attendance"] == counts and state["start_at"] == start_at
+        assert sub.wait_for(state_with_counts, 10, heard), sub.payloads("kiosk/suite-1/state")[heard:]
+        assert kiosk.stop() == 0
+    finally:
+        kiosk.kill()
+        sub.close()
+        broker.stop()
+
 
 @pytest.fixture
 def small_disk(tmp_path):
