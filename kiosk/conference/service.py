@@ -35,8 +35,8 @@ were made because they are published under it (the room's subscribers only post 
 message or set a value). The start button's :class:`~kiosk.events.SessionStarted` and the
 room's :class:`~kiosk.events.SessionEnded` arrive on the controller's thread and are handled
 on a thread of their own (:class:`~kiosk.events.ScheduleChanged` only sets a value), so no
-lock of this module is ever taken while the controller's is held, nor is the room's loop ever
-waiting for this module's lock while this module waits for the loop. Lock order: ``views.building``, then
+lock of this module is ever taken while the controller's is held, and the room's loop never
+waits for ``_lock`` while its holder waits for the loop. Lock order: ``views.building``, then
 ``_lock``, then the store's own; the view cache's ``_lock`` and a long-poll's Condition
 are taken alone, for dict operations only.
 
@@ -504,6 +504,8 @@ class ChairService:
         """Today's next conference gives the room its start again, even one announced before. Never raises."""
         try:
             with self._lock:
+                if self._stop.is_set():  # stopped meanwhile: the record is closed
+                    return
                 if not self._room_start_is_ours:  # the room let go of ours (ScheduleChanged came before the end)
                     self._announced = None
                 self._announce_next_start()
