@@ -777,8 +777,9 @@ def test_web_chair_a_tap_says_who_what_and_when_with_undo(signed_in):
 # -- without JavaScript: the message after a reload names the person, the cookie never does ---------------
 
 def _flashes(html: str) -> list[str]:
-    """The texts of the flashed messages on a page."""
-    return re.findall(r'<p class="flash flash-\w+" role="\w+">([^<]*)</p>', html)
+    """The texts of the flashed messages on a page: at its top, or in the conference page's message slot."""
+    return (re.findall(r'<p class="flash flash-\w+" role="\w+">([^<]*)</p>', html)
+            + re.findall(r'<span class="toast-text" title="[^"]*">([^<]*)</span>', html))
 
 
 def _cookie_session(chair, response) -> dict:
@@ -812,7 +813,9 @@ def test_web_chair_without_javascript_the_message_names_the_person_once_never_in
                                            "text": "Arrived in room at 09:31:07 recorded."})]
     assert len(_kept(signed_in)) == 1
     page = signed_in.client.get(location.split("#")[0])
-    assert _flashes(page.get_data(as_text=True)) == ["Sam Social: Arrived in room at 09:31:07 recorded."]
+    html = page.get_data(as_text=True)
+    assert _flashes(html) == ["Sam Social: Arrived in room at 09:31:07 recorded."]
+    assert '<div id="toast" class="toast is-ok"' in html and 'class="flashes"' not in html  # in the strip's slot
     assert "_flashes" not in _cookie_session(signed_in, page)  # shown, so gone from the cookie too
     assert len(_kept(signed_in)) == 0
     again = signed_in.client.get(location.split("#")[0]).get_data(as_text=True)
