@@ -71,16 +71,17 @@ def test_conference_service_a_change_after_the_end_is_announced_with_id_and_mont
     service.correct_event(cid, arrival.id, "Recorded against the wrong person")
     with pytest.raises(ConferenceClosed):
         service.record_action(cid, p["Pat Police"], "arrived_virtual")
+    service.update_invitee(cid, p["Ella School"], role="gp")  # nothing recorded for her: her agency can change
     service.update_conference(cid, date="2026-12-01")  # its month, and D7's verdict, may change
     service.update_conference(other, start_time="11:00")  # another case's conference, not ended
-    assert [(e.conference_id, e.month) for e in amended] == [(cid, "2026-11"), (cid, "2026-11"), (cid, "2026-12")]
+    assert [(e.conference_id, e.month) for e in amended] == [(cid, "2026-11")] * 3 + [(cid, "2026-12")]
     assert {e.kind for e in amended} == {"conference_amended"}
     assert set(vars(amended[0])) == {"at", "conference_id", "month"}  # never a name or the record
     service.create_conference(type="review", date="2027-02-22", start_time="10:00", case_ref="CP-2026-0142")
-    assert [(e.conference_id, e.month) for e in amended[3:]] == [(cid, "2026-12")]  # the case's D7 dates moved
+    assert [(e.conference_id, e.month) for e in amended[4:]] == [(cid, "2026-12")]  # the case's D7 dates moved
     service.reopen_conference(cid)
     service.record_report(cid, p["Sam Social"], DAY)
-    assert len(amended) == 4  # reopened: its next end takes the change
+    assert len(amended) == 5  # reopened: its next end takes the change
 
 
 def test_conference_service_revision_moves_so_the_display_and_mqtt_hear_of_it(service, cold_room):

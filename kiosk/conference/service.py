@@ -14,7 +14,7 @@ and adds:
   chair's page behind the login.
 - **The quality facts' cue**: :class:`~kiosk.events.ConferenceEnded` after an end, and
   :class:`~kiosk.events.ConferenceAmended` (id and month only) when the record of an ended
-  conference changes (a report or a correction after the end, or its details), published
+  conference changes (a report or a correction after the end, its details or an invitee's), published
   outside every lock so that the subscriber (:mod:`kiosk.quality.service`) may read the record.
 - **The live conference**: today's conference (not ended) in which attendance was last
   recorded. Preparing another conference of the day does not move the room's counts.
@@ -355,6 +355,9 @@ class ChairService:
             log.info("Conference %d: invitee %d changed (%s)", conference_id, invitee_id,
                      ", ".join(sorted(changes)) or "nothing")
             self._publish(conference_id)
+            conference = self.store.get_conference(conference_id)
+        if conference.status is Status.ENDED:  # e.g. the agency of someone with nothing recorded, after the end
+            self._amended(conference)
         self._changed(conference_id)
         return invitee
 
