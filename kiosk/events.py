@@ -156,7 +156,7 @@ class ConferenceEnded(Event):
 @dataclass(frozen=True)
 class ConferenceAmended(Event):
     """The record of an ended conference changed: a report received or a correction recorded after its end,
-    or its details (date, time, type, the dates D7 judges by) changed. Its id and month (``YYYY-MM``, the
+    its details (date, time, type, the dates D7 judges by) or an invitee's. Its id and month (``YYYY-MM``, the
     conference's date) only, never its record or names."""
 
     conference_id: int

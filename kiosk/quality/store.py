@@ -3,9 +3,10 @@
 Two tables:
 
 - ``facts``: one row per conference, keyed by a random token (never the case
-  reference); ``conference_id`` only finds the row again when the same conference is
-  reopened and ended once more, and ``saved_at`` tells it apart from a later conference
-  that got the same id after a purge. Rows older than ``[quality] retention_months`` go.
+  reference); ``conference_id`` only finds the row again when the same conference's
+  facts are taken again (ended once more, or its record amended after the end), and
+  ``saved_at`` tells it apart from a later conference that got the same id after a
+  purge. Rows older than ``[quality] retention_months`` go.
 - ``check_cycle``: a rolling history of the room's check outcomes (time, check name,
   status; never the reason, which could quote anything), kept for :data:`CHECK_DAYS`.
 
