@@ -105,6 +105,29 @@ def _stored_event_ids(client, conference_id: int) -> list[int]:
         page += 1
 
 
+def _tap_until_killed(kiosk, case_ref: str, rng, keys: str | None = None):
+    """A new conference with everyone arrived, then WRITERS tablets tapping until the kiosk is killed at a
+    random moment. Returns (chair, conference id, invitees, writers); the writers have stopped."""
+    chair = kiosk.http()
+    assert chair.login().status == 200
+    conference_id, invitees = create_conference(chair, case_ref=case_ref)
+    for person in invitees:
+        reply = chair.json("POST", f"/api/conferences/{conference_id}/events",
+                           {"kind": "arrived", "invitee_id": person["id"], "details": {"mode": person["expected_mode"]}})
+        assert reply.status == 201, reply.text
+    writers = [Writer(kiosk, chair.cookie, chair.token, conference_id, invitees[n::WRITERS],
+                      keys=None if keys is None else f"{keys}{n}") for n in range(WRITERS)]
+    for w in writers:
+        w.start()
+    time.sleep(rng.uniform(0.05, 0.8))
+    kiosk.kill()
+    for w in writers:
+        w.join(15)
+        assert not w.is_alive()
+        assert w.failures == [], w.failures
+    return chair, conference_id, invitees, writers
+
+
 def test_faults_crash_kill_9_while_saving_attendance_loses_no_acknowledged_save(tmp_path):
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
@@ -116,24 +139,7 @@ def test_faults_crash_kill_9_while_saving_attendance_loses_no_acknowledged_save(
     rounds = 0
     try:
         while rounds < ROUNDS and time.monotonic() - began < CRASH_TIME_LIMIT_S:
-            chair = kiosk.http()
-            assert chair.login().status == 200
-            conference_id, invitees = create_conference(chair, case_ref=f"CP-2026-{rounds:04d}")
-            for person in invitees:
-                reply = chair.json("POST", f"/api/conferences/{conference_id}/events",
-                                   {"kind": "arrived", "invitee_id": person["id"],
-                                    "details": {"mode": person["expected_mode"]}})
-                assert reply.status == 201, reply.text
-            writers = [Writer(kiosk, chair.cookie, chair.token, conference_id, invitees[n::WRITERS])
-                       for n in range(WRITERS)]
-            for w in writers:
-                w.start()
-            time.sleep(rng.uniform(0.05, 0.8))
-            kiosk.kill()
-            for w in writers:
-                w.join(15)
-                assert not w.is_alive()
-                assert w.failures == [], w.failures
+            chair, conference_id, invitees, writers = _tap_until_killed(kiosk, f"CP-2026-{rounds:04d}", rng)
             acknowledged = [i for w in writers for i in w.acknowledged]
             in_flight = sum(w.in_flight for w in writers)
             assert integrity_check(kiosk.database) == "ok"  # before any recovery by the kiosk
@@ -174,24 +180,8 @@ def test_faults_crash_kill_9_while_tapping_with_keys_records_every_retried_tap_e
     outcomes: list[str] = []
     try:
         while len(outcomes) < ROUNDS and time.monotonic() - began < CRASH_TIME_LIMIT_S:
-            chair = kiosk.http()
-            assert chair.login().status == 200
-            conference_id, invitees = create_conference(chair, case_ref=f"CP-2026-{len(outcomes):04d}")
-            for person in invitees:
-                reply = chair.json("POST", f"/api/conferences/{conference_id}/events",
-                                   {"kind": "arrived", "invitee_id": person["id"],
-                                    "details": {"mode": person["expected_mode"]}})
-                assert reply.status == 201, reply.text
-            writers = [Writer(kiosk, chair.cookie, chair.token, conference_id, invitees[n::WRITERS],
-                              keys=f"r{len(outcomes)}w{n}") for n in range(WRITERS)]
-            for w in writers:
-                w.start()
-            time.sleep(rng.uniform(0.05, 0.8))
-            kiosk.kill()
-            for w in writers:
-                w.join(15)
-                assert not w.is_alive() and w.failures == [], w.failures
-
+            chair, conference_id, invitees, writers = _tap_until_killed(kiosk, f"CP-2026-{len(outcomes):04d}", rng,
+                                                                        keys=f"r{len(outcomes)}w")
             kiosk.start()
             again = kiosk.http()
             again.cookie, again.token = chair.cookie, chair.token  # the same session: the keys are its own
