@@ -408,6 +408,27 @@ def test_browser_chair_a_double_tap_records_exactly_one_event(browser, site):
         page.context.close()
 
 
+def test_browser_chair_a_second_tap_on_a_changed_card_keeps_the_first_taps_message_and_undo(browser, site):
+    """A quick second tap lands on the card the first one just changed: it records nothing, and the message still
+    says what the first tap recorded, with its Undo (a bare "Nothing recorded" would read as if the first was lost)."""
+    server, service, controller = site
+    cid, people = _today_conference(service, controller)
+    invitee = people["Hana Visitor"]
+    page = _tablet(browser, server, cid)
+    try:
+        box = _card(page, "Hana Visitor").get_by_role("button", name="Arrived online", exact=True).bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.click(x, y)
+        page.wait_for_function(f"() => document.querySelector('#person-{invitee}.is-settling')")
+        page.mouse.click(x, y)  # where "Lost connection" now sits
+        message = page.locator("#toast").inner_text()
+        assert message.startswith("Hana Visitor: Arrived online at") and "second tap did nothing" in message
+        assert page.locator("#toast #toast-undo").count() == 1
+        assert _kinds(service, cid, invitee) == ["arrived"]
+    finally:
+        page.context.close()
+
+
 @pytest.mark.parametrize("orientation", ["landscape", "portrait"])
 def test_browser_chair_after_a_tap_no_other_control_moves(browser, site, orientation):
     server, service, controller = site

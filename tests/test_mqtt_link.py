@@ -533,6 +533,22 @@ def test_link_request_bad_payloads_get_an_error_reply(answering, action, payload
     assert request(sub, "state", b"{}")["status"] == "ok"
 
 
+def test_link_request_retained_while_connected_is_ignored(answering):
+    """A retained request published while the kiosk is connected, and the empty retained message that clears it,
+    are ignored like a retained request met at a reconnection: the broker keeps their retain flag
+    (MQTT 5 Retain As Published), so clearing a planted request does not flash the light."""
+    room, sub = answering
+    start = len(sub.messages)
+    topic = "kiosk/suite-1/request/identify"
+    try:
+        sub.client.publish(topic, b'{"seconds": 300}', qos=1, retain=True).wait_for_publish(2)
+    finally:
+        sub.client.publish(topic, b"", qos=1, retain=True).wait_for_publish(2)  # clears it
+    # Answered in order: once this reply is here, the two retained ones were handled before it.
+    assert request(sub, "state", json.dumps({"transaction": "after"}))["transaction"] == "after"
+    assert [t for t, *_ in sub.messages[start:] if t.endswith("/response/identify")] == []
+
+
 def test_link_request_error_echoes_transaction(answering):
     room, sub = answering
     reply = request(sub, "reboot", json.dumps({"transaction": "t-9"}))

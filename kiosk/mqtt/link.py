@@ -70,6 +70,7 @@ from datetime import datetime, timezone
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from kiosk.events import (ButtonHeld, ButtonPressed, ChecksFinished, ChecksStarted, ClockStepped, ConferenceAmended,
                           ConferencePurged, CountdownStarted, IdentifyRequested, PinLockout, QualityChanged,
@@ -518,7 +519,9 @@ class MqttLink:
                 hint = " (check [mqtt] username, password or password_file, and the broker's ACL)"
             self._report(logging.ERROR, f"MQTT broker {self.broker} refused the connection: {reason_code}{hint}")
             return
-        filters = [(self.topics.requests, 1)]
+        # Retain As Published: a retained request (or the empty retained message that clears one) keeps its
+        # flag when it arrives live, so it is ignored now as it would be at the next connection.
+        filters = [(self.topics.requests, SubscribeOptions(qos=1, retainAsPublished=True))]
         if self.settings.discovery:
             filters.append((self._ha_status, 1))
         client.subscribe(filters)

@@ -27,6 +27,7 @@
   var toastTimer = null;
   var busy = false;
   var settleUntil = {}; // invitee id -> performance.now() until which the card's buttons ignore taps
+  var recorded = null; // the message of the tap last recorded ({text, undo}) while it is shown
   var clock = { base: null, at: 0 };
 
   function token() {
@@ -70,10 +71,12 @@
     }
     toast.className = toast.className.replace(/\bis-\w+/g, "").trim() + " is-" + (kind || "ok");
     toast.hidden = false;
+    recorded = undoEvent ? { text: text, undo: undoEvent } : null;
     toastTimer = setTimeout(clearMessage, kind === "error" ? ERROR_MS : MESSAGE_MS);
   }
 
   function clearMessage() {
+    recorded = null;
     if (!toast) return;
     toast.replaceChildren();
     toast.className = toast.className.replace(/\bis-\w+/g, "").trim();
@@ -381,7 +384,14 @@
         say("Still saving the last tap: nothing recorded for " + name + ".", "info");
       } else if (settleUntil[id] && performance.now() < settleUntil[id]) {
         event.preventDefault();
-        say("Nothing recorded: " + name + "\u2019s card had just changed. Check it, then tap again.", "info");
+        var first = recorded;
+        if (first && first.text.indexOf(name + ":") === 0) {
+          // A double tap: what the first tap recorded, and its Undo, stay in view.
+          say(first.text + " (the second tap did nothing)", "ok", first.undo);
+          recorded = first;
+        } else {
+          say("Nothing recorded: " + name + "\u2019s card had just changed. Check it, then tap again.", "info");
+        }
       }
       return;
     }
