@@ -13,9 +13,9 @@ import pytest
 
 from chair_web import CSV, DAY, MONDAY, Clock
 from held import strings_holding
-from kiosk.conference.errors import InvalidInput, NotFound
+from kiosk.conference.errors import ConferenceClosed, InvalidInput, NotFound
 from kiosk.conference.service import ACTIONS, ChairService
-from kiosk.events import AttendanceCounted, ConferencePurged, RoomRequest, StartTimeSet
+from kiosk.events import AttendanceCounted, ConferenceAmended, ConferencePurged, RoomRequest, StartTimeSet
 from kiosk.service import connect_room
 from web import fast_config
 
@@ -55,6 +55,33 @@ def test_conference_service_gives_the_room_counts_after_every_change(service, co
     assert _attendance(cold_room) == {"in_person": 1, "virtual": 1, "quorate": False}
     service.correct_event(cid, event.id, "wrong row")
     assert _attendance(cold_room) == {"in_person": 1, "virtual": 2, "quorate": True}
+
+
+def test_conference_service_a_change_after_the_end_is_announced_with_id_and_month_only(service):
+    cid, p = _conference(service)
+    other, _ = _conference(service, case_ref="CP-2026-0977")
+    amended = []
+    service.bus.subscribe(amended.append, ConferenceAmended)
+    service.record_report(cid, p["Pat Police"], DAY)  # before the end: the end takes it
+    service.record_action(cid, p["Sam Social"], "arrived_in_person")
+    assert amended == []
+    service.end_conference(cid)
+    service.record_report(cid, p["Hana Visitor"], "2026-11-24")
+    arrival = next(e for e in service.store.events(cid) if e.kind.value == "arrived")
+    service.correct_event(cid, arrival.id, "Recorded against the wrong person")
+    with pytest.raises(ConferenceClosed):
+        service.record_action(cid, p["Pat Police"], "arrived_virtual")
+    service.update_invitee(cid, p["Ella School"], role="gp")  # nothing recorded for her: her agency can change
+    service.update_conference(cid, date="2026-12-01")  # its month, and D7's verdict, may change
+    service.update_conference(other, start_time="11:00")  # another case's conference, not ended
+    assert [(e.conference_id, e.month) for e in amended] == [(cid, "2026-11")] * 3 + [(cid, "2026-12")]
+    assert {e.kind for e in amended} == {"conference_amended"}
+    assert set(vars(amended[0])) == {"at", "conference_id", "month"}  # never a name or the record
+    service.create_conference(type="review", date="2027-02-22", start_time="10:00", case_ref="CP-2026-0142")
+    assert [(e.conference_id, e.month) for e in amended[4:]] == [(cid, "2026-12")]  # the case's D7 dates moved
+    service.reopen_conference(cid)
+    service.record_report(cid, p["Sam Social"], DAY)
+    assert len(amended) == 5  # reopened: its next end takes the change
 
 
 def test_conference_service_revision_moves_so_the_display_and_mqtt_hear_of_it(service, cold_room):

@@ -73,9 +73,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from kiosk.events import (ButtonHeld, ButtonPressed, ChecksFinished, ChecksStarted, ClockStepped, ConferencePurged,
-                          CountdownStarted, IdentifyRequested, PinLockout, QualityChanged, ReadinessChanged,
-                          RoomRequest, SessionEnded, SessionStarted, StateChanged)
+from kiosk.events import (ButtonHeld, ButtonPressed, ChecksFinished, ChecksStarted, ClockStepped, ConferenceAmended,
+                          ConferencePurged, CountdownStarted, IdentifyRequested, PinLockout, QualityChanged,
+                          ReadinessChanged, RoomRequest, SessionEnded, SessionStarted, StateChanged)
 from kiosk.mqtt import discovery, topics
 from kiosk.mqtt.topics import RoomTopics
 
@@ -111,7 +111,7 @@ PUBLISHED_EVENTS = (ButtonPressed, ButtonHeld, ChecksStarted, ChecksFinished, Re
 
 #: Bus events that change nothing in the ``state`` payload (no state message for them alone).
 STATELESS_EVENTS = (ButtonPressed, ButtonHeld, ChecksStarted, IdentifyRequested, PinLockout, ClockStepped,
-                    RoomRequest, ConferencePurged)
+                    RoomRequest, ConferencePurged, ConferenceAmended)
 
 
 # -- payloads: pure functions -------------------------------------------------------------
