@@ -157,6 +157,16 @@ class ConferenceEnded(Event):
 
 
 @dataclass(frozen=True)
+class ConferenceAmended(Event):
+    """The record of an ended conference changed: a report received or a correction recorded after its end,
+    its details (date, time, type, the dates D7 judges by) or an invitee's. Its id and month (``YYYY-MM``, the
+    conference's date) only, never its record or names."""
+
+    conference_id: int
+    month: str
+
+
+@dataclass(frozen=True)
 class ConferencePurged(Event):
     """A conference's record was deleted (by the chair or at the end of retention): its id only."""
 
@@ -224,6 +234,7 @@ _KINDS = {
     PinLockout: "pin_lockout",
     ClockStepped: "clock_step",
     ConferenceEnded: "conference_ended",
+    ConferenceAmended: "conference_amended",
     QualityChanged: "quality_changed",
     ConferencePurged: "conference_purged",
     RoomRequest: "room_request",

@@ -13,10 +13,10 @@ import pytest
 
 from chair_web import CSV, DAY, MONDAY, Clock
 from held import strings_holding
-from kiosk.conference.errors import InvalidInput, NotFound
+from kiosk.conference.errors import ConferenceClosed, InvalidInput, NotFound
 from kiosk.conference.service import ACTIONS, ChairService
 from kiosk.controller import RoomController
-from kiosk.events import AttendanceCounted, ConferencePurged, RoomRequest, StartTimeSet
+from kiosk.events import AttendanceCounted, ConferenceAmended, ConferencePurged, RoomRequest, StartTimeSet
 from kiosk.factory import build_hardware
 from kiosk.lights import Lights
 from kiosk.service import connect_room
@@ -59,6 +59,33 @@ def test_conference_service_gives_the_room_counts_after_every_change(service, co
     assert _attendance(cold_room) == {"in_person": 1, "virtual": 1, "quorate": False}
     service.correct_event(cid, event.id, "wrong row")
     assert _attendance(cold_room) == {"in_person": 1, "virtual": 2, "quorate": True}
+
+
+def test_conference_service_a_change_after_the_end_is_announced_with_id_and_month_only(service):
+    cid, p = _conference(service)
+    other, _ = _conference(service, case_ref="CP-2026-0977")
+    amended = []
+    service.bus.subscribe(amended.append, ConferenceAmended)
+    service.record_report(cid, p["Pat Police"], DAY)  # before the end: the end takes it
+    service.record_action(cid, p["Sam Social"], "arrived_in_person")
+    assert amended == []
+    service.end_conference(cid)
+    service.record_report(cid, p["Hana Visitor"], "2026-11-24")
+    arrival = next(e for e in service.store.events(cid) if e.kind.value == "arrived")
+    service.correct_event(cid, arrival.id, "Recorded against the wrong person")
+    with pytest.raises(ConferenceClosed):
+        service.record_action(cid, p["Pat Police"], "arrived_virtual")
+    service.update_invitee(cid, p["Ella School"], role="gp")  # nothing recorded for her: her agency can change
+    service.update_conference(cid, date="2026-12-01")  # its month, and D7's verdict, may change
+    service.update_conference(other, start_time="11:00")  # another case's conference, not ended
+    assert [(e.conference_id, e.month) for e in amended] == [(cid, "2026-11")] * 3 + [(cid, "2026-12")]
+    assert {e.kind for e in amended} == {"conference_amended"}
+    assert set(vars(amended[0])) == {"at", "conference_id", "month"}  # never a name or the record
+    service.create_conference(type="review", date="2027-02-22", start_time="10:00", case_ref="CP-2026-0142")
+    assert [(e.conference_id, e.month) for e in amended[4:]] == [(cid, "2026-12")]  # the case's D7 dates moved
+    service.reopen_conference(cid)
+    service.record_report(cid, p["Sam Social"], DAY)
+    assert len(amended) == 5  # reopened: its next end takes the change
 
 
 def test_conference_service_revision_moves_so_the_display_and_mqtt_hear_of_it(service, cold_room):
@@ -344,7 +371,7 @@ def running_room(mock_factory, clock):
 
 
 @pytest.fixture
-def chair(tmp_path, running_room, clock):
+def clocked_chair(tmp_path, running_room, clock):
     cfg = fast_config().replace("storage", state_dir=str(tmp_path / "state"))
     s = ChairService(cfg, running_room.bus, now=clock).start()
     try:
@@ -364,11 +391,11 @@ def _to_session(room, clock) -> None:
     assert room.machine.state.value == "in_session"
 
 
-def test_conference_service_a_conference_saved_during_an_unplanned_session_counts_down_after_it(chair, running_room,
-                                                                                               clock):
+def test_conference_service_a_conference_saved_during_an_unplanned_session_counts_down_after_it(
+        clocked_chair, running_room, clock):
     _to_session(running_room, clock)
     assert running_room.start_at() is None  # no conference booked: started with the button alone
-    chair.create_conference(type="initial", date=DAY, start_time="14:00", case_ref="CP-1")
+    clocked_chair.create_conference(type="initial", date=DAY, start_time="14:00", case_ref="CP-1")
     later = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
     countdown = running_room.public_state()["countdown"]
     assert countdown["phase"] == "free" and countdown["label"] == ""  # the session's own view, no frozen +00:00
@@ -376,19 +403,20 @@ def test_conference_service_a_conference_saved_during_an_unplanned_session_count
     assert running_room.machine.state.value == "ended"
     assert wait_for(lambda: running_room.start_at() == later and running_room.start_source() == "chair")
     clock.advance(minutes=2)
-    chair.housekeeping()
+    clocked_chair.housekeeping()
     running_room.tick()
     assert running_room.start_at() == later
     assert running_room.public_state()["countdown"]["message"] == "Conference starts at 14:00"
 
 
-def test_conference_service_announces_the_next_start_again_when_the_rooms_session_ends(chair, running_room, clock):
+def test_conference_service_announces_the_next_start_again_when_the_rooms_session_ends(clocked_chair, running_room,
+                                                                                      clock):
     clock.now = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)  # saved the day before: not announced then
-    chair.create_conference(type="review", date=DAY, start_time="14:00", case_ref="CP-2")
+    clocked_chair.create_conference(type="review", date=DAY, start_time="14:00", case_ref="CP-2")
     clock.now = MONDAY
-    chair.create_conference(type="initial", date=DAY, start_time="10:00", case_ref="CP-1")
+    clocked_chair.create_conference(type="initial", date=DAY, start_time="10:00", case_ref="CP-1")
     assert running_room.start_at() == datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
-    chair.housekeeping()  # the room's start is the chair's already: nothing more
+    clocked_chair.housekeeping()  # the room's start is the chair's already: nothing more
     _to_session(running_room, clock)  # the room counted down to 10:00 ...
     clock.advance(minutes=45)
     running_room.press()  # ... and the session ends at 10:45: the start it used is done with

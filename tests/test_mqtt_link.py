@@ -876,3 +876,57 @@ def test_link_wakes_pahos_thread_for_each_change(broker, make_room):
     # each. The bound is loose on purpose: it tells the two apart, it does not time the link.
     assert time.monotonic() - began < 5.0
     sub.close()
+
+
+def test_link_one_state_message_for_each_change(broker, make_room):
+    room = make_room(broker, heartbeat_s=3600.0)
+    sub = Subscriber(broker, "kiosk/suite-1/state")
+    assert state_of(sub) is not None
+    start = len(sub.messages)
+    c = room.controller
+    c.press()  # checking, then ready: a check finishing is two events (check_finished, state_changed)
+    first = state_of(sub, pred=lambda s: s["state"] == "ready", start=start)
+    assert first is not None
+    c.set_attendance(2, 1, True)
+    c.set_attendance(2, 1, True)  # no change: nothing to say
+    c.identify(1)  # the lights flash for a second, then return
+    c.request_check("mqtt")  # a cycle whose results are the same but for their time
+    assert state_of(sub, pred=lambda s: s["checked_at"] != first["checked_at"], start=start, timeout=10)
+    assert wait_for(lambda: not c.checking and c.light_pattern() != "identify", timeout=5)
+    c.set_attendance(3, 1, True)  # after everything above: the last state message
+    assert state_of(sub, pred=lambda s: s["attendance"]["in_person"] == 3, start=start) is not None
+    states = [json.loads(p) for t, p, *_ in sub.messages[start:] if t == "kiosk/suite-1/state"]
+    assert states[0]["state"] == "checking" and len(states) <= 8, states
+    assert all(a != b for a, b in zip(states, states[1:])), states  # each message says something new
+    sub.close()
+
+
+def test_link_events_of_one_change_make_one_state_message_whatever_the_passes(cfg):
+    """The events of one change reach the link one by one, and paho's thread may make a pass between them: the
+    state goes out once for the change (the room's revision), the events each once."""
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from kiosk.events import ReadinessChanged, StateChanged
+
+    room = Room(room_config(cfg), run=False)
+    link = room.link
+    sent = []
+    link._publish = lambda topic, payload, retain=False: sent.append(topic.rsplit("/", 1)[-1])
+    link.client = link_module._Client(link._after_pass, CallbackAPIVersion.VERSION2)  # never connected
+    link._connected = True
+    room.controller.bus.subscribe(link._on_bus)  # as start() does
+    try:
+        room.controller.set_attendance(1, 0, False)  # one change, its event on the bus
+        link._after_pass()
+        link._on_bus(StateChanged("ready", "ready", "a second event of the same change"))
+        link._after_pass()
+        link._on_bus(ReadinessChanged(True))
+        link._after_pass()
+        assert sent == ["state", "event", "event"]
+        room.controller.set_attendance(2, 0, False)  # a new change: a new state
+        link._after_pass()
+        assert sent[3] == "state"
+    finally:
+        link.client = None
+        room.close()
+

@@ -165,6 +165,71 @@ def test_quality_collect_no_name_or_case_reference_on_the_broker(two_rooms, brok
     assert json.loads(retained["kiosk/suite-2/quality/2026-11"])["figures"]["conferences"] == 2
 
 
+def _police(payload: bytes) -> dict:
+    return json.loads(payload)["figures"]["agencies"]["police"]
+
+
+def _retained_police(broker, room: str) -> dict | None:
+    topic = f"kiosk/{room}/quality/2026-11"
+    retained = _retained(broker, topic, settle=0.2)
+    return _police(retained[topic]) if topic in retained else None
+
+
+def _amended_after_the_end(two_rooms, broker, change, topic_predicate) -> bytes:
+    """Make ``change`` to suite-1's record after the end and wait for its month's message that satisfies
+    ``topic_predicate(payload)``; returns everything the broker carried meanwhile (live and retained)."""
+    assert wait_for(lambda: _retained_police(broker, "suite-1") is not None, timeout=5)
+    sub = Subscriber(broker, "#")
+    try:
+        start = len(sub.messages)  # the retained messages sent on subscribing come first
+        change(two_rooms[0].env)
+        topic = "kiosk/suite-1/quality/2026-11"
+        assert sub.wait_for(lambda t, p: t == topic and topic_predicate(p), start=start) is not None
+        return b"".join(t.encode() + p for t, p, *_ in sub.messages)
+    finally:
+        sub.close()
+
+
+def _assert_nothing_personal(blob: bytes) -> None:
+    for secret in (*qs.NAMES, *qs.CASE_REFS, "Police and social care", "wrong conference"):
+        assert secret.encode() not in blob, secret
+    assert b"CP-" not in blob
+
+
+def test_quality_collect_a_report_received_after_the_end_republishes_the_month(two_rooms, broker):
+    assert wait_for(lambda: (_retained_police(broker, "suite-1") or {}).get("reports_missing") == 1, timeout=5)
+
+    def pete_reports(env):  # Pete's report for A, missing when A ended, arrives the next day
+        a, _b = env.extra["ids"]
+        pete = next(p["id"] for p in env.service.view(a)["people"] if p["name"] == "Pete Police")
+        qs.later(env, days=1)
+        assert env.event(a, "report_received", pete, received_on="2026-11-24").status_code == 201
+
+    blob = _amended_after_the_end(two_rooms, broker, pete_reports, lambda p: _police(p)["reports_missing"] == 0)
+    police = _retained_police(broker, "suite-1")
+    assert (police["reports_on_time"], police["reports_late"], police["reports_missing"]) == (3, 3, 0)
+    assert _retained_police(broker, "suite-2")["reports_missing"] == 1  # the other room's record is unchanged
+    _assert_nothing_personal(blob)
+
+
+def test_quality_collect_a_correction_after_the_end_republishes_the_month(two_rooms, broker):
+    def void_the_decision(env):  # A's decision to proceed inquorate was recorded in error
+        a, _b = env.extra["ids"]
+        decision = next(e for e in env.service.store.events(a) if e.kind.value == "proceed_inquorate")
+        response = env.api("POST", f"/api/conferences/{a}/events/{decision.id}/correction",
+                           {"reason": "Recorded against the wrong conference"})
+        assert response.status_code == 201
+
+    blob = _amended_after_the_end(two_rooms, broker, void_the_decision,
+                                  lambda p: json.loads(p)["figures"]["proceeded_inquorate"] == 0)
+    retained = _retained(broker, "kiosk/+/quality/+")
+    body = json.loads(retained["kiosk/suite-1/quality/2026-11"])
+    assert (body["figures"]["conferences"], body["figures"]["proceeded_inquorate"]) == (2, 0)
+    assert set(body) == {"schema", "room", "room_name", "month", "updated_at", "figures"}
+    assert json.loads(retained["kiosk/suite-2/quality/2026-11"])["figures"]["proceeded_inquorate"] == 1
+    _assert_nothing_personal(blob)
+
+
 def test_quality_collect_figures_reasserted_when_the_broker_comes_back_empty(two_rooms, broker):
     room = two_rooms[0]
     topic = "kiosk/suite-1/quality/2026-11"

@@ -75,3 +75,18 @@ def test_facts_timescale_of_the_meeting_held_that_day():
              "held": "2026-11-23", "status": "missed"}]
     assert _extract(timescales=held)["timescale"] == "missed"
     assert _extract()["timescale"] == "not known"
+
+
+def test_facts_taken_again_keep_the_room_readiness_once_the_check_history_is_gone():
+    # A report received weeks after the end: the check history (kept for days) no longer covers the start.
+    record = build_record(_conference(), _people(), _events(), tz="UTC")
+    taken = _extract([facts.CheckOutcome(START - timedelta(minutes=40), "camera", "fail"),
+                      facts.CheckOutcome(START - timedelta(minutes=40), "microphone", "pass")])
+    assert (taken["room_ready"], taken["checks_failed_before"]) == (False, ["camera"])
+    again = facts.extract(record, [], [], START, earlier=taken)
+    assert (again["room_ready"], again["checks_failed_before"]) == (False, ["camera"])
+    # History that still covers the start is read again; facts kept for another booked start say nothing.
+    passed = [facts.CheckOutcome(START - timedelta(minutes=5), "camera", "pass")]
+    assert facts.extract(record, [], passed, START, earlier=taken)["room_ready"] is True
+    moved = {**taken, "booked_start": "09:00"}
+    assert facts.extract(record, [], [], START, earlier=moved)["room_ready"] is None

@@ -78,3 +78,17 @@ def test_quality_store_unusable_file_is_a_storage_error(tmp_path):
     (tmp_path / "q.sqlite3").write_bytes(b"this is not a database" * 100)
     with pytest.raises(StorageError, match="quality facts"):
         QualityStore(tmp_path / "q.sqlite3")
+
+
+def test_quality_store_facts_of_a_conference_are_its_own(tmp_path):
+    store = QualityStore(tmp_path / "q.sqlite3")
+    assert store.facts_of(7, {}) is None
+    store.save(7, _facts(version=1), now=NOW, purged={})
+    store.save(7, _facts(version=2), now=NOW + timedelta(hours=1), purged={})
+    assert store.facts_of(7, {})["version"] == 2
+    # Purged after they were saved: a new conference with id 7 has none kept yet.
+    purged_at = (NOW + timedelta(days=8)).isoformat(timespec="microseconds")
+    assert store.facts_of(7, {7: purged_at}) is None
+    with sqlite3.connect(tmp_path / "q.sqlite3") as conn:
+        conn.execute("UPDATE facts SET facts = '{not json' WHERE conference_id = 7")
+    assert store.facts_of(7, {}) is None

@@ -214,7 +214,8 @@ def test_quality_web_a_conference_ended_again_replaces_its_facts(env):
     quality = env.extra["quality"]
     a, _b = env.extra["ids"]
     assert quality.store.count() == 2
-    # A report arrives after the end; ending again (as after a reopen) recomputes the facts of A.
+    # A report arrives after the end (the facts follow at once); ending again (as after a reopen) takes them
+    # again, replacing A's rather than adding a conference.
     pete = next(p["id"] for p in env.service.view(a)["people"] if p["name"] == "Pete Police")
     assert env.event(a, "report_received", pete, received_on="2026-11-24").status_code == 201
     from kiosk.events import ConferenceEnded
@@ -226,6 +227,33 @@ def test_quality_web_a_conference_ended_again_replaces_its_facts(env):
     facts = {f["date"] + f["booked_start"]: f for f in quality.store.facts_between(*(qs.at("00:00").date(),) * 2)}
     police_a = facts["2026-11-2310:00"]["agencies"]["police"]
     assert (police_a["reports_late"], police_a["reports_missing"]) == (2, 0)
+
+
+def _csv_row(env, label: str) -> dict[str, str]:
+    rows = list(csv.reader(io.StringIO(env.client.get("/chair/quality.csv?month=2026-11").get_data(as_text=True))))
+    header = next(r for r in rows if r and r[0] == "Agency")
+    return next(dict(zip(header, r)) for r in rows if r and r[0] == label)
+
+
+def test_quality_web_a_report_received_after_the_end_updates_the_page_and_csv(env):
+    a, _b = env.extra["ids"]
+    assert _agency_cells(_page(env), "education")["reports_missing"] == "fewer than 5"  # Ella's, for A
+    ella = next(p["id"] for p in env.service.view(a)["people"] if p["name"] == "Ella School")
+    qs.later(env, days=1)
+    assert env.event(a, "report_received", ella, received_on="2026-11-24").status_code == 201  # no reopen
+    education = _agency_cells(_page(env), "education")
+    assert (education["reports_missing"], education["reports_late"]) == ("0 (0%)", "fewer than 5")
+    assert _csv_row(env, "Education")["Reports missing"] == "0 (0%)"
+
+
+def test_quality_web_a_correction_after_the_end_updates_the_page(env):
+    a, _b = env.extra["ids"]
+    assert _page(env).rows["figure-proceeded_inquorate"][1:3] == ["1", "2"]
+    decision = next(e for e in env.service.store.events(a) if e.kind.value == "proceed_inquorate")
+    response = env.api("POST", f"/api/conferences/{a}/events/{decision.id}/correction",
+                       {"reason": "Recorded against the wrong conference"})
+    assert response.status_code == 201
+    assert _page(env).rows["figure-proceeded_inquorate"][1:3] == ["0", "2"]
 
 
 def test_quality_web_facts_hold_no_names_or_case_references(env):

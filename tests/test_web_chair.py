@@ -634,6 +634,9 @@ def _marked_meeting(chair, marker: int) -> int:
     for path in ("", "/live", "/log", "/record", "/record.csv"):
         assert chair.client.get(f"/chair/conferences/{cid}{path}").status_code == 200
     assert chair.client.get(f"/api/conferences/{cid}").status_code == 200
+    # A tap without JavaScript whose message (naming the person) waits for a page that has not come yet.
+    assert _tap_without_js(chair, cid, ids[2], "apologies").status_code == 303
+    assert len(_kept(chair)) == 1
     return cid
 
 
@@ -645,7 +648,7 @@ def test_web_chair_purge_leaves_no_page_or_name_in_memory(signed_in):
     status = signed_in.client.post(f"/chair/conferences/{cid}/purge",
                                    data={"csrf_token": signed_in.token, "confirm": "yes"}).status_code
     assert status == 303
-    assert not any(key[1] == cid for key in renderings)
+    assert not any(key[1] == cid for key in renderings) and len(_kept(signed_in)) == 0
     assert strings_holding(marker) == []
 
 
@@ -656,6 +659,7 @@ def test_web_chair_retention_purge_leaves_no_page_or_name_in_memory(signed_in):
     signed_in.now.advance(days=8)
     signed_in.service.housekeeping()
     assert not any(key[1] == cid for key in signed_in.app.extensions["chair_renderings"][0])
+    assert len(_kept(signed_in)) == 0
     assert strings_holding(marker) == []
 
 # -- errors ------------------------------------------------------------------------------------
@@ -763,12 +767,137 @@ def test_web_chair_a_tap_says_who_what_and_when_with_undo(signed_in):
     assert message is not None, live[-600:]
     assert int(message.group(1)) == event["id"]
     assert message.group(2) == "Pat Police: Arrived online at 09:31:07"
-    # Without chair.js the page comes back at the person's card, saying what and when (the message travels
-    # in the session cookie, so it names no one).
+    # Without chair.js the page comes back at the person's card, saying who, what and when.
     done = _page_post(signed_in, f"/chair/conferences/{cid}/tap", tap=f"{ids['Sam Social']}:arrived_in_person")
     assert done.status_code == 303 and done.headers["Location"].endswith(f"#person-{ids['Sam Social']}")
     html = signed_in.client.get(done.headers["Location"].split("#")[0]).get_data(as_text=True)
-    assert "Arrived in room at 09:31:07 recorded." in html
+    assert _flashes(html) == ["Sam Social: Arrived in room at 09:31:07 recorded."]
+
+
+# -- without JavaScript: the message after a reload names the person, the cookie never does ---------------
+
+def _flashes(html: str) -> list[str]:
+    """The texts of the flashed messages on a page: at its top, or in the conference page's message slot."""
+    return (re.findall(r'<p class="flash flash-\w+" role="\w+">([^<]*)</p>', html)
+            + re.findall(r'<span class="toast-text" title="[^"]*">([^<]*)</span>', html))
+
+
+def _cookie_session(chair, response) -> dict:
+    """The session the response's Set-Cookie carries, decoded (its signature checked)."""
+    cookies = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("kiosk_chair=")]
+    assert len(cookies) == 1, response.headers
+    value = cookies[0].partition("=")[2].partition(";")[0]
+    return chair.app.session_interface.get_signing_serializer(chair.app).loads(value)
+
+
+def _kept(chair):
+    return chair.app.extensions["chair_messages"]
+
+
+def _tap_without_js(chair, cid, invitee_id, action="arrived_in_person", client=None, token=None):
+    return (client or chair.client).post(f"/chair/conferences/{cid}/tap",
+                                         data={"tap": f"{invitee_id}:{action}", "csrf_token": token or chair.token})
+
+
+def test_web_chair_without_javascript_the_message_names_the_person_once_never_in_the_cookie(signed_in):
+    cid, ids = _setup(signed_in)
+    signed_in.now.advance(minutes=1, seconds=7)  # 09:31:07
+    done = _tap_without_js(signed_in, cid, ids["Sam Social"])
+    assert done.status_code == 303
+    location = done.headers["Location"]
+    carried = _cookie_session(signed_in, done)
+    for name in NAMES:
+        assert name not in location and name not in done.headers.get("Set-Cookie", "")
+        assert name not in repr(carried)
+    assert carried["_flashes"] == [("ok", {"kept": carried["_flashes"][0][1]["kept"],
+                                           "text": "Arrived in room at 09:31:07 recorded."})]
+    assert len(_kept(signed_in)) == 1
+    page = signed_in.client.get(location.split("#")[0])
+    html = page.get_data(as_text=True)
+    assert _flashes(html) == ["Sam Social: Arrived in room at 09:31:07 recorded."]
+    assert '<div id="toast" class="toast is-ok"' in html and 'class="flashes"' not in html  # in the strip's slot
+    assert "_flashes" not in _cookie_session(signed_in, page)  # shown, so gone from the cookie too
+    assert len(_kept(signed_in)) == 0
+    again = signed_in.client.get(location.split("#")[0]).get_data(as_text=True)
+    assert _flashes(again) == [] and "Sam Social: Arrived" not in again
+
+
+def test_web_chair_without_javascript_removing_names_who_was_removed(signed_in):
+    cid, ids = _setup(signed_in)
+    done = _page_post(signed_in, f"/chair/conferences/{cid}/invitees/{ids['Ella School']}/remove", confirm="yes")
+    assert done.status_code == 303 and "Ella" not in done.headers["Location"]
+    assert "Ella" not in repr(_cookie_session(signed_in, done))
+    page = signed_in.client.get(done.headers["Location"].split("#")[0]).get_data(as_text=True)
+    assert _flashes(page) == ["Ella School removed from the invitation list."]
+
+
+def test_web_chair_without_javascript_a_message_without_a_name_stays_in_the_cookie(signed_in):
+    cid, _ = _setup(signed_in)
+    done = _page_post(signed_in, f"/chair/conferences/{cid}/start")
+    assert _cookie_session(signed_in, done)["_flashes"] == [("ok", "Start recorded.")]
+    assert len(_kept(signed_in)) == 0
+    assert _flashes(signed_in.client.get(f"/chair/conferences/{cid}").get_data(as_text=True)) == ["Start recorded."]
+
+
+def test_web_chair_without_javascript_the_named_message_expires_leaving_what_and_when(signed_in):
+    cid, ids = _setup(signed_in)
+    signed_in.now.advance(minutes=1, seconds=7)
+    _tap_without_js(signed_in, cid, ids["Sam Social"])
+    signed_in.seconds.advance(61)  # the sessions' clock: the message waited longer than a minute
+    html = signed_in.client.get(f"/chair/conferences/{cid}").get_data(as_text=True)
+    assert _flashes(html) == ["Arrived in room at 09:31:07 recorded."]
+    assert len(_kept(signed_in)) == 0
+
+
+def test_web_chair_without_javascript_an_expired_message_goes_at_any_request(signed_in):
+    cid, ids = _setup(signed_in)
+    _tap_without_js(signed_in, cid, ids["Sam Social"])
+    other = signed_in.new_client()
+    signed_in.seconds.advance(60)
+    assert other.get("/api/state").status_code == 200  # anyone's request, not the tablet's page
+    assert len(_kept(signed_in)) == 0
+
+
+def test_web_chair_without_javascript_a_purge_drops_the_waiting_message(signed_in):
+    cid, ids = _setup(signed_in)
+    _tap_without_js(signed_in, cid, ids["Sam Social"])
+    assert len(_kept(signed_in)) == 1
+    assert signed_in.api("POST", f"/api/conferences/{cid}/purge", {"confirm": True}).status_code == 200
+    assert len(_kept(signed_in)) == 0
+    html = signed_in.client.get("/chair").get_data(as_text=True)
+    assert "Sam Social" not in html and "Arrived in room at 09:30:00 recorded." in _flashes(html)
+
+
+def test_web_chair_without_javascript_signing_out_drops_the_waiting_message(signed_in):
+    cid, ids = _setup(signed_in)
+    _tap_without_js(signed_in, cid, ids["Sam Social"])
+    assert len(_kept(signed_in)) == 1
+    assert signed_in.client.post("/chair/logout", data={"csrf_token": signed_in.token}).status_code == 303
+    assert len(_kept(signed_in)) == 0
+
+
+def test_web_chair_without_javascript_an_ended_session_drops_the_waiting_message(signed_in):
+    cid, ids = _setup(signed_in)
+    _tap_without_js(signed_in, cid, ids["Sam Social"])
+    signed_in.seconds.advance(31 * 60)  # idle for longer than session_idle_min
+    assert signed_in.client.get(f"/chair/conferences/{cid}").status_code == 302  # to the sign-in page
+    assert len(_kept(signed_in)) == 0
+
+
+def test_web_chair_without_javascript_two_tablets_never_see_each_others_messages(signed_in):
+    cid, ids = _setup(signed_in)
+    other = signed_in.new_client()
+    other_token = signed_in.login(other)
+    _tap_without_js(signed_in, cid, ids["Sam Social"])
+    _tap_without_js(signed_in, cid, ids["Pat Police"], "arrived_virtual", client=other, token=other_token)
+    with signed_in.client.session_transaction() as mine:
+        flashed = list(mine["_flashes"])
+    with other.session_transaction() as theirs:  # even holding the first tablet's message id
+        theirs["_flashes"] = [*theirs["_flashes"], *flashed]
+    seen = _flashes(other.get(f"/chair/conferences/{cid}").get_data(as_text=True))
+    assert seen == ["Pat Police: Arrived online at 09:30:00 recorded.", "Arrived in room at 09:30:00 recorded."]
+    mine = _flashes(signed_in.client.get(f"/chair/conferences/{cid}").get_data(as_text=True))
+    assert mine == ["Sam Social: Arrived in room at 09:30:00 recorded."]
 
 
 def test_web_chair_a_tap_against_a_stale_card_is_a_409_with_the_page_as_it_is(signed_in):

@@ -108,7 +108,7 @@ def create_app(controller, test_config: dict | None = None, *, chair=None, acces
 
     from flask_wtf.csrf import CSRFError
 
-    from web_ui import api, chair as chair_page
+    from web_ui import api, chair as chair_page, messages
     from web_ui.conference_http import IdConverter
 
     if chair is not None and access is None:
@@ -118,6 +118,7 @@ def create_app(controller, test_config: dict | None = None, *, chair=None, acces
     auth.init_app(app, chair, access)  # sign-in, sessions, CSRF
     if chair is not None:
         chair_page.forget_purged(app, chair.bus)  # a purged conference's renderings go with it
+        messages.init_app(app, chair.bus)  # and its messages waiting for a page (without JavaScript)
     app.url_map.converters["id"] = IdConverter
     app.register_blueprint(chair_page.bp)
     app.register_blueprint(api.bp)

@@ -49,6 +49,7 @@ from flask_wtf.csrf import CSRFProtect, generate_csrf
 from itsdangerous import BadSignature
 
 from kiosk.clock_watch import SteadyClock
+from web_ui import messages
 
 log = logging.getLogger("web_ui.auth")
 
@@ -325,6 +326,7 @@ def _check_session() -> bool:
         seen_at = auth_at = 0.0
     if (service is None or epoch is None or session.get("epoch") != epoch or session.get("sid") in revoked
             or now - seen_at > cfg["CHAIR_IDLE_TIMEOUT_S"] or now - auth_at > cfg["CHAIR_SESSION_MAX_S"]):
+        messages.forget_session(current_app, session.get("sid"))
         session.clear()
         g.chair_expired = True
         return False
@@ -339,6 +341,7 @@ def sign_in() -> str:
     """Start a new chair session (a fresh cookie: no session fixation); returns its CSRF token."""
     access = get_access()
     now = _clock()
+    messages.forget_session(current_app, session.get("sid"))
     session.clear()
     session["chair"] = True
     session["sid"] = secrets.token_urlsafe(16)
@@ -357,6 +360,7 @@ def sign_out() -> None:
         revoked = current_app.extensions["chair.revoked"]
         revoked.prune(now)
         revoked.add(sid, float(session.get("auth_at", now)) + current_app.config["CHAIR_SESSION_MAX_S"])
+    messages.forget_session(current_app, sid)
     session.clear()
     g.chair_signed_in = False
 

@@ -31,7 +31,7 @@ from kiosk.conference import validation as rules
 from kiosk.conference.errors import ConferenceError, CsvImportError, PinLockedOut, StaleState
 from kiosk.conference.model import Agency, ConferenceType, Mode, Role
 from kiosk.conference.view import ACTIONS
-from web_ui import admission, auth, get_controller, idempotency
+from web_ui import admission, auth, get_controller, idempotency, messages
 from web_ui.conference_http import (CONFERENCE_FIELDS, CONFERENCE_REQUIRED, INVITEE_FIELDS, INVITEE_REQUIRED,
                                     csv_response, error_response, error_status)
 
@@ -60,7 +60,8 @@ UNDO_REASON = "Tapped in error (undone by the chair)"
 def _template_globals(state) -> None:
     # The forms' length limits are the record's own (kiosk.conference.validation), as the API's schemas are.
     limits = {"case_ref": rules.CASE_REF_MAX, "name": rules.MAX_NAME, "email": rules.MAX_EMAIL, "text": rules.MAX_TEXT}
-    state.app.jinja_env.globals.update(chair_actions=ACTIONS, live_log_rows=LIVE_LOG_ROWS, limits=limits)
+    state.app.jinja_env.globals.update(chair_actions=ACTIONS, live_log_rows=LIVE_LOG_ROWS, limits=limits,
+                                       chair_flashes=messages.chair_flashes)
 
 
 # -- errors --------------------------------------------------------------------------
@@ -242,19 +243,22 @@ def _confirmed() -> bool:
     return request.form.get("confirm") == "yes"
 
 
-def _done(conference_id: int, message: str | None = None, anchor: str = "attendance", recorded=None):
-    """After a change: the live fragment for chair.js, else a redirect back to the page.
+def _done(conference_id: int, message: str | None = None, anchor: str = "attendance", recorded=None,
+          named: str | None = None):
+    """After a change: the live fragment for chair.js, else a redirect back to the page (at the person's card).
 
-    Without chair.js the message travels in the session cookie, so it names no one (D15): the page
-    comes back at the person's card instead.
+    ``named`` is the message naming someone: without chair.js it waits on the kiosk for the next page, while
+    the session cookie carries ``message``, which names no one (D15; :mod:`web_ui.messages`).
     """
     if _fragment():
-        return _live(conference_id, message, recorded=recorded)
+        return _live(conference_id, named or message, recorded=recorded)
     if recorded is not None:
-        message = _recorded_text(_service().view(conference_id), recorded, named=False) + " recorded."
+        view = _service().view(conference_id)
+        message = _recorded_text(view, recorded, named=False) + " recorded."
+        named = _recorded_text(view, recorded) + " recorded."
         anchor = f"person-{recorded.invitee_id}" if recorded.invitee_id else anchor
     if message:
-        flash(message, "ok")
+        messages.say(message, conference_id, named)
     return redirect(_back_url(conference_id, anchor), code=303)
 
 
@@ -521,9 +525,8 @@ def remove_invitee(conference_id: int, invitee_id: int):
             abort(400, "Confirm first: removing someone takes them off the list")
         return _page("chair_confirm.html", view=view, action="remove", person=person, early=False)
     chair.remove_invitee(conference_id, invitee_id)
-    # The name only in the fragment: a message for a reload travels in the session cookie.
-    return _done(conference_id, f"{person['name'] if _fragment() else 'Someone'} removed from the invitation list.",
-                 "invitees")
+    return _done(conference_id, "Someone removed from the invitation list.", "invitees",
+                 named=f"{person['name']} removed from the invitation list.")
 
 
 # -- live attendance -----------------------------------------------------------------

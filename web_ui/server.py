@@ -43,6 +43,8 @@ class WebServer:
         from waitress import create_server
 
         self.app = app
+        self._closing = threading.Lock()
+        self._closed = False
         self._map: dict = {}
         self._dir = tempfile.mkdtemp(prefix="kiosk-web-")  # 0700: only this user reaches waitress
         upstream = os.path.join(self._dir, "app.sock")
@@ -76,15 +78,25 @@ class WebServer:
         return self
 
     def close(self) -> None:
-        """Answer waiting long-polls, close every socket from the server's own loop, stop the workers."""
+        """Answer waiting long-polls, close every socket from the server's own loop, stop the workers.
+
+        Safe to call twice (a test's teardown and the kiosk's own stop): the second call does nothing.
+        """
         from waitress import wasyncore
 
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
         stop_long_polls(self.app)
         self.front.close()
         if self.thread.is_alive():
-            self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self._map))
+            try:
+                self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self._map, ignore_all=True))
+            except OSError:  # its trigger is closed already: the loop is ending by itself
+                pass
             self.thread.join(timeout=5)
-        else:
-            wasyncore.close_all(self._map)
+        if not self.thread.is_alive():
+            wasyncore.close_all(self._map, ignore_all=True)  # whatever the loop left, or all of it if never started
         self.server.task_dispatcher.shutdown(timeout=5)
         shutil.rmtree(self._dir, ignore_errors=True)

@@ -12,6 +12,10 @@ and adds:
   hands them to the room controller; this module never calls it. Names never leave this
   module except in :meth:`ChairService.view`, :meth:`record` and friends, which are for the
   chair's page behind the login.
+- **The quality facts' cue**: :class:`~kiosk.events.ConferenceEnded` after an end, and
+  :class:`~kiosk.events.ConferenceAmended` (id and month only) when the record of an ended
+  conference changes (a report or a correction after the end, its details or an invitee's), published
+  outside every lock so that the subscriber (:mod:`kiosk.quality.service`) may read the record.
 - **The live conference**: today's conference (not ended) in which attendance was last
   recorded. Preparing another conference of the day does not move the room's counts. At
   :meth:`~ChairService.start` it is found again in the record, and the room is given its counts
@@ -58,8 +62,8 @@ from kiosk.conference.model import Conference, EventKind, Invitee, Status
 from kiosk.conference.store import ConferenceStore
 from kiosk.conference.view import ACTIONS, VIEW_LOG_ROWS, Action
 from kiosk.conference.view_cache import CachedView, ViewCache
-from kiosk.events import (AttendanceCounted, ConferenceEnded, ConferencePurged, EventBus, ScheduleChanged,
-                          SessionEnded, SessionEndRequested, SessionStarted, StartTimeSet)
+from kiosk.events import (AttendanceCounted, ConferenceAmended, ConferenceEnded, ConferencePurged, EventBus,
+                          ScheduleChanged, SessionEnded, SessionEndRequested, SessionStarted, StartTimeSet)
 
 log = logging.getLogger("kiosk.conference.service")
 
@@ -269,8 +273,11 @@ class ChairService:
         return conference
 
     def _case_changed(self, case_ref: str) -> None:
-        """Wake the long-polls of every conference of the case (a new or moved one changes their views)."""
+        """Wake the long-polls of every conference of the case (a new or moved one changes their views), and
+        announce the ended ones as amended (their date, type or D7 timescale may have changed)."""
         for conference in self.store.conferences_for_case(case_ref):
+            if conference.status is Status.ENDED:
+                self._amended(conference)
             self._changed(conference.id)
 
     def get_conference(self, conference_id: int) -> Conference:
@@ -356,6 +363,9 @@ class ChairService:
             log.info("Conference %d: invitee %d changed (%s)", conference_id, invitee_id,
                      ", ".join(sorted(changes)) or "nothing")
             self._publish(conference_id)
+            conference = self.store.get_conference(conference_id)
+        if conference.status is Status.ENDED:  # e.g. the agency of someone with nothing recorded, after the end
+            self._amended(conference)
         self._changed(conference_id)
         return invitee
 
@@ -403,14 +413,22 @@ class ChairService:
                 log.info("Conference %d: event %d recorded (%s)", conference_id, event.id, event.kind.value)
                 if event.kind in _ATTENDANCE_KINDS:
                     self._make_live(conference_id)
+                conference = self.store.get_conference(conference_id)
             try:
                 counts = self._compute_view(conference_id, self._now()).view["quorum"]
             except ConferenceError:
                 counts = None  # saved all the same; view() gives the reason to whoever asks for it
             with self._lock:
                 self._publish(conference_id, counts)
+        if conference.status is Status.ENDED:  # a report or a correction after the end: the quality facts follow
+            self._amended(conference)
         self._changed(conference_id)
         return event
+
+    def _amended(self, conference: Conference) -> None:
+        """Announce that an ended conference's record changed (outside every lock and tap, like the end:
+        the subscriber, the quality facts, reads the view and saves in this thread)."""
+        self.bus.publish(ConferenceAmended(conference.id, conference.date.strftime("%Y-%m")))
 
     def _make_live(self, conference_id: int) -> None:
         """Attendance recorded today in a conference not ended makes it the live one (the room's counts)."""

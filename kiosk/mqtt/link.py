@@ -25,9 +25,10 @@ The bus delivers on the room's loop (see :mod:`kiosk.controller`), so :meth:`Mqt
 only notes the event under ``_notes`` and wakes paho's ``select()``. After every pass of its
 loop (at once when woken, and at least once a second) paho calls the client's ``loop_misc``,
 where :meth:`MqttLink._after_pass` builds the payloads (reading the room's snapshot through
-:meth:`~kiosk.controller.RoomController.public_state`, no lock) and publishes; bursts of
-changes coalesce into one state message. Publishing on the thread that writes to the socket
-saves a thread hand-off between a change and the broker (``benchmarks/bench_press.py``).
+:meth:`~kiosk.controller.RoomController.public_state`, no lock) and publishes: one state
+message for each revision of the room's snapshot, however many events the change made.
+Publishing on the thread that writes to the socket saves a thread hand-off between a change
+and the broker (``benchmarks/bench_press.py``).
 paho's callbacks run on that thread too and only note what they saw; ``_notes`` guards the
 notes and is never held while calling paho. Requests that change the room post a message to
 the room's loop and wait for it without holding a lock.
@@ -72,9 +73,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from kiosk.events import (ButtonHeld, ButtonPressed, ChecksFinished, ChecksStarted, ClockStepped, ConferencePurged,
-                          CountdownStarted, IdentifyRequested, PinLockout, QualityChanged, ReadinessChanged,
-                          RoomRequest, SessionEnded, SessionStarted, StateChanged)
+from kiosk.events import (ButtonHeld, ButtonPressed, ChecksFinished, ChecksStarted, ClockStepped, ConferenceAmended,
+                          ConferencePurged, CountdownStarted, IdentifyRequested, PinLockout, QualityChanged,
+                          ReadinessChanged, RoomRequest, SessionEnded, SessionStarted, StateChanged)
 from kiosk.mqtt import discovery, topics
 from kiosk.mqtt.topics import RoomTopics
 
@@ -110,7 +111,7 @@ PUBLISHED_EVENTS = (ButtonPressed, ButtonHeld, ChecksStarted, ChecksFinished, Re
 
 #: Bus events that change nothing in the ``state`` payload (no state message for them alone).
 STATELESS_EVENTS = (ButtonPressed, ButtonHeld, ChecksStarted, IdentifyRequested, PinLockout, ClockStepped,
-                    RoomRequest, ConferencePurged)
+                    RoomRequest, ConferencePurged, ConferenceAmended)
 
 
 # -- payloads: pure functions -------------------------------------------------------------
@@ -358,6 +359,11 @@ class MqttLink:
         self._events: deque = deque(maxlen=EVENT_BACKLOG)
         self._requests: deque = deque(maxlen=REQUEST_BURST * 2)
         self._want_state = self._want_checks = self._want_discovery = self._want_online = False
+        #: The state goes out again even if the room's revision has not moved (a connection, the heartbeat).
+        self._force_state = False
+        #: The room's revision in the last state published: one state message per change, however many
+        #: events the change made and however the network thread's passes fall between them.
+        self._published_revision: int | None = None
         self._connected = False
         self._stopping = False
         self._next_beat = math.inf
@@ -529,7 +535,7 @@ class MqttLink:
         with self._notes:
             self._connected = True
             self._connected_at = time.monotonic()
-            self._want_state = self._want_checks = True
+            self._want_state = self._force_state = self._want_checks = True
             self._want_discovery = self.settings.discovery
             self._quality_all = self.quality is not None
         self.connections += 1
@@ -599,7 +605,7 @@ class MqttLink:
                 if msg.payload == topics.ONLINE.encode():
                     log.info("Home Assistant is online: sending discovery again")
                     with self._notes:
-                        self._want_discovery = self._want_state = self._want_checks = True
+                        self._want_discovery = self._want_state = self._force_state = self._want_checks = True
                 return
             # Before parsing: a flood of malformed topics is limited (and logged) like one of requests.
             if not self._bucket.take():
@@ -659,20 +665,20 @@ class MqttLink:
             if self._stopping:
                 return None
             if time.monotonic() >= self._next_beat:
-                self._want_state = self._want_online = True
+                self._want_state = self._force_state = self._want_online = True
             connected = self._connected
             work = {"requests": list(self._requests), "refusals": self._refusals, "connected": connected,
-                    "state": self._want_state, "checks": self._want_checks, "discovery": self._want_discovery,
+                    "state": self._want_state, "force_state": self._force_state, "checks": self._want_checks,
+                    "discovery": self._want_discovery,
                     "online": self._want_online, "events": [], "quality": None}
             self._requests.clear()
             self._refusals = []
-            self._want_state = self._want_checks = self._want_discovery = self._want_online = False
+            self._want_state = self._force_state = self._want_checks = self._want_discovery = False
+            self._want_online = False
             if connected:
                 work["events"] = list(self._events)
                 self._events.clear()
                 work["quality"] = self._take_quality()
-        if work["state"]:
-            self._next_beat = time.monotonic() + self.settings.heartbeat_s
         return work
 
     def _after_pass(self) -> None:
@@ -692,8 +698,7 @@ class MqttLink:
             if work["online"]:  # with the heartbeat: a retained "offline" planted by someone does not stay
                 self._publish(self.topics.availability, topics.ONLINE, retain=True)
             if work["state"]:  # first, and on the wire at once: what most readers wait for
-                self.publish_state()
-                self.client.flush()
+                self._publish_state_once(work["force_state"])
             for event in work["events"]:
                 payload = event_payload(event, self._alerts)
                 if payload is not None:
@@ -715,6 +720,16 @@ class MqttLink:
             self._inflight.pop(next(iter(self._inflight)))
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             log.debug("MQTT publish not queued: %s", mqtt.error_string(info.rc))
+
+    def _publish_state_once(self, force: bool) -> None:
+        """The state, if the room's revision moved since it last went out (or ``force``), written at once."""
+        revision = self.controller.version  # the bus delivers after the swap: an event's revision is in already
+        if not force and revision == self._published_revision:
+            return
+        self._published_revision = revision
+        self._next_beat = time.monotonic() + self.settings.heartbeat_s
+        self.publish_state()
+        self.client.flush()
 
     def publish_state(self) -> None:
         """Publish the retained state now (the link does this on every change)."""

@@ -130,13 +130,14 @@ def _room(checks: list[CheckOutcome], booked: datetime) -> tuple[bool | None, li
 
 
 def extract(record: dict, timescales: list[dict], checks: list[CheckOutcome], booked_start: datetime,
-            late_after_min: float = 0.0) -> dict:
+            late_after_min: float = 0.0, *, earlier: dict | None = None) -> dict:
     """The quality facts of one ended conference (see the module docstring and docs/quality.md).
 
     ``record``: :func:`~kiosk.conference.record.build_record`'s dict; ``timescales``: the
     chair's view's ``timescales``; ``checks``: the room's check outcomes around the start;
     ``booked_start``: the booked start, aware; ``late_after_min``: ``[conference]
-    late_after_min``, the grace before a start (like an arrival) counts as late.
+    late_after_min``, the grace before a start (like an arrival) counts as late; ``earlier``:
+    the facts kept for this conference before (taken again after a change to its record).
     """
     conf, quorum = record["conference"], record["quorum"]
     day = date.fromisoformat(conf["date"])
@@ -151,6 +152,11 @@ def extract(record: dict, timescales: list[dict], checks: list[CheckOutcome], bo
     lost = sum(1 for c in quorum["changes"] if c["label"] == "quorum lost" and _minutes(c["at"], day) >= start)
     modes = {p["arrival_mode"] for p in record["people"] if p["attendance"] == "attended"}
     ready, failed = _room(checks, booked_start)
+    if earlier and not checks and (earlier.get("date"), earlier.get("booked_start")) == (conf["date"],
+                                                                                      conf["start_time"]):
+        # Taken again days later, when the check history (kept for days) no longer covers the same booked
+        # start: the room's readiness stays as it was taken.
+        ready, failed = earlier.get("room_ready"), list(earlier.get("checks_failed_before") or [])
     return {
         "schema": SCHEMA,
         "date": conf["date"],

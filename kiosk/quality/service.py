@@ -8,6 +8,11 @@ and each month's figures for the page and for MQTT.
   record (:func:`kiosk.quality.facts.extract`) and saved, replacing any kept before for
   that conference, in the publisher's thread (the chair's request), so the report shows
   them at once; then ``QualityChanged(month)`` tells the MQTT link to publish the month.
+- ``ConferenceAmended`` (published by the chair's service when the record of an ended
+  conference changes: a report received or a correction recorded after its end, or its
+  details): the facts are taken again in the same way, so the month's figures and its
+  retained message follow; not while it is reopened (its next end takes them) nor once it
+  is purged (its facts stay as they were). A conference moved to another month republishes both.
 - ``ChecksFinished``: the cycle's outcomes (check name and status, never the reason) join
   the rolling check history, from which "was the room ready at the booked start" is
   answered. The room's loop publishes it (:mod:`kiosk.controller`), so the cycle is only queued here;
@@ -25,9 +30,9 @@ import threading
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from kiosk.conference.errors import ConferenceError
+from kiosk.conference.errors import ConferenceError, NotFound
 from kiosk.conference.model import Status
-from kiosk.events import ChecksFinished, ConferenceEnded, QualityChanged
+from kiosk.events import ChecksFinished, ConferenceAmended, ConferenceEnded, QualityChanged
 from kiosk.quality import facts as facts_mod, figures, report as report_mod
 from kiosk.quality.store import QualityStore, months_back
 
@@ -35,6 +40,8 @@ log = logging.getLogger("kiosk.quality")
 
 #: Version of the retained ``quality/<YYYY-MM>`` payload.
 PAYLOAD_SCHEMA = 1
+#: How many times the facts are taken while the record keeps changing under them (requests saving at once).
+_TAKES = 3
 
 
 class QualityService:
@@ -59,7 +66,7 @@ class QualityService:
             self._writer = threading.Thread(target=self._write_cycles, name="quality-checks", daemon=True)
             self._writer.start()
         if self._unsubscribe is None:
-            self._unsubscribe = self.bus.subscribe(self._on_event, ConferenceEnded, ChecksFinished)
+            self._unsubscribe = self.bus.subscribe(self._on_event, ConferenceEnded, ConferenceAmended, ChecksFinished)
         self.catch_up()
         self._prune()
         return self
@@ -89,6 +96,8 @@ class QualityService:
     def _on_event(self, event) -> None:
         if isinstance(event, ConferenceEnded):
             self.conference_ended(event.conference_id)
+        elif isinstance(event, ConferenceAmended):
+            self.conference_amended(event.conference_id)
         elif isinstance(event, ChecksFinished):
             self._cycles.put(event.cycle)  # saved by the writer thread: never a disk on the room's loop
 
@@ -120,24 +129,64 @@ class QualityService:
 
         Never raises: a failure is logged (ids only) and the record is unaffected.
         """
+        return self._take(conference_id)
+
+    def conference_amended(self, conference_id: int) -> dict | None:
+        """The record of an ended conference changed (a report or a correction after its end, or its details):
+        take its facts again as at its end and return them. None, with the kept facts untouched, when it is
+        not ended (reopened: its next end takes them) or is purged (its facts stay as they were). Never raises.
+        """
+        try:
+            if self.chair.get_conference(conference_id).status is not Status.ENDED:
+                return None
+        except NotFound:
+            return None
+        except ConferenceError as exc:
+            log.warning("The quality facts of conference %d could not be taken again: %s", conference_id, exc)
+            return None
+        return self._take(conference_id)
+
+    def _take(self, conference_id: int) -> dict | None:
+        """Take and save the conference's facts, then tell the MQTT link which months changed."""
         if self._writer is not None:
             self._cycles.join()  # the check cycles published before the end are in the history
         try:
-            conference = self.chair.get_conference(conference_id)
-            record = self.chair.record(conference_id)
-            timescales = self.chair.view(conference_id)["timescales"]
-            booked = conference.starts_at(self.tz)
-            checks = self.store.checks_between(booked - timedelta(seconds=facts_mod.CHECKS_BEFORE_S), booked)
-            facts = facts_mod.extract(record, timescales, checks, booked, self.chair.settings.late_after_min)
             purged = {s["conference_id"]: s["purged_at"] for s in self.chair.store.summaries()}
-            self.store.save(conference_id, facts, now=self.chair.now(), purged=purged)
+            earlier = self.store.facts_of(conference_id, purged)
+            for _ in range(_TAKES):
+                revision = self.chair.revision(conference_id)
+                facts = self._extract(conference_id, earlier)
+                self.store.save(conference_id, facts, now=self.chair.now(), purged=purged)
+                if not self._changed_since(conference_id, revision):
+                    break  # else another request saved a change meanwhile, and these facts may predate it
             self._prune()
         except (ConferenceError, KeyError, ValueError):
             log.exception("The quality facts of conference %d could not be kept", conference_id)
             return None
         log.info("Quality facts of conference %d kept", conference_id)
-        self.bus.publish(QualityChanged(facts["date"][:7]))
+        for month in sorted({facts["date"][:7]} | ({earlier["date"][:7]} if earlier else set())):
+            self.bus.publish(QualityChanged(month))  # both months when the conference moved to another
         return facts
+
+    def _extract(self, conference_id: int, earlier: dict | None) -> dict:
+        """The conference's facts from its record as it is now (see :func:`kiosk.quality.facts.extract`)."""
+        conference = self.chair.get_conference(conference_id)
+        record = self.chair.record(conference_id)
+        timescales = self.chair.view(conference_id)["timescales"]
+        booked = conference.starts_at(self.tz)
+        checks = self.store.checks_between(booked - timedelta(seconds=facts_mod.CHECKS_BEFORE_S), booked)
+        return facts_mod.extract(record, timescales, checks, booked, self.chair.settings.late_after_min,
+                                 earlier=earlier)
+
+    def _changed_since(self, conference_id: int, revision: int) -> bool:
+        """Whether the conference, still ended, changed since ``revision`` (facts saved by two requests at
+        once could land in the wrong order: the one that sees a change takes them again, so the last save
+        is of the last record)."""
+        try:
+            conference = self.chair.get_conference(conference_id)
+            return conference.status is Status.ENDED and self.chair.revision(conference_id) != revision
+        except NotFound:
+            return False  # purged meanwhile: its facts stay as saved
 
     def record_cycle(self, cycle) -> None:
         """Add a check cycle's outcomes (name and status) to the room's check history."""

@@ -3,9 +3,10 @@
 Two tables:
 
 - ``facts``: one row per conference, keyed by a random token (never the case
-  reference); ``conference_id`` only finds the row again when the same conference is
-  reopened and ended once more, and ``saved_at`` tells it apart from a later conference
-  that got the same id after a purge. Rows older than ``[quality] retention_months`` go.
+  reference); ``conference_id`` only finds the row again when the same conference's
+  facts are taken again (ended once more, or its record amended after the end), and
+  ``saved_at`` tells it apart from a later conference that got the same id after a
+  purge. Rows older than ``[quality] retention_months`` go.
 - ``check_cycle``: a rolling history of the room's check outcomes (time, check name,
   status; never the reason, which could quote anything), kept for :data:`CHECK_DAYS`.
 
@@ -130,6 +131,15 @@ class QualityStore:
                          (token, conference_id, facts["date"], _ts(now), json.dumps(facts, sort_keys=True)))
         return token
 
+    def facts_of(self, conference_id: int, purged: dict[int, str]) -> dict | None:
+        """The facts kept for the stored conference ``conference_id`` (``purged`` as in :meth:`save`), or None
+        (none kept, kept for an earlier conference that had its id, or unreadable)."""
+        rows = self._read("SELECT saved_at, facts FROM facts WHERE conference_id = ? ORDER BY saved_at DESC LIMIT 1",
+                          (conference_id,))
+        if not rows or (conference_id in purged and purged[conference_id] > rows[0][0]):
+            return None
+        return self._parse(rows[0][1])
+
     def kept_for(self, purged: dict[int, str]) -> set[int]:
         """The ids of the stored conferences whose facts are kept (facts saved before their id was purged
         belong to an earlier conference, so they do not count)."""
@@ -140,17 +150,19 @@ class QualityStore:
         """The facts of the conferences held from ``first`` to ``last`` (local dates, both included)."""
         rows = self._read("SELECT facts FROM facts WHERE date >= ? AND date <= ? ORDER BY date, token",
                           (first.isoformat(), last.isoformat()))
-        out = []
-        for (text,) in rows:
-            try:
-                facts = json.loads(text)
-            except ValueError:
-                facts = None
-            if isinstance(facts, dict) and facts.get("schema") == FACTS_SCHEMA:
-                out.append(facts)
-            else:  # damaged, or from a version that shaped them differently: left out, never a broken report
-                log.warning("Left out one conference's quality facts that cannot be read")
-        return out
+        return [facts for (text,) in rows if (facts := self._parse(text)) is not None]
+
+    @staticmethod
+    def _parse(text: str) -> dict | None:
+        """One conference's stored facts, or None (logged) when damaged or shaped by another version."""
+        try:
+            facts = json.loads(text)
+        except ValueError:
+            facts = None
+        if isinstance(facts, dict) and facts.get("schema") == FACTS_SCHEMA:
+            return facts
+        log.warning("Left out one conference's quality facts that cannot be read")  # never a broken report
+        return None
 
     def months(self) -> list[str]:
         """The months (``YYYY-MM``) that have facts, oldest first."""

@@ -432,6 +432,8 @@
     if (document.visibilityState === "visible") refresh();
   });
 
+  // A message the page came with (after a form sent without the script) goes like any other.
+  if (toast && toast.firstElementChild) toastTimer = setTimeout(clearMessage, MESSAGE_MS);
   startClock();
   setInterval(tick, 1000);
   if (head && live) poll();
