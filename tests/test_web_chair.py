@@ -918,6 +918,23 @@ def test_web_chair_a_tap_against_a_stale_card_is_a_409_with_the_page_as_it_is(si
     assert fresh.status_code == 200
 
 
+def test_web_chair_without_javascript_a_tap_against_a_stale_card_names_who_had_changed(signed_in):
+    cid, ids = _setup(signed_in)
+    pat = ids["Pat Police"]
+    assert signed_in.event(cid, "arrived", pat, mode="virtual").status_code == 201  # another tablet
+    stale = signed_in.client.post(f"/chair/conferences/{cid}/tap",
+                                  data={"tap": f"{pat}:arrived_in_person:absent", "csrf_token": signed_in.token})
+    assert stale.status_code == 303
+    for name in NAMES:
+        assert name not in stale.headers["Location"] and name not in stale.headers.get("Set-Cookie", "")
+        assert name not in repr(_cookie_session(signed_in, stale))
+    html = signed_in.client.get(stale.headers["Location"].split("#")[0]).get_data(as_text=True)
+    said = _flashes(html)
+    assert len(said) == 1 and said[0].startswith("Nothing recorded: Pat Police had changed on another tablet"), said
+    events = signed_in.api("GET", f"/api/conferences/{cid}").get_json()["events"]
+    assert [e["kind"] for e in events] == ["arrived"]  # nothing recorded
+
+
 def test_web_chair_a_tap_retried_after_its_answer_was_lost_records_nothing_and_says_so(tmp_path, cold_room):
     first = make_chair(tmp_path, cold_room)
     first.login()

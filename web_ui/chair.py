@@ -90,7 +90,11 @@ def _conference_error(exc: ConferenceError):
             # The tablet was out of date: show it the record as it is, and why nothing was saved.
             return _live(conference_id, error=_refusal(conference_id, exc), status=409)
         return error_response(exc)
-    flash(str(exc), "error")
+    if status == 409 and isinstance(exc, StaleState) and _exists(conference_id):
+        # As chair.js says it, naming who had changed; the name waits on the kiosk, not in the cookie.
+        messages.say(str(exc), conference_id, _refusal(conference_id, exc), category="error")
+    else:
+        flash(str(exc), "error")
     if isinstance(exc, CsvImportError):
         for row, problem in exc.problems[10:]:
             flash(f"row {row}: {problem}" if row else problem, "error")
