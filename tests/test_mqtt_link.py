@@ -20,6 +20,7 @@ import pytest
 from mqtt_broker import Broker, Subscriber, free_port, make_pki
 
 from kiosk.controller import RoomController
+from kiosk.events import ChecksFinished
 from kiosk.factory import build_hardware
 from kiosk.mqtt import link as link_module
 from kiosk.mqtt.link import MqttLink
@@ -864,39 +865,40 @@ def test_link_publishes_from_pahos_network_thread(broker, make_room, monkeypatch
     sub.close()
 
 
-def test_link_wakes_pahos_thread_for_each_change(broker, make_room):
+def test_link_wakes_pahos_thread_for_each_change(broker, make_room, monkeypatch):
+    def waiting_long(self, timeout=1.0, retry_first_connection=False):
+        # paho's own pass comes every second; here only every 60 s, so only the wake-up can bring a change out.
+        return mqtt.Client.loop_forever(self, timeout=60.0, retry_first_connection=retry_first_connection)
+
+    monkeypatch.setattr(link_module._Client, "loop_forever", waiting_long)
     room = make_room(broker)
     sub = Subscriber(broker, "kiosk/suite-1/state")
     assert state_of(sub) is not None
-    began = time.monotonic()
-    for n in range(1, 21):
+    for n in range(1, 11):
         room.controller.set_attendance(n, 0, False)
-        assert state_of(sub, pred=lambda s: s["attendance"]["in_person"] == n, start=0) is not None
-    # Left to paho's own pass (once a second) the 20 changes would take about 10 s; woken, a few milliseconds
-    # each. The bound is loose on purpose: it tells the two apart, it does not time the link.
-    assert time.monotonic() - began < 5.0
+        assert state_of(sub, pred=lambda s: s["attendance"]["in_person"] == n, timeout=10) is not None, n
     sub.close()
 
 
 def test_link_one_state_message_for_each_change(broker, make_room):
     room = make_room(broker, heartbeat_s=3600.0)
+    c = room.controller
+    finished = []
+    c.bus.subscribe(finished.append, ChecksFinished)
     sub = Subscriber(broker, "kiosk/suite-1/state")
     assert state_of(sub) is not None
     start = len(sub.messages)
-    c = room.controller
     c.press()  # checking, then ready: a check finishing is two events (check_finished, state_changed)
-    first = state_of(sub, pred=lambda s: s["state"] == "ready", start=start)
-    assert first is not None
+    assert state_of(sub, pred=lambda s: s["state"] == "ready", start=start) is not None
     c.set_attendance(2, 1, True)
     c.set_attendance(2, 1, True)  # no change: nothing to say
-    c.identify(1)  # the lights flash for a second, then return
+    c.identify(1)  # the lights flash for a second, then return: the message does not carry the lights
     c.request_check("mqtt")  # a cycle whose results are the same but for their time
-    assert state_of(sub, pred=lambda s: s["checked_at"] != first["checked_at"], start=start, timeout=10)
-    assert wait_for(lambda: not c.checking and c.light_pattern() != "identify", timeout=5)
+    assert wait_for(lambda: len(finished) == 2 and not c.checking and c.light_pattern() != "identify", timeout=10)
     c.set_attendance(3, 1, True)  # after everything above: the last state message
     assert state_of(sub, pred=lambda s: s["attendance"]["in_person"] == 3, start=start) is not None
     states = [json.loads(p) for t, p, *_ in sub.messages[start:] if t == "kiosk/suite-1/state"]
-    assert states[0]["state"] == "checking" and len(states) <= 8, states
+    assert states[0]["state"] == "checking" and len(states) <= 5, states
     assert all(a != b for a, b in zip(states, states[1:])), states  # each message says something new
     sub.close()
 

@@ -45,6 +45,15 @@ def test_web_chair_api_a_repeated_key_returns_the_first_answer_and_records_once(
     assert [e["kind"] for e in _events(signed_in, cid)] == ["arrived"]
 
 
+def test_web_chair_api_an_options_request_takes_no_key(signed_in):
+    cid, p = _setup(signed_in)
+    asked = signed_in.client.options(f"/api/conferences/{cid}/events", headers={"Idempotency-Key": "k-1"})
+    assert asked.status_code == 200 and "Idempotent-Replayed" not in asked.headers
+    tap = {"kind": "arrived", "invitee_id": p["Pat Police"], "details": {"mode": "virtual"}}
+    assert _post_event(signed_in, cid, tap, key="k-1").status_code == 201  # the key is still the change's own
+    assert [e["kind"] for e in _events(signed_in, cid)] == ["arrived"]
+
+
 def test_web_chair_api_a_repeated_refusal_is_repeated_verbatim(signed_in):
     cid, p = _setup(signed_in)
     tap = {"kind": "left", "invitee_id": p["Pat Police"], "details": {"agreed": True}}

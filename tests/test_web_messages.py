@@ -80,6 +80,15 @@ def test_web_messages_a_purged_conference_takes_its_messages_and_keeps_none_afte
     assert kept.take("tablet-a", stays) == "Pat Police: Arrived online at 09:32:00 recorded."
 
 
+def test_web_messages_a_purged_conferences_id_given_again_gets_named_messages_after_the_ttl():
+    kept, clock = _store()
+    kept.forget_conference(7)
+    assert kept.keep("tablet-a", 7, "Sam Social: Arrived in room at 09:31:07 recorded.") is None
+    clock.advance(TTL_S + 1)  # no request of the purge's time is still being answered
+    again = kept.keep("tablet-a", 7, "Ann Other: Arrived in room at 11:00:00 recorded.")  # a new conference 7
+    assert again is not None and kept.take("tablet-a", again) == "Ann Other: Arrived in room at 11:00:00 recorded."
+
+
 def test_web_messages_an_ended_session_takes_its_messages():
     kept, _ = _store()
     mine = kept.keep("tablet-a", 7, "Sam Social: Arrived in room at 09:31:07 recorded.")

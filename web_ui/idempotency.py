@@ -77,10 +77,12 @@ def _key() -> str | None:
 
 
 def _writes(prefix: str | None) -> bool:
+    if request.method not in auth.STATE_CHANGING:  # e.g. Flask's own OPTIONS, which shares the view of a POST
+        return False
     if prefix is None:
         declared = operation.current()
         return declared is not None and declared.writes
-    return request.method in auth.STATE_CHANGING and request.path.startswith(prefix)
+    return request.path.startswith(prefix)
 
 
 def protect(bp: Blueprint, prefix: str | None = None) -> None:

@@ -50,7 +50,9 @@ class KeptMessages:
         self._clock = clock
         self._ttl_s, self._per_session, self._total = ttl_s, per_session, total
         self._kept: collections.OrderedDict[str, _Kept] = collections.OrderedDict()
-        self._purged: set[int] = set()
+        #: Conference id -> until when a message about it is refused: read from a view just before its purge.
+        #: Only for a TTL: the race is one request long, and a purged conference's id may be given again.
+        self._purged: dict[int, float] = {}
         self._lock = threading.Lock()
 
     def keep(self, session_id: str, conference_id: int, text: str) -> str | None:
@@ -58,9 +60,9 @@ class KeptMessages:
         message_id = secrets.token_urlsafe(12)
         now = self._clock()
         with self._lock:
+            self._drop_expired(now)
             if conference_id in self._purged:  # read from a view just before a purge: not kept
                 return None
-            self._drop_expired(now)
             mine = [k for k, m in self._kept.items() if m.session_id == session_id]
             for key in mine[:max(0, len(mine) - self._per_session + 1)]:
                 del self._kept[key]
@@ -81,9 +83,9 @@ class KeptMessages:
         return kept.text
 
     def forget_conference(self, conference_id: int) -> None:
-        """Drop every message about ``conference_id`` and keep none from now on (it was purged)."""
+        """Drop every message about ``conference_id`` and keep none for a TTL (it was purged; its id may be reused)."""
         with self._lock:
-            self._purged.add(conference_id)
+            self._purged[conference_id] = self._clock() + self._ttl_s
             for key in [k for k, m in self._kept.items() if m.conference_id == conference_id]:
                 del self._kept[key]
 
@@ -108,6 +110,8 @@ class KeptMessages:
         # Kept in order of age with one TTL, so the expired ones are at the front.
         while self._kept and next(iter(self._kept.values())).until <= now:
             self._kept.popitem(last=False)
+        for conference_id in [c for c, until in self._purged.items() if until <= now]:
+            del self._purged[conference_id]
 
 
 def init_app(app, bus) -> KeptMessages:

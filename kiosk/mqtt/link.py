@@ -26,7 +26,7 @@ only notes the event under ``_notes`` and wakes paho's ``select()``. After every
 loop (at once when woken, and at least once a second) paho calls the client's ``loop_misc``,
 where :meth:`MqttLink._after_pass` builds the payloads (reading the room's snapshot through
 :meth:`~kiosk.controller.RoomController.public_state`, no lock) and publishes: one state
-message for each revision of the room's snapshot, however many events the change made.
+message for each change of what it says, however many events the change made.
 Publishing on the thread that writes to the socket saves a thread hand-off between a change
 and the broker (``benchmarks/bench_press.py``).
 paho's callbacks run on that thread too and only note what they saw; ``_notes`` guards the
@@ -361,9 +361,9 @@ class MqttLink:
         self._want_state = self._want_checks = self._want_discovery = self._want_online = False
         #: The state goes out again even if the room's revision has not moved (a connection, the heartbeat).
         self._force_state = False
-        #: The room's revision in the last state published: one state message per change, however many
-        #: events the change made and however the network thread's passes fall between them.
-        self._published_revision: int | None = None
+        #: The last state message published: one per change, however many events the change made and however
+        #: the network thread's passes fall between them.
+        self._published_state: str | None = None
         self._connected = False
         self._stopping = False
         self._next_beat = math.inf
@@ -686,9 +686,9 @@ class MqttLink:
         work = self._take_work()
         if work is None:
             return
-        for mid, reason in work["refusals"]:
-            self.note_refused(self._inflight.get(mid), reason)
         try:
+            for mid, reason in work["refusals"]:
+                self.note_refused(self._inflight.get(mid), reason)
             for action, payload in work["requests"]:
                 self._handle_request(action, payload)
             if not work["connected"]:
@@ -722,18 +722,28 @@ class MqttLink:
             log.debug("MQTT publish not queued: %s", mqtt.error_string(info.rc))
 
     def _publish_state_once(self, force: bool) -> None:
-        """The state, if the room's revision moved since it last went out (or ``force``), written at once."""
-        revision = self.controller.version  # the bus delivers after the swap: an event's revision is in already
-        if not force and revision == self._published_revision:
-            return
-        self._published_revision = revision
-        self._next_beat = time.monotonic() + self.settings.heartbeat_s
-        self.publish_state()
-        self.client.flush()
+        """The state, if it says something the last one sent did not (or ``force``), written at once.
 
-    def publish_state(self) -> None:
-        """Publish the retained state now (the link does this on every change)."""
-        self._publish(self.topics.state, dumps(state_payload(self.controller.public_state())), retain=True)
+        Judged by the message itself, read from one snapshot: the room's revision also moves for what the message
+        does not carry (the lights, a cycle's finer times), and the events of one change may fall on two passes.
+        """
+        client = self.client
+        if client is None:  # stopping
+            return
+        if not force and self._state_text() == self._published_state:
+            return
+        self._next_beat = time.monotonic() + self.settings.heartbeat_s
+        self._published_state = self.publish_state()
+        client.flush()
+
+    def _state_text(self) -> str:
+        return dumps(state_payload(self.controller.public_state()))
+
+    def publish_state(self) -> str:
+        """Publish the retained state now (the link does this on every change); returns the message."""
+        text = self._state_text()
+        self._publish(self.topics.state, text, retain=True)
+        return text
 
     def _publish_checks(self) -> None:
         cycle = self.controller.last_cycle
