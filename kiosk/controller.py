@@ -193,6 +193,8 @@ class RoomController:
         #: The start (and its source) the running session counts from, as it was when the session began
         #: (None, None for a session begun without one). A start set during the session is the next one's.
         self._session_start: tuple[datetime | None, str | None] | None = None
+        #: When the running session began, by the wall clock: what a session without a start counts from.
+        self._session_began_at: datetime | None = None
         self._ended_at: float | None = None
         self._next_periodic = time.monotonic() + cfg.checks.interval_s if cfg.checks.interval_s else None
         self._identify_until = 0.0
@@ -458,12 +460,14 @@ class RoomController:
 
     def _begin_session(self) -> None:
         self._session_started_mono = time.monotonic()
+        self._session_began_at = self._now()
         self._session_start = (self._start_at(), self._start_source())
         self._emit(SessionStarted())
 
     def _end_session(self) -> None:
         shown, in_session = self._shown_start(), self._session_start is not None
         self._session_started_mono = None
+        self._session_began_at = None
         self._session_start = None
         self._ended_at = time.monotonic()
         # A start time that has been used is done with: the calendar's next booking takes over. One still
@@ -480,10 +484,14 @@ class RoomController:
     # -- the snapshot -------------------------------------------------------------------
 
     def _countdown(self, now: datetime, start: datetime | None) -> schedule.CountdownView:
-        # Once the session has begun it never counts down again: if the wall clock is stepped
-        # back before the start (NTP), the view stays at the start (elapsed 0, not negative).
-        if start is not None and now < start and self.machine.state is State.IN_SESSION:
-            now = start
+        if self.machine.state is State.IN_SESSION:
+            # A session begun without a start time counts from the moment it began (the room's
+            # public start_at stays None: no one gave one).
+            start = start if start is not None else self._session_began_at
+            # Once the session has begun it never counts down again: if the wall clock is stepped
+            # back before the start (NTP), the view stays at the start (elapsed 0, not negative).
+            if start is not None and now < start:
+                now = start
         return schedule.countdown(now, start, self.cfg.schedule, end_at=self._booking_end)
 
     def _light_pattern(self, cd: schedule.CountdownView) -> str:

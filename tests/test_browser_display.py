@@ -178,6 +178,19 @@ def test_browser_display_shows_the_conference_in_progress(live_server, room, tab
     screenshot(page, "display-in-session.png")
 
 
+def test_browser_display_counts_an_unplanned_conference_from_its_press(live_server, room, tab):
+    make_ready(room)
+    room.press()  # no start time: the staff began it with the button
+    assert room.machine.state.value == "in_session" and room.start_at() is None
+    page = tab.page
+    page.goto(live_server.url + "/display")
+    page.wait_for_selector('body[data-state="in_session"]', timeout=5000)
+    assert page.text_content("#countdown-caption") == "Time since the start"
+    assert re.fullmatch(r"\+00:0\d", page.text_content("#countdown"))
+    assert page.is_hidden("#start-time")  # no start time was given: none is shown
+    screenshot(page, "display-in-session-unplanned.png")
+
+
 def test_browser_display_says_when_the_room_is_free_today(live_server, room, tab):
     page = tab.page
     page.goto(live_server.url + "/display")

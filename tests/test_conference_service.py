@@ -397,8 +397,10 @@ def test_conference_service_a_conference_saved_during_an_unplanned_session_count
     assert running_room.start_at() is None  # no conference booked: started with the button alone
     clocked_chair.create_conference(type="initial", date=DAY, start_time="14:00", case_ref="CP-1")
     later = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
+    clock.advance(minutes=1)
+    running_room.tick()
     countdown = running_room.public_state()["countdown"]
-    assert countdown["phase"] == "free" and countdown["label"] == ""  # the session's own view, no frozen +00:00
+    assert countdown["phase"] == "started" and countdown["label"] == "+01:00"  # from the press: no frozen +00:00
     running_room.press()
     assert running_room.machine.state.value == "ended"
     assert wait_for(lambda: running_room.start_at() == later and running_room.start_source() == "chair")

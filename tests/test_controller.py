@@ -349,8 +349,12 @@ def test_controller_a_start_set_during_an_unplanned_session_is_kept_for_after_it
     assert room.machine.state.value == "in_session" and room.start_at() is None
     later = clock.now + timedelta(hours=2)
     room.set_start(later, "chair")  # the chair saves today's conference for later
+    clock.now += timedelta(minutes=3, seconds=4)
+    room.tick()
     state = room.public_state()
-    assert state["start_at"] is None and state["countdown"]["phase"] == "free"  # the session's own view
+    # The session's own view: it counts from when the button began it, not from the later start.
+    assert state["start_at"] is None and state["countdown"]["phase"] == "started"
+    assert state["countdown"]["label"] == "+03:04" and state["seconds_to_start"] == -184
     press(mock_factory)
     assert room.machine.state.value == "ended"
     assert room.start_at() == later and room.start_source() == "chair"
