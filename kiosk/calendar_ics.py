@@ -37,14 +37,14 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import icalendar
 import recurring_ical_events
 import x_wr_timezone
 
 from kiosk.errors import ConfigError
-from kiosk.schedule import Booking
+from kiosk.schedule import Booking, zone
 
 #: Larger calendars are refused (a room's published calendar is well under 1 MB).
 MAX_CALENDAR_BYTES = 10 * 1024 * 1024
@@ -87,15 +87,6 @@ class CalendarError(ConfigError):
 
 class _BadEvent(ValueError):
     """One event cannot be used; the message names the property, never its text."""
-
-
-def zone(name: str) -> ZoneInfo:
-    """The room's time zone, or a ConfigError naming ``[schedule] timezone``."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"unknown time zone {name!r} (e.g. \"Europe/London\")",
-                          section="schedule", key="timezone") from None
 
 
 def read_capped(path: str | Path, limit: int = MAX_CALENDAR_BYTES) -> bytes:

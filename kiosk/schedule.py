@@ -47,7 +47,8 @@ def _utc(dt: datetime) -> datetime:
     return dt.astimezone(timezone.utc)
 
 
-def _zone(name: str) -> ZoneInfo:
+def zone(name: str) -> ZoneInfo:
+    """The room's time zone, or a ConfigError naming ``[schedule] timezone``."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -178,7 +179,7 @@ def countdown(now: datetime, start_at: datetime | None, cfg: ScheduleConfig,
     _require_aware(start_at, "start_at")
     if end_at is not None:
         _require_aware(end_at, "end_at")
-    zone = _zone(cfg.timezone)
+    room_zone = zone(cfg.timezone)
 
     now, start_at = _utc(now), _utc(start_at)
     end_at = _utc(end_at) if end_at is not None else None
@@ -187,9 +188,9 @@ def countdown(now: datetime, start_at: datetime | None, cfg: ScheduleConfig,
         to_start = -(-ahead // _SECOND)  # ceiling division, exact on microseconds
         if ahead <= timedelta(minutes=cfg.joining_warning_min):
             return CountdownView("joining", to_start, None, _clock_text(to_start), "Attendees should be joining now")
-        local = start_at.astimezone(zone)
+        local = start_at.astimezone(room_zone)
         when = f"{local:%H:%M}"
-        if local.date() != now.astimezone(zone).date():
+        if local.date() != now.astimezone(room_zone).date():
             when += f" on {local:%A} {local.day} {local:%B}"
         return CountdownView("waiting", to_start, None, _clock_text(to_start), f"Conference starts at {when}")
 
