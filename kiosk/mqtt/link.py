@@ -364,6 +364,8 @@ class MqttLink:
         #: The last state message published: one per change, however many events the change made and however
         #: the network thread's passes fall between them.
         self._published_state: str | None = None
+        #: (snapshot, its state message): the pass compares and then publishes the same text, made once.
+        self._state_made: tuple | None = None
         self._connected = False
         self._stopping = False
         self._next_beat = math.inf
@@ -737,7 +739,12 @@ class MqttLink:
         client.flush()
 
     def _state_text(self) -> str:
-        return dumps(state_payload(self.controller.public_state()))
+        """The state message of the room's current snapshot, made once per snapshot (it is never changed)."""
+        snapshot = self.controller.snapshot
+        made = self._state_made
+        if made is None or made[0] is not snapshot:
+            made = self._state_made = (snapshot, dumps(state_payload(dict(snapshot.public))))
+        return made[1]
 
     def publish_state(self) -> str:
         """Publish the retained state now (the link does this on every change); returns the message."""
